@@ -1,0 +1,530 @@
+//! Typed requests and responses of the operations Strongroom serves. Field names are the model's;
+//! requests are decoded only after [`crate::validate_input`] accepted them.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+/// A binary value, base64 on the wire; wiped from memory on drop (plaintexts and data keys are blobs).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Zeroizing<Vec<u8>>);
+
+impl Blob {
+    /// Wraps bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Blob(Zeroizing::new(bytes))
+    }
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blob({} bytes)", self.0.len())
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Zeroizing::new(String::deserialize(d)?);
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map(Blob::new)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.as_bytes()));
+        s.serialize_str(&text)
+    }
+}
+
+/// A timestamp, seconds since the epoch as a JSON number (AWS JSON 1.1's form).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Timestamp(pub f64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0)
+    }
+}
+
+/// An encryption context: string keys and values, compared as a whole.
+pub type EncryptionContext = BTreeMap<String, String>;
+
+/// A resource tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    /// The tag key.
+    pub tag_key: String,
+    /// The tag value.
+    pub tag_value: String,
+}
+
+macro_rules! request {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(rename_all = "PascalCase", default)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+    };
+}
+
+macro_rules! response {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name {
+            $($(#[$fdoc])* #[serde(skip_serializing_if = "crate::types::is_default")] pub $field: $ty,)*
+        }
+    };
+}
+
+/// Skips `None`, empty lists and `false`-like defaults, as AWS omits absent members.
+pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+request!(/// CreateKey.
+CreateKeyRequest {
+    /// Key policy.
+    policy: Option<String>,
+    /// Description.
+    description: Option<String>,
+    /// Key usage.
+    key_usage: Option<String>,
+    /// Deprecated spelling of `KeySpec`.
+    customer_master_key_spec: Option<String>,
+    /// Key spec.
+    key_spec: Option<String>,
+    /// Origin.
+    origin: Option<String>,
+    /// Custom key store.
+    custom_key_store_id: Option<String>,
+    /// Skip the lockout check.
+    bypass_policy_lockout_safety_check: Option<bool>,
+    /// Tags.
+    tags: Option<Vec<Tag>>,
+    /// Multi-Region key.
+    multi_region: Option<bool>,
+    /// External key id.
+    xks_key_id: Option<String>,
+});
+
+request!(/// Any request naming one key and nothing else that Strongroom reads.
+KeyIdRequest {
+    /// Key id, ARN, alias name or alias ARN.
+    key_id: String,
+    /// Grant tokens.
+    grant_tokens: Option<Vec<String>>,
+});
+
+request!(/// ListKeys.
+ListKeysRequest {
+    /// Page size.
+    limit: Option<i64>,
+    /// Paging marker.
+    marker: Option<String>,
+});
+
+request!(/// UpdateKeyDescription.
+UpdateKeyDescriptionRequest {
+    /// Key.
+    key_id: String,
+    /// New description.
+    description: String,
+});
+
+request!(/// ScheduleKeyDeletion.
+ScheduleKeyDeletionRequest {
+    /// Key.
+    key_id: String,
+    /// 7 to 30 days.
+    pending_window_in_days: Option<i64>,
+});
+
+request!(/// CreateAlias and UpdateAlias.
+AliasRequest {
+    /// `alias/...`.
+    alias_name: String,
+    /// Key.
+    target_key_id: String,
+});
+
+request!(/// DeleteAlias.
+DeleteAliasRequest {
+    /// `alias/...`.
+    alias_name: String,
+});
+
+request!(/// ListAliases.
+ListAliasesRequest {
+    /// Only this key's aliases.
+    key_id: Option<String>,
+    /// Page size.
+    limit: Option<i64>,
+    /// Paging marker.
+    marker: Option<String>,
+});
+
+request!(/// TagResource.
+TagResourceRequest {
+    /// Key.
+    key_id: String,
+    /// Tags to add or overwrite.
+    tags: Vec<Tag>,
+});
+
+request!(/// UntagResource.
+UntagResourceRequest {
+    /// Key.
+    key_id: String,
+    /// Tag keys to remove.
+    tag_keys: Vec<String>,
+});
+
+request!(/// ListResourceTags and ListKeyPolicies (key plus paging).
+KeyPagingRequest {
+    /// Key.
+    key_id: String,
+    /// Page size.
+    limit: Option<i64>,
+    /// Paging marker.
+    marker: Option<String>,
+});
+
+request!(/// Encrypt.
+EncryptRequest {
+    /// Key.
+    key_id: String,
+    /// Plaintext.
+    plaintext: Blob,
+    /// Encryption context.
+    encryption_context: Option<EncryptionContext>,
+    /// Grant tokens.
+    grant_tokens: Option<Vec<String>>,
+    /// Algorithm.
+    encryption_algorithm: Option<String>,
+    /// Dry run.
+    dry_run: Option<bool>,
+});
+
+request!(/// Decrypt.
+DecryptRequest {
+    /// Ciphertext.
+    ciphertext_blob: Blob,
+    /// Encryption context.
+    encryption_context: Option<EncryptionContext>,
+    /// Grant tokens.
+    grant_tokens: Option<Vec<String>>,
+    /// Expected key.
+    key_id: Option<String>,
+    /// Algorithm.
+    encryption_algorithm: Option<String>,
+    /// Nitro enclave recipient.
+    recipient: Option<serde_json::Value>,
+    /// Dry run.
+    dry_run: Option<bool>,
+});
+
+request!(/// ReEncrypt.
+ReEncryptRequest {
+    /// Ciphertext.
+    ciphertext_blob: Blob,
+    /// Source context.
+    source_encryption_context: Option<EncryptionContext>,
+    /// Expected source key.
+    source_key_id: Option<String>,
+    /// Destination key.
+    destination_key_id: String,
+    /// Destination context.
+    destination_encryption_context: Option<EncryptionContext>,
+    /// Source algorithm.
+    source_encryption_algorithm: Option<String>,
+    /// Destination algorithm.
+    destination_encryption_algorithm: Option<String>,
+    /// Grant tokens.
+    grant_tokens: Option<Vec<String>>,
+    /// Dry run.
+    dry_run: Option<bool>,
+});
+
+request!(/// GenerateDataKey and GenerateDataKeyWithoutPlaintext.
+GenerateDataKeyRequest {
+    /// Key.
+    key_id: String,
+    /// Encryption context.
+    encryption_context: Option<EncryptionContext>,
+    /// 1 to 1024.
+    number_of_bytes: Option<i64>,
+    /// AES_128 or AES_256.
+    key_spec: Option<String>,
+    /// Grant tokens.
+    grant_tokens: Option<Vec<String>>,
+    /// Nitro enclave recipient.
+    recipient: Option<serde_json::Value>,
+    /// Dry run.
+    dry_run: Option<bool>,
+});
+
+request!(/// GenerateRandom.
+GenerateRandomRequest {
+    /// 1 to 1024.
+    number_of_bytes: Option<i64>,
+    /// Custom key store.
+    custom_key_store_id: Option<String>,
+    /// Nitro enclave recipient.
+    recipient: Option<serde_json::Value>,
+});
+
+request!(/// GetKeyPolicy.
+GetKeyPolicyRequest {
+    /// Key.
+    key_id: String,
+    /// Always `default`.
+    policy_name: Option<String>,
+});
+
+request!(/// PutKeyPolicy.
+PutKeyPolicyRequest {
+    /// Key.
+    key_id: String,
+    /// Always `default`.
+    policy_name: Option<String>,
+    /// Policy document.
+    policy: String,
+    /// Skip the lockout check.
+    bypass_policy_lockout_safety_check: Option<bool>,
+});
+
+/// What DescribeKey and CreateKey return about a key.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    /// Owning account.
+    #[serde(rename = "AWSAccountId")]
+    pub aws_account_id: String,
+    /// Key id.
+    pub key_id: String,
+    /// Key ARN.
+    pub arn: String,
+    /// Creation time.
+    pub creation_date: Option<Timestamp>,
+    /// Enabled (state Enabled).
+    pub enabled: bool,
+    /// Description.
+    pub description: String,
+    /// Key usage.
+    pub key_usage: String,
+    /// Key state.
+    pub key_state: String,
+    /// When a key pending deletion is deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<Timestamp>,
+    /// Waiting period of a scheduled deletion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<i64>,
+    /// Origin.
+    pub origin: String,
+    /// Custom key store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
+    /// Key manager (`CUSTOMER`).
+    pub key_manager: String,
+    /// Deprecated spelling of `KeySpec`.
+    pub customer_master_key_spec: String,
+    /// Key spec.
+    pub key_spec: String,
+    /// Encryption algorithms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<String>>,
+    /// Multi-Region key.
+    pub multi_region: bool,
+    /// Current key material id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
+    /// External key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_key_configuration: Option<XksKeyConfiguration>,
+}
+
+/// The external key of a key in an external key store.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct XksKeyConfiguration {
+    /// External key id.
+    pub id: String,
+}
+
+/// One key in ListKeys.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyListEntry {
+    /// Key id.
+    pub key_id: String,
+    /// Key ARN.
+    pub key_arn: String,
+}
+
+/// One alias in ListAliases.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasListEntry {
+    /// `alias/...`.
+    pub alias_name: String,
+    /// Alias ARN.
+    pub alias_arn: String,
+    /// Key the alias points at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_key_id: Option<String>,
+    /// Creation time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<Timestamp>,
+    /// Last update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_date: Option<Timestamp>,
+}
+
+response!(/// CreateKey and DescribeKey.
+KeyMetadataResponse {
+    /// The key.
+    key_metadata: Option<KeyMetadata>,
+});
+
+response!(/// ListKeys.
+ListKeysResponse {
+    /// Keys of this page.
+    keys: Vec<KeyListEntry>,
+    /// Marker of the next page.
+    next_marker: Option<String>,
+    /// More pages follow.
+    truncated: bool,
+});
+
+response!(/// ScheduleKeyDeletion.
+ScheduleKeyDeletionResponse {
+    /// Key ARN.
+    key_id: String,
+    /// Deletion time.
+    deletion_date: Option<Timestamp>,
+    /// Key state.
+    key_state: String,
+    /// Waiting period.
+    pending_window_in_days: Option<i64>,
+});
+
+response!(/// CancelKeyDeletion.
+CancelKeyDeletionResponse {
+    /// Key ARN.
+    key_id: String,
+});
+
+response!(/// ListAliases.
+ListAliasesResponse {
+    /// Aliases of this page.
+    aliases: Vec<AliasListEntry>,
+    /// Marker of the next page.
+    next_marker: Option<String>,
+    /// More pages follow.
+    truncated: bool,
+});
+
+response!(/// ListResourceTags.
+ListResourceTagsResponse {
+    /// Tags of this page.
+    tags: Vec<Tag>,
+    /// Marker of the next page.
+    next_marker: Option<String>,
+    /// More pages follow.
+    truncated: bool,
+});
+
+response!(/// Encrypt.
+EncryptResponse {
+    /// Ciphertext.
+    ciphertext_blob: Option<Blob>,
+    /// Key ARN.
+    key_id: String,
+    /// Algorithm.
+    encryption_algorithm: String,
+});
+
+response!(/// Decrypt.
+DecryptResponse {
+    /// Key ARN.
+    key_id: String,
+    /// Plaintext.
+    plaintext: Option<Blob>,
+    /// Algorithm.
+    encryption_algorithm: String,
+    /// Key material id.
+    key_material_id: Option<String>,
+});
+
+response!(/// ReEncrypt.
+ReEncryptResponse {
+    /// New ciphertext.
+    ciphertext_blob: Option<Blob>,
+    /// Source key ARN.
+    source_key_id: String,
+    /// Destination key ARN.
+    key_id: String,
+    /// Source algorithm.
+    source_encryption_algorithm: String,
+    /// Destination algorithm.
+    destination_encryption_algorithm: String,
+    /// Source key material id.
+    source_key_material_id: Option<String>,
+    /// Destination key material id.
+    destination_key_material_id: Option<String>,
+});
+
+response!(/// GenerateDataKey and GenerateDataKeyWithoutPlaintext.
+GenerateDataKeyResponse {
+    /// Encrypted data key.
+    ciphertext_blob: Option<Blob>,
+    /// Plaintext data key (GenerateDataKey only).
+    plaintext: Option<Blob>,
+    /// Key ARN.
+    key_id: String,
+    /// Key material id.
+    key_material_id: Option<String>,
+});
+
+response!(/// GenerateRandom.
+GenerateRandomResponse {
+    /// Random bytes.
+    plaintext: Option<Blob>,
+});
+
+response!(/// GetKeyPolicy.
+GetKeyPolicyResponse {
+    /// Policy document.
+    policy: String,
+    /// `default`.
+    policy_name: String,
+});
+
+response!(/// ListKeyPolicies.
+ListKeyPoliciesResponse {
+    /// Policy names (`default`).
+    policy_names: Vec<String>,
+    /// Marker of the next page.
+    next_marker: Option<String>,
+    /// More pages follow.
+    truncated: bool,
+});
+
+/// An empty response body (`{}`), for operations that return nothing.
+#[derive(Debug, Default, Serialize)]
+pub struct Empty {}

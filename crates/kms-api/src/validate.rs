@@ -1,0 +1,208 @@
+//! Input validation driven by the model: types first (`SerializationException`), then constraints
+//! (`ValidationException`) with AWS's message shape.
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::model::{model, Shape};
+use crate::{ErrorCode, KmsError, Operation};
+
+/// Validates a request body against the operation's input shape.
+///
+/// Wrong JSON types and undecodable base64 are `SerializationException`; constraint violations are
+/// collected and reported together as one `ValidationException`, as AWS does.
+pub fn validate_input(op: Operation, body: &Value) -> Result<(), KmsError> {
+    let m = model();
+    let Some(input) = m.inputs.get(op.name()) else {
+        return Ok(());
+    };
+    let mut violations = Vec::new();
+    check(input, body, "", &mut violations)?;
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let n = violations.len();
+    let noun = if n == 1 { "error" } else { "errors" };
+    Err(KmsError::new(
+        ErrorCode::ValidationException,
+        format!("{n} validation {noun} detected: {}", violations.join("; ")),
+    ))
+}
+
+fn serialization(msg: impl Into<String>) -> KmsError {
+    KmsError::new(ErrorCode::SerializationException, msg)
+}
+
+/// AWS names members in messages with a lower-case first letter (`keyId`, `encryptionContext`).
+fn member_path(parent: &str, member: &str) -> String {
+    let mut chars = member.chars();
+    let first: String = chars.next().map(|c| c.to_lowercase().collect()).unwrap_or_default();
+    let name = format!("{first}{}", chars.as_str());
+    if parent.is_empty() {
+        name
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+fn length_violations(
+    len: i64,
+    min: Option<i64>,
+    max: Option<i64>,
+    shown: &str,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    if let Some(min) = min {
+        if len < min {
+            out.push(format!(
+                "{shown} at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
+            ));
+        }
+    }
+    if let Some(max) = max {
+        if len > max {
+            out.push(format!(
+                "{shown} at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+            ));
+        }
+    }
+}
+
+fn check(shape_name: &str, v: &Value, path: &str, out: &mut Vec<String>) -> Result<(), KmsError> {
+    let Some(shape) = model().shapes.get(shape_name) else {
+        return Ok(());
+    };
+    match shape {
+        Shape::Structure { members, required } => {
+            let Some(obj) = v.as_object() else {
+                return Err(serialization(format!(
+                    "Expected a JSON object{}",
+                    at(path)
+                )));
+            };
+            for req in required {
+                if obj.get(req).is_none_or(Value::is_null) {
+                    out.push(format!(
+                        "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                        member_path(path, req)
+                    ));
+                }
+            }
+            for (name, target) in members {
+                if let Some(mv) = obj.get(name).filter(|x| !x.is_null()) {
+                    check(target, mv, &member_path(path, name), out)?;
+                }
+            }
+        }
+        Shape::String {
+            min,
+            max,
+            enum_values,
+            pattern,
+            sensitive,
+        } => {
+            let Some(s) = v.as_str() else {
+                return Err(serialization(format!("Expected a string{}", at(path))));
+            };
+            let shown = if *sensitive {
+                "Value".to_string()
+            } else {
+                format!("Value '{s}'")
+            };
+            let len = i64::try_from(s.chars().count()).unwrap_or(i64::MAX);
+            length_violations(len, *min, *max, &shown, path, out);
+            if let Some(values) = enum_values {
+                if !values.iter().any(|e| e == s) {
+                    out.push(format!(
+                        "{shown} at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        values.join(", ")
+                    ));
+                }
+            }
+            if let Some((text, re)) = pattern {
+                if !re.is_match(s) {
+                    out.push(format!(
+                        "{shown} at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {text}"
+                    ));
+                }
+            }
+        }
+        Shape::Blob { min, max } => {
+            let Some(s) = v.as_str() else {
+                return Err(serialization(format!("Expected a base64 string{}", at(path))));
+            };
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|_| serialization(format!("Invalid base64{}", at(path))))?;
+            let len = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+            length_violations(len, *min, *max, "Value", path, out);
+        }
+        Shape::Integer { min, max } => {
+            let Some(n) = v.as_i64().filter(|n| i32::try_from(*n).is_ok()) else {
+                return Err(serialization(format!("Expected an integer{}", at(path))));
+            };
+            if let Some(min) = min {
+                if n < *min {
+                    out.push(format!("Value '{n}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {min}"));
+                }
+            }
+            if let Some(max) = max {
+                if n > *max {
+                    out.push(format!("Value '{n}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {max}"));
+                }
+            }
+        }
+        Shape::Boolean => {
+            if !v.is_boolean() {
+                return Err(serialization(format!("Expected a boolean{}", at(path))));
+            }
+        }
+        Shape::Timestamp => {
+            if !v.is_number() {
+                return Err(serialization(format!("Expected a timestamp{}", at(path))));
+            }
+        }
+        Shape::List { member, min, max } => {
+            let Some(items) = v.as_array() else {
+                return Err(serialization(format!("Expected a JSON array{}", at(path))));
+            };
+            let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+            length_violations(len, *min, *max, "Value", path, out);
+            for (i, item) in items.iter().enumerate() {
+                if item.is_null() {
+                    continue;
+                }
+                check(member, item, &format!("{path}.{}.member", i + 1), out)?;
+            }
+        }
+        Shape::Map {
+            key,
+            value,
+            min,
+            max,
+        } => {
+            let Some(obj) = v.as_object() else {
+                return Err(serialization(format!("Expected a JSON object{}", at(path))));
+            };
+            let len = i64::try_from(obj.len()).unwrap_or(i64::MAX);
+            length_violations(len, *min, *max, "Value", path, out);
+            for (k, mv) in obj {
+                check(key, &Value::String(k.clone()), &format!("{path}.key"), out)?;
+                if mv.is_null() {
+                    continue;
+                }
+                check(value, mv, &format!("{path}.{k}"), out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn at(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" at '{path}'")
+    }
+}
