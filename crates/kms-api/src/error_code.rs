@@ -126,7 +126,9 @@ impl ErrorCode {
             ErrorCode::AccessDeniedException => "AccessDeniedException",
             ErrorCode::AlreadyExistsException => "AlreadyExistsException",
             ErrorCode::CloudHsmClusterInUseException => "CloudHsmClusterInUseException",
-            ErrorCode::CloudHsmClusterInvalidConfigurationException => "CloudHsmClusterInvalidConfigurationException",
+            ErrorCode::CloudHsmClusterInvalidConfigurationException => {
+                "CloudHsmClusterInvalidConfigurationException"
+            }
             ErrorCode::CloudHsmClusterNotActiveException => "CloudHsmClusterNotActiveException",
             ErrorCode::CloudHsmClusterNotFoundException => "CloudHsmClusterNotFoundException",
             ErrorCode::CloudHsmClusterNotRelatedException => "CloudHsmClusterNotRelatedException",
@@ -171,22 +173,34 @@ impl ErrorCode {
             ErrorCode::XksKeyAlreadyInUseException => "XksKeyAlreadyInUseException",
             ErrorCode::XksKeyInvalidConfigurationException => "XksKeyInvalidConfigurationException",
             ErrorCode::XksKeyNotFoundException => "XksKeyNotFoundException",
-            ErrorCode::XksProxyIncorrectAuthenticationCredentialException => "XksProxyIncorrectAuthenticationCredentialException",
-            ErrorCode::XksProxyInvalidConfigurationException => "XksProxyInvalidConfigurationException",
+            ErrorCode::XksProxyIncorrectAuthenticationCredentialException => {
+                "XksProxyIncorrectAuthenticationCredentialException"
+            }
+            ErrorCode::XksProxyInvalidConfigurationException => {
+                "XksProxyInvalidConfigurationException"
+            }
             ErrorCode::XksProxyInvalidResponseException => "XksProxyInvalidResponseException",
             ErrorCode::XksProxyUriEndpointInUseException => "XksProxyUriEndpointInUseException",
             ErrorCode::XksProxyUriInUseException => "XksProxyUriInUseException",
             ErrorCode::XksProxyUriUnreachableException => "XksProxyUriUnreachableException",
-            ErrorCode::XksProxyVpcEndpointServiceInUseException => "XksProxyVpcEndpointServiceInUseException",
-            ErrorCode::XksProxyVpcEndpointServiceInvalidConfigurationException => "XksProxyVpcEndpointServiceInvalidConfigurationException",
-            ErrorCode::XksProxyVpcEndpointServiceNotFoundException => "XksProxyVpcEndpointServiceNotFoundException",
+            ErrorCode::XksProxyVpcEndpointServiceInUseException => {
+                "XksProxyVpcEndpointServiceInUseException"
+            }
+            ErrorCode::XksProxyVpcEndpointServiceInvalidConfigurationException => {
+                "XksProxyVpcEndpointServiceInvalidConfigurationException"
+            }
+            ErrorCode::XksProxyVpcEndpointServiceNotFoundException => {
+                "XksProxyVpcEndpointServiceNotFoundException"
+            }
         }
     }
 
     /// The HTTP status AWS answers with: 500 for the model's faults, 400 otherwise.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::DependencyTimeoutException | ErrorCode::KmsInternalException | ErrorCode::KeyUnavailableException => 500,
+            ErrorCode::DependencyTimeoutException
+            | ErrorCode::KmsInternalException
+            | ErrorCode::KeyUnavailableException => 500,
             _ => 400,
         }
     }

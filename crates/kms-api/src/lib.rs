@@ -61,7 +61,10 @@ impl std::error::Error for KmsError {}
 
 /// Parses a request body as JSON (an empty body is an empty object, as AWS accepts) and validates it
 /// against the operation's input shape, then decodes it into the typed request.
-pub fn decode_request<T: serde::de::DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T, KmsError> {
+pub fn decode_request<T: serde::de::DeserializeOwned>(
+    op: Operation,
+    body: &[u8],
+) -> Result<T, KmsError> {
     let value = parse_body(body)?;
     validate_input(op, &value)?;
     serde_json::from_value(value).map_err(|e| {

@@ -97,16 +97,21 @@ fn compile(json: &str) -> Model {
                     required: s
                         .get("required")
                         .and_then(Value::as_array)
-                        .map(|r| r.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                        .map(|r| {
+                            r.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 },
                 "string" => Shape::String {
                     min: int(s, "min"),
                     max: int(s, "max"),
-                    enum_values: s
-                        .get("enum")
-                        .and_then(Value::as_array)
-                        .map(|e| e.iter().filter_map(|x| x.as_str().map(String::from)).collect()),
+                    enum_values: s.get("enum").and_then(Value::as_array).map(|e| {
+                        e.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    }),
                     pattern: s
                         .get("pattern")
                         .and_then(Value::as_str)

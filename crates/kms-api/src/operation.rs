@@ -266,7 +266,9 @@ impl Operation {
             Operation::Encrypt => "kms:Encrypt",
             Operation::GenerateDataKey => "kms:GenerateDataKey",
             Operation::GenerateDataKeyPair => "kms:GenerateDataKeyPair",
-            Operation::GenerateDataKeyPairWithoutPlaintext => "kms:GenerateDataKeyPairWithoutPlaintext",
+            Operation::GenerateDataKeyPairWithoutPlaintext => {
+                "kms:GenerateDataKeyPairWithoutPlaintext"
+            }
             Operation::GenerateDataKeyWithoutPlaintext => "kms:GenerateDataKeyWithoutPlaintext",
             Operation::GenerateMac => "kms:GenerateMac",
             Operation::GenerateRandom => "kms:GenerateRandom",
@@ -313,6 +315,8 @@ impl Operation {
 
     /// The operation named by an `X-Amz-Target` header value (`TrentService.Encrypt`).
     pub fn from_target(target: &str) -> Option<Operation> {
-        target.strip_prefix("TrentService.").and_then(Operation::from_name)
+        target
+            .strip_prefix("TrentService.")
+            .and_then(Operation::from_name)
     }
 }

@@ -40,7 +40,8 @@ impl<'de> Deserialize<'de> for Blob {
 
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.as_bytes()));
+        let text =
+            Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.as_bytes()));
         s.serialize_str(&text)
     }
 }

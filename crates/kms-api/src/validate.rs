@@ -36,7 +36,10 @@ fn serialization(msg: impl Into<String>) -> KmsError {
 /// AWS names members in messages with a lower-case first letter (`keyId`, `encryptionContext`).
 fn member_path(parent: &str, member: &str) -> String {
     let mut chars = member.chars();
-    let first: String = chars.next().map(|c| c.to_lowercase().collect()).unwrap_or_default();
+    let first: String = chars
+        .next()
+        .map(|c| c.to_lowercase().collect())
+        .unwrap_or_default();
     let name = format!("{first}{}", chars.as_str());
     if parent.is_empty() {
         name
@@ -76,10 +79,7 @@ fn check(shape_name: &str, v: &Value, path: &str, out: &mut Vec<String>) -> Resu
     match shape {
         Shape::Structure { members, required } => {
             let Some(obj) = v.as_object() else {
-                return Err(serialization(format!(
-                    "Expected a JSON object{}",
-                    at(path)
-                )));
+                return Err(serialization(format!("Expected a JSON object{}", at(path))));
             };
             for req in required {
                 if obj.get(req).is_none_or(Value::is_null) {
@@ -130,7 +130,10 @@ fn check(shape_name: &str, v: &Value, path: &str, out: &mut Vec<String>) -> Resu
         }
         Shape::Blob { min, max } => {
             let Some(s) = v.as_str() else {
-                return Err(serialization(format!("Expected a base64 string{}", at(path))));
+                return Err(serialization(format!(
+                    "Expected a base64 string{}",
+                    at(path)
+                )));
             };
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(s)

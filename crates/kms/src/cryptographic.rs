@@ -1,0 +1,266 @@
+//! The cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext),
+//! GenerateRandom. They read only the in-memory cache: no database on this path.
+
+use std::sync::Arc;
+
+use kms_api::types::{
+    Blob, DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, EncryptionContext,
+    GenerateDataKeyRequest, GenerateDataKeyResponse, GenerateRandomRequest, GenerateRandomResponse,
+    ReEncryptRequest, ReEncryptResponse,
+};
+use kms_api::{ErrorCode, KmsError, Operation};
+use zeroize::Zeroizing;
+
+use crate::keys::StateRule;
+use crate::resolve::Naming;
+use crate::{CachedKey, Caller, Kms};
+
+const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+
+fn check_algorithm(alg: Option<&str>) -> Result<(), KmsError> {
+    match alg {
+        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+        Some(other) => Err(KmsError::new(
+            ErrorCode::InvalidKeyUsageException,
+            format!(
+                "The encryption algorithm {other} is not compatible with a SYMMETRIC_DEFAULT key."
+            ),
+        )),
+    }
+}
+
+fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        return Err(KmsError::new(
+            ErrorCode::DryRunOperationException,
+            "The request would have succeeded, but the DryRun option is set.",
+        ));
+    }
+    Ok(())
+}
+
+fn no_recipient(recipient: Option<&serde_json::Value>) -> Result<(), KmsError> {
+    if recipient.is_some() {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            "Recipient (Nitro Enclaves attestation) is not supported by Strongroom.",
+        ));
+    }
+    Ok(())
+}
+
+fn bad_ciphertext() -> KmsError {
+    KmsError::new(ErrorCode::InvalidCiphertextException, "")
+}
+
+impl Kms {
+    /// The key an encrypting operation names, checked for state and usage.
+    fn encrypting_key(
+        &self,
+        key_ref: &str,
+        caller: &Caller,
+        op: Operation,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let key = self.resolve(key_ref, caller, Naming::KeyOrAlias, op)?;
+        self.check_state(&key, StateRule::Enabled)?;
+        if key.record.key_usage != "ENCRYPT_DECRYPT" {
+            return Err(KmsError::new(
+                ErrorCode::InvalidKeyUsageException,
+                format!(
+                    "{} key usage is {} which is not valid for {}.",
+                    self.arn_of(&key.record),
+                    key.record.key_usage,
+                    op.name()
+                ),
+            ));
+        }
+        Ok(key)
+    }
+
+    fn seal(
+        &self,
+        key: &CachedKey,
+        plaintext: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<Vec<u8>, KmsError> {
+        let prepared = key
+            .backing
+            .get(&key.current)
+            .ok_or_else(|| KmsError::internal("The key's current backing key is missing."))?;
+        crypto::encrypt_blob_with(prepared, &key.record.key_id, &key.current, plaintext, ctx)
+            .map_err(|_| KmsError::internal("Encryption failed."))
+    }
+
+    /// Opens a ciphertext blob: finds its key, checks it against `expected` (a `KeyId` the caller
+    /// named), its state and the caller, then decrypts with the backing key the blob names.
+    fn open_blob(
+        &self,
+        blob: &[u8],
+        ctx: &EncryptionContext,
+        expected: Option<&str>,
+        caller: &Caller,
+        op: Operation,
+    ) -> Result<(Arc<CachedKey>, String, Zeroizing<Vec<u8>>), KmsError> {
+        let parsed = crypto::parse_blob(blob).map_err(|_| bad_ciphertext())?;
+        let key_id = parsed.key_id().to_string();
+        if let Some(expected) = expected {
+            let named = self.resolve(expected, caller, Naming::KeyOrAlias, op)?;
+            if named.record.key_id != key_id {
+                return Err(KmsError::new(
+                    ErrorCode::IncorrectKeyException,
+                    "The key ID in the request does not identify a CMK that can perform this operation.",
+                ));
+            }
+        }
+        let key = self
+            .cached(&key_id)
+            .ok_or_else(|| self.not_found_key(&caller.account_id, &key_id))?;
+        if key.record.account_id != caller.account_id {
+            return Err(self.access_denied(caller, op, &self.arn_of(&key.record)));
+        }
+        self.check_state(&key, StateRule::Enabled)?;
+        let backing_id = *parsed.backing_key_id();
+        let prepared = key.backing.get(&backing_id).ok_or_else(bad_ciphertext)?;
+        let plaintext =
+            crypto::decrypt_blob_with(prepared, &parsed, ctx).map_err(|_| bad_ciphertext())?;
+        Ok((key.clone(), hex::encode(backing_id), plaintext))
+    }
+
+    pub(crate) fn encrypt(
+        &self,
+        req: EncryptRequest,
+        caller: &Caller,
+    ) -> Result<EncryptResponse, KmsError> {
+        let key = self.encrypting_key(&req.key_id, caller, Operation::Encrypt)?;
+        check_algorithm(req.encryption_algorithm.as_deref())?;
+        dry_run(req.dry_run)?;
+        let ctx = req.encryption_context.unwrap_or_default();
+        let blob = self.seal(&key, req.plaintext.as_bytes(), &ctx)?;
+        Ok(EncryptResponse {
+            ciphertext_blob: Some(Blob::new(blob)),
+            key_id: self.arn_of(&key.record),
+            encryption_algorithm: SYMMETRIC_DEFAULT.to_string(),
+        })
+    }
+
+    pub(crate) fn decrypt(
+        &self,
+        req: DecryptRequest,
+        caller: &Caller,
+    ) -> Result<DecryptResponse, KmsError> {
+        no_recipient(req.recipient.as_ref())?;
+        check_algorithm(req.encryption_algorithm.as_deref())?;
+        let ctx = req.encryption_context.unwrap_or_default();
+        let (key, backing, plaintext) = self.open_blob(
+            req.ciphertext_blob.as_bytes(),
+            &ctx,
+            req.key_id.as_deref(),
+            caller,
+            Operation::Decrypt,
+        )?;
+        dry_run(req.dry_run)?;
+        Ok(DecryptResponse {
+            key_id: self.arn_of(&key.record),
+            plaintext: Some(Blob(plaintext)),
+            encryption_algorithm: SYMMETRIC_DEFAULT.to_string(),
+            key_material_id: Some(backing),
+        })
+    }
+
+    pub(crate) fn re_encrypt(
+        &self,
+        req: ReEncryptRequest,
+        caller: &Caller,
+    ) -> Result<ReEncryptResponse, KmsError> {
+        check_algorithm(req.source_encryption_algorithm.as_deref())?;
+        check_algorithm(req.destination_encryption_algorithm.as_deref())?;
+        let src_ctx = req.source_encryption_context.unwrap_or_default();
+        let (source, source_backing, plaintext) = self.open_blob(
+            req.ciphertext_blob.as_bytes(),
+            &src_ctx,
+            req.source_key_id.as_deref(),
+            caller,
+            Operation::ReEncrypt,
+        )?;
+        let dest = self.encrypting_key(&req.destination_key_id, caller, Operation::ReEncrypt)?;
+        dry_run(req.dry_run)?;
+        let dest_ctx = req.destination_encryption_context.unwrap_or_default();
+        let blob = self.seal(&dest, &plaintext, &dest_ctx)?;
+        Ok(ReEncryptResponse {
+            ciphertext_blob: Some(Blob::new(blob)),
+            source_key_id: self.arn_of(&source.record),
+            key_id: self.arn_of(&dest.record),
+            source_encryption_algorithm: SYMMETRIC_DEFAULT.to_string(),
+            destination_encryption_algorithm: SYMMETRIC_DEFAULT.to_string(),
+            source_key_material_id: Some(source_backing),
+            destination_key_material_id: Some(hex::encode(dest.current)),
+        })
+    }
+
+    pub(crate) fn generate_data_key(
+        &self,
+        req: GenerateDataKeyRequest,
+        caller: &Caller,
+        with_plaintext: bool,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        let op = if with_plaintext {
+            Operation::GenerateDataKey
+        } else {
+            Operation::GenerateDataKeyWithoutPlaintext
+        };
+        let len = match (req.key_spec.as_deref(), req.number_of_bytes) {
+            (Some(_), Some(_)) => {
+                return Err(KmsError::new(
+                    ErrorCode::ValidationException,
+                    "Please specify either number of bytes or key spec, not both.",
+                ))
+            }
+            (None, None) => {
+                return Err(KmsError::new(
+                    ErrorCode::ValidationException,
+                    "Please specify either number of bytes or key spec.",
+                ))
+            }
+            (Some("AES_128"), None) => 16,
+            (Some(_), None) => 32,
+            (None, Some(n)) => usize::try_from(n).unwrap_or(0),
+        };
+        no_recipient(req.recipient.as_ref())?;
+        let key = self.encrypting_key(&req.key_id, caller, op)?;
+        dry_run(req.dry_run)?;
+        let data_key = crypto::random_bytes(len)
+            .map_err(|_| KmsError::internal("Random generation failed."))?;
+        let ctx = req.encryption_context.unwrap_or_default();
+        let blob = self.seal(&key, &data_key, &ctx)?;
+        Ok(GenerateDataKeyResponse {
+            ciphertext_blob: Some(Blob::new(blob)),
+            plaintext: with_plaintext.then_some(Blob(data_key)),
+            key_id: self.arn_of(&key.record),
+            key_material_id: Some(hex::encode(key.current)),
+        })
+    }
+
+    pub(crate) fn generate_random(
+        &self,
+        req: GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse, KmsError> {
+        no_recipient(req.recipient.as_ref())?;
+        if let Some(id) = req.custom_key_store_id {
+            return Err(KmsError::new(
+                ErrorCode::CustomKeyStoreNotFoundException,
+                format!("Custom key store '{id}' does not exist."),
+            ));
+        }
+        let Some(n) = req.number_of_bytes else {
+            return Err(KmsError::new(
+                ErrorCode::ValidationException,
+                "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null",
+            ));
+        };
+        let bytes = crypto::random_bytes(usize::try_from(n).unwrap_or(0))
+            .map_err(|_| KmsError::internal("Random generation failed."))?;
+        Ok(GenerateRandomResponse {
+            plaintext: Some(Blob(bytes)),
+        })
+    }
+}

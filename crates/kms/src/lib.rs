@@ -1,0 +1,195 @@
+//! The KMS service: every TrentService operation Strongroom serves, over a [`store::Store`] with an
+//! in-memory copy that keeps the cryptographic hot path free of database reads.
+//!
+//! The HTTP layer authenticates the caller and hands [`Kms::handle`] the operation, its body and the
+//! caller; everything past that point (validation, key resolution, key states, cryptography,
+//! persistence) happens here.
+#![forbid(unsafe_code)]
+
+mod aliases;
+mod arn;
+mod cache;
+mod clock;
+mod cryptographic;
+mod keys;
+mod paging;
+mod policies;
+mod resolve;
+mod tags;
+
+use std::sync::{Arc, RwLock};
+
+use crypto::RootKey;
+use kms_api::{ErrorCode, KmsError, Operation};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use store::{Store, StoreError};
+
+pub use cache::CachedKey;
+pub use clock::{Clock, ManualClock, SystemClock};
+
+/// Service-wide settings.
+#[derive(Debug, Clone)]
+pub struct KmsConfig {
+    /// The region in ARNs and SigV4 scopes (`us-east-1`).
+    pub region: String,
+    /// The ARN partition (`aws`).
+    pub partition: String,
+}
+
+/// Who is calling, as authentication established it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's account.
+    pub account_id: String,
+    /// The caller's principal ARN (`arn:aws:iam::111122223333:user/alice`).
+    pub principal_arn: String,
+}
+
+/// The service.
+pub struct Kms {
+    config: KmsConfig,
+    store: Arc<dyn Store>,
+    root: RootKey,
+    clock: Arc<dyn Clock>,
+    cache: RwLock<cache::Cache>,
+    /// Serialises writes so that the store and the cache change in the same order.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kms")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kms {
+    /// Loads every key and alias from the store and unwraps the backing keys under the root key.
+    pub fn open(
+        config: KmsConfig,
+        store: Arc<dyn Store>,
+        root: RootKey,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Kms, KmsError> {
+        let snapshot = store.load().map_err(store_error)?;
+        let cache = cache::Cache::from_snapshot(snapshot, &root)?;
+        Ok(Kms {
+            config,
+            store,
+            root,
+            clock,
+            cache: RwLock::new(cache),
+            writes: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The settings this service runs with.
+    pub fn config(&self) -> &KmsConfig {
+        &self.config
+    }
+
+    /// Runs one operation for an authenticated caller; the answer is the JSON response body.
+    pub async fn handle(
+        &self,
+        op: Operation,
+        body: &[u8],
+        caller: &Caller,
+    ) -> Result<Vec<u8>, KmsError> {
+        let value = kms_api::parse_body(body)?;
+        kms_api::validate_input(op, &value)?;
+        let req = Request { op, value, caller };
+        match op {
+            Operation::CreateKey => json(self.create_key(req.decode()?, caller).await),
+            Operation::DescribeKey => json(self.describe_key(req.decode()?, caller)),
+            Operation::ListKeys => json(self.list_keys(req.decode()?, caller)),
+            Operation::EnableKey => json(self.enable_key(req.decode()?, caller).await),
+            Operation::DisableKey => json(self.disable_key(req.decode()?, caller).await),
+            Operation::UpdateKeyDescription => {
+                json(self.update_key_description(req.decode()?, caller).await)
+            }
+            Operation::ScheduleKeyDeletion => {
+                json(self.schedule_key_deletion(req.decode()?, caller).await)
+            }
+            Operation::CancelKeyDeletion => {
+                json(self.cancel_key_deletion(req.decode()?, caller).await)
+            }
+            Operation::CreateAlias => json(self.create_alias(req.decode()?, caller).await),
+            Operation::UpdateAlias => json(self.update_alias(req.decode()?, caller).await),
+            Operation::DeleteAlias => json(self.delete_alias(req.decode()?, caller).await),
+            Operation::ListAliases => json(self.list_aliases(req.decode()?, caller)),
+            Operation::TagResource => json(self.tag_resource(req.decode()?, caller).await),
+            Operation::UntagResource => json(self.untag_resource(req.decode()?, caller).await),
+            Operation::ListResourceTags => json(self.list_resource_tags(req.decode()?, caller)),
+            Operation::Encrypt => json(self.encrypt(req.decode()?, caller)),
+            Operation::Decrypt => json(self.decrypt(req.decode()?, caller)),
+            Operation::ReEncrypt => json(self.re_encrypt(req.decode()?, caller)),
+            Operation::GenerateDataKey => json(self.generate_data_key(req.decode()?, caller, true)),
+            Operation::GenerateDataKeyWithoutPlaintext => {
+                json(self.generate_data_key(req.decode()?, caller, false))
+            }
+            Operation::GenerateRandom => json(self.generate_random(req.decode()?)),
+            Operation::GetKeyPolicy => json(self.get_key_policy(req.decode()?, caller)),
+            Operation::PutKeyPolicy => json(self.put_key_policy(req.decode()?, caller).await),
+            Operation::ListKeyPolicies => json(self.list_key_policies(req.decode()?, caller)),
+            other => Err(KmsError::new(
+                ErrorCode::UnsupportedOperationException,
+                format!("{} is not supported by Strongroom yet.", other.name()),
+            )),
+        }
+    }
+
+    /// Runs a blocking store call off the async threads.
+    async fn store_write(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), KmsError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|_| KmsError::internal("The store task failed."))?
+            .map_err(store_error)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+struct Request<'a> {
+    op: Operation,
+    value: serde_json::Value,
+    #[allow(dead_code)]
+    caller: &'a Caller,
+}
+
+impl Request<'_> {
+    fn decode<T: DeserializeOwned>(self) -> Result<T, KmsError> {
+        serde_json::from_value(self.value).map_err(|e| {
+            KmsError::new(
+                ErrorCode::SerializationException,
+                format!("Could not decode the {} request: {e}", self.op.name()),
+            )
+        })
+    }
+}
+
+fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Vec<u8>, KmsError> {
+    let v = r?;
+    serde_json::to_vec(&v).map_err(|_| KmsError::internal("The response could not be encoded."))
+}
+
+fn store_error(e: StoreError) -> KmsError {
+    tracing::error!(error = %e, "store failure");
+    KmsError::internal("The request failed because of an internal storage error.")
+}
+
+fn timestamp(ms: i64) -> kms_api::types::Timestamp {
+    // Milliseconds fit an f64 exactly for any date we will see.
+    #[allow(clippy::cast_precision_loss)]
+    kms_api::types::Timestamp(ms as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+//! Turning the `KeyId` a caller sent (key id, key ARN, alias name, alias ARN) into a key.
+
+use std::sync::Arc;
+
+use kms_api::{ErrorCode, KmsError, Operation};
+
+use crate::arn::{alias_arn, key_arn, parse_kms_arn};
+use crate::{CachedKey, Caller, Kms};
+
+/// Which forms of `KeyId` an operation accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// Key id or key ARN.
+    KeyOnly,
+    /// Key id, key ARN, alias name or alias ARN.
+    KeyOrAlias,
+}
+
+impl Kms {
+    pub(crate) fn not_found_key(&self, account: &str, key_id: &str) -> KmsError {
+        KmsError::new(
+            ErrorCode::NotFoundException,
+            format!(
+                "Key '{}' does not exist",
+                key_arn(&self.config, account, key_id)
+            ),
+        )
+    }
+
+    fn not_found_alias(&self, account: &str, alias: &str) -> KmsError {
+        KmsError::new(
+            ErrorCode::NotFoundException,
+            format!(
+                "Alias {} is not found.",
+                alias_arn(&self.config, account, alias)
+            ),
+        )
+    }
+
+    pub(crate) fn access_denied(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        resource_arn: &str,
+    ) -> KmsError {
+        let action = op.iam_action();
+        KmsError::new(
+            ErrorCode::AccessDeniedException,
+            format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource_arn} because no resource-based policy allows the {action} action",
+                caller.principal_arn
+            ),
+        )
+    }
+
+    /// Finds the key a request names, in the form the operation allows.
+    pub(crate) fn resolve(
+        &self,
+        key_ref: &str,
+        caller: &Caller,
+        naming: Naming,
+        op: Operation,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let (account, key_id) = self.resolve_id(key_ref, caller, naming)?;
+        let key = self
+            .cached(&key_id)
+            .ok_or_else(|| self.not_found_key(&account, &key_id))?;
+        if key.record.account_id != account {
+            return Err(self.not_found_key(&account, &key_id));
+        }
+        if account != caller.account_id {
+            // Cross-account use needs key policy evaluation (its own issue); until then it is denied.
+            return Err(self.access_denied(caller, op, &key_arn(&self.config, &account, &key_id)));
+        }
+        Ok(key)
+    }
+
+    pub(crate) fn cached(&self, key_id: &str) -> Option<Arc<CachedKey>> {
+        self.cache.read().ok()?.keys.get(key_id).cloned()
+    }
+
+    /// The (account, key id) a reference names, following aliases.
+    fn resolve_id(
+        &self,
+        key_ref: &str,
+        caller: &Caller,
+        naming: Naming,
+    ) -> Result<(String, String), KmsError> {
+        let invalid = || {
+            KmsError::new(
+                ErrorCode::NotFoundException,
+                format!("Invalid keyId '{key_ref}'"),
+            )
+        };
+        if key_ref.starts_with("alias/") {
+            if naming == Naming::KeyOnly {
+                return Err(invalid());
+            }
+            return self.alias_target(&caller.account_id, key_ref);
+        }
+        if key_ref.starts_with("arn:") {
+            let arn = parse_kms_arn(key_ref).ok_or_else(|| {
+                KmsError::new(
+                    ErrorCode::InvalidArnException,
+                    format!("Invalid arn {key_ref}"),
+                )
+            })?;
+            if arn.partition != self.config.partition || arn.region != self.config.region {
+                return Err(KmsError::new(
+                    ErrorCode::NotFoundException,
+                    format!(
+                        "Invalid arn {key_ref}: it does not name a key in region {}",
+                        self.config.region
+                    ),
+                ));
+            }
+            if let Some(id) = arn.resource.strip_prefix("key/") {
+                return Ok((arn.account.to_string(), id.to_string()));
+            }
+            if arn.resource.starts_with("alias/") && naming == Naming::KeyOrAlias {
+                return self.alias_target(arn.account, arn.resource);
+            }
+            return Err(KmsError::new(
+                ErrorCode::InvalidArnException,
+                format!("Invalid arn {key_ref}"),
+            ));
+        }
+        if key_ref.contains('/') || key_ref.contains(':') {
+            return Err(invalid());
+        }
+        Ok((caller.account_id.clone(), key_ref.to_string()))
+    }
+
+    fn alias_target(&self, account: &str, alias: &str) -> Result<(String, String), KmsError> {
+        let cache = self
+            .cache
+            .read()
+            .map_err(|_| KmsError::internal("cache lock poisoned"))?;
+        match cache.aliases.get(&(account.to_string(), alias.to_string())) {
+            Some(a) => Ok((account.to_string(), a.target_key_id.clone())),
+            None => Err(self.not_found_alias(account, alias)),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Key derivation, string to sign, and the client-side `sign`.
+
+use std::fmt;
+
+use aws_lc_rs::{digest, hmac};
+use time::{format_description::FormatItem, macros::format_description, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::authorization::{echo, ALGORITHM, SCOPE_TERMINATOR};
+use crate::canonical::{canonical_request, Request};
+use crate::error::Error;
+
+/// `20150830T123600Z`: ISO 8601 basic format, UTC, as SigV4 uses it.
+const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year][month][day]T[hour][minute][second]Z");
+
+/// A derived SigV4 signing key (`kSigning`). Zeroed on drop; `Debug` does not show it.
+#[derive(Clone)]
+pub struct SigningKey(Zeroizing<[u8; 32]>);
+
+impl SigningKey {
+    /// Wrap raw key bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        SigningKey(Zeroizing::new(bytes))
+    }
+
+    /// The raw key bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// HMAC-SHA256 of `string_to_sign` under this key: the signature.
+    pub fn sign(&self, string_to_sign: &str) -> [u8; 32] {
+        hmac32(&self.0[..], string_to_sign.as_bytes())
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
+    }
+}
+
+fn hmac32(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let tag = hmac::sign(&key, data);
+    let mut out = [0u8; 32];
+    // HMAC-SHA256 tags are always 32 bytes.
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// Derive `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> SigningKey {
+    let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
+    k_secret.extend_from_slice(b"AWS4");
+    k_secret.extend_from_slice(secret.as_bytes());
+    let k_date = Zeroizing::new(hmac32(&k_secret, date.as_bytes()));
+    let k_region = Zeroizing::new(hmac32(&k_date[..], region.as_bytes()));
+    let k_service = Zeroizing::new(hmac32(&k_region[..], service.as_bytes()));
+    SigningKey::from_bytes(hmac32(&k_service[..], SCOPE_TERMINATOR.as_bytes()))
+}
+
+/// `AWS4-HMAC-SHA256 \n amz_date \n scope \n hex(sha256(canonical_request))`.
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
+    let hash = sha256_hex(canonical_request.as_bytes());
+    let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    s.push_str(ALGORITHM);
+    s.push('\n');
+    s.push_str(amz_date);
+    s.push('\n');
+    s.push_str(scope);
+    s.push('\n');
+    s.push_str(&hash);
+    s
+}
+
+/// Lower-case hex SHA-256 of `data` (the payload hash SigV4 uses).
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, data))
+}
+
+/// Format a time as an `X-Amz-Date` value (`20150830T123600Z`), converting to UTC.
+pub fn format_amz_date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    // Only years outside 0..=9999 fail to format; fall back to the Debug form then.
+    t.format(AMZ_DATE_FORMAT)
+        .unwrap_or_else(|_| format!("{t:?}"))
+}
+
+/// Parse an `X-Amz-Date` value (`20150830T123600Z`).
+pub fn parse_amz_date(value: &str) -> Result<OffsetDateTime, Error> {
+    let bad = || {
+        Error::IncompleteSignature(format!(
+            "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601",
+            echo(value)
+        ))
+    };
+    // The exact shape is checked first so later slicing by byte offset is safe.
+    let shape_ok = value.len() == 16
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            8 => b == b'T',
+            15 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape_ok {
+        return Err(bad());
+    }
+    time::PrimitiveDateTime::parse(value, AMZ_DATE_FORMAT)
+        .map(|t| t.assume_utc())
+        .map_err(|_| bad())
+}
+
+/// Sign a request as a client would, returning the full `Authorization` header value.
+///
+/// `amz_date` must be the request's `X-Amz-Date` value (its first 8 characters are the
+/// scope date), and every name in `signed_headers` (lowercase) must be present in
+/// `req.headers`, including `host` and `x-amz-date`. The path is normalized (non-S3).
+/// Fails if `amz_date` is malformed or a signed header is absent.
+#[allow(clippy::too_many_arguments)] // mirrors the inputs SigV4 itself names
+pub fn sign(
+    secret: &str,
+    access_key_id: &str,
+    region: &str,
+    service: &str,
+    amz_date: &str,
+    req: &Request,
+    signed_headers: &[String],
+    payload_hash_hex: &str,
+) -> Result<String, Error> {
+    parse_amz_date(amz_date)?;
+    let date = amz_date.get(..8).unwrap_or(amz_date);
+    let scope = format!("{date}/{region}/{service}/{SCOPE_TERMINATOR}");
+    let creq = canonical_request(req, signed_headers, payload_hash_hex, true)?;
+    let sts = string_to_sign(amz_date, &scope, &creq);
+    let key = derive_signing_key(secret, date, region, service);
+    let signature = hex::encode(key.sign(&sts));
+    Ok(format!(
+        "{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={}, Signature={signature}",
+        signed_headers.join(";")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_key_debug_is_redacted() {
+        let k = derive_signing_key("secret", "20150830", "us-east-1", "kms");
+        let d = format!("{k:?}");
+        assert_eq!(d, "SigningKey(<redacted>)");
+        assert!(!d.contains(&hex::encode(k.as_bytes())));
+    }
+
+    #[test]
+    fn amz_date_round_trip() {
+        let t = parse_amz_date("20150830T123600Z").expect("valid date");
+        assert_eq!(format_amz_date(t), "20150830T123600Z");
+        for bad in [
+            "",
+            "20150830T123600",
+            "20150830123600Z",
+            "2015-08-30T12:36:00Z",
+            "20151330T123600Z",
+            "20150830T256000Z",
+            "２0150830T123600Z",
+        ] {
+            assert!(
+                matches!(parse_amz_date(bad), Err(Error::IncompleteSignature(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! Server-side verification of SigV4 `Authorization` headers.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use subtle::ConstantTimeEq;
+use time::{format_description::FormatItem, macros::format_description, OffsetDateTime};
+
+use crate::authorization::{self, echo, Authorization, MISSING_DATE_SENTENCE};
+use crate::canonical::{canonical_request, Request};
+use crate::error::Error;
+use crate::signing::{
+    derive_signing_key, format_amz_date, parse_amz_date, sha256_hex, string_to_sign, SigningKey,
+};
+
+/// Default bound on cached signing keys; a few per active access key per day.
+const DEFAULT_CACHE_CAPACITY: usize = 1024;
+
+/// IMF-fixdate, the `Date` header format (`Sun, 06 Nov 1994 08:49:37 GMT`).
+const HTTP_DATE_FORMAT: &[FormatItem<'static>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
+/// The outcome of a successful verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The access key id whose secret produced the signature.
+    pub access_key_id: String,
+}
+
+/// Verifies SigV4-signed requests for one region and service.
+///
+/// Thread-safe (`Send + Sync`); share one per service. Derived signing keys are
+/// cached so the four-HMAC derivation runs once per key per day, not per request.
+#[derive(Debug)]
+pub struct Verifier {
+    region: String,
+    service: String,
+    max_skew: time::Duration,
+    normalize_path: bool,
+    cache: KeyCache,
+}
+
+impl Verifier {
+    /// A verifier for `region`/`service` accepting request times within `max_skew`
+    /// of the server clock (AWS uses 5 minutes).
+    pub fn new(region: impl Into<String>, service: impl Into<String>, max_skew: Duration) -> Self {
+        Verifier {
+            region: region.into(),
+            service: service.into(),
+            // A skew too large for `time` means "no limit" in practice.
+            max_skew: time::Duration::try_from(max_skew).unwrap_or(time::Duration::MAX),
+            normalize_path: true,
+            cache: KeyCache::new(DEFAULT_CACHE_CAPACITY),
+        }
+    }
+
+    /// Whether to normalize the request path (default `true`; only S3 does not).
+    pub fn with_path_normalization(mut self, normalize: bool) -> Self {
+        self.normalize_path = normalize;
+        self
+    }
+
+    /// Bound the signing-key cache to `capacity` entries (minimum 1).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache = KeyCache::new(capacity.max(1));
+        self
+    }
+
+    /// The region credentials must be scoped to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The service credentials must be scoped to.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Verify `req`. `now` is the server's current time; `lookup` maps an access key
+    /// id to its secret (`None` if unknown) and is called at most once.
+    pub fn verify<'s>(
+        &self,
+        req: &Request,
+        now: OffsetDateTime,
+        lookup: impl FnOnce(&str) -> Option<&'s str>,
+    ) -> Result<Verified, Error> {
+        let auth_value = match single_header(req, "authorization") {
+            Header::Absent => return Err(Error::MissingAuthenticationToken),
+            Header::Repeated => {
+                return Err(Error::IncompleteSignature(
+                    "Authorization header must appear only once.".to_owned(),
+                ))
+            }
+            Header::One(v) => v,
+        };
+
+        // Which header dates the request: X-Amz-Date wins over Date, as in SigV4.
+        let date_source = match single_header(req, "x-amz-date") {
+            Header::Absent => match single_header(req, "date") {
+                Header::Absent => None,
+                Header::Repeated => Some(("date", Err(()))),
+                Header::One(v) => Some(("date", Ok((v, true)))),
+            },
+            Header::Repeated => Some(("x-amz-date", Err(()))),
+            Header::One(v) => Some(("x-amz-date", Ok((v, false)))),
+        };
+
+        let auth = authorization::parse(auth_value, date_source.is_none())?;
+        let Some((date_header, date_value)) = date_source else {
+            return Err(Error::IncompleteSignature(format!(
+                "{MISSING_DATE_SENTENCE} Authorization={}",
+                echo(auth_value.trim())
+            )));
+        };
+
+        if !auth.signed_headers.iter().any(|h| h == "host") {
+            return Err(Error::IncompleteSignature(
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+                    .to_owned(),
+            ));
+        }
+        if !auth.signed_headers.iter().any(|h| h == date_header) {
+            let shown = if date_header == "date" {
+                "Date"
+            } else {
+                "X-Amz-Date"
+            };
+            return Err(Error::IncompleteSignature(format!(
+                "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
+            )));
+        }
+
+        let request_time = match date_value {
+            Ok((v, is_http_date)) => parse_request_time(v, is_http_date)?,
+            Err(()) => return Err(bad_date(&format!("multiple '{date_header}' headers"))),
+        };
+        let amz_date = format_amz_date(request_time);
+
+        self.check_scope(&auth, &amz_date)?;
+        self.check_skew(request_time, &amz_date, now)?;
+
+        let secret = lookup(&auth.access_key_id).ok_or(Error::UnrecognizedClient)?;
+
+        let payload_hash = sha256_hex(req.body);
+        match single_header(req, "x-amz-content-sha256") {
+            Header::Absent => {}
+            Header::One(v) if v.trim().eq_ignore_ascii_case(&payload_hash) => {}
+            _ => {
+                return Err(Error::InvalidSignature(
+                    "The provided 'x-amz-content-sha256' header does not match what was computed."
+                        .to_owned(),
+                ))
+            }
+        }
+
+        let creq = canonical_request(
+            req,
+            &auth.signed_headers,
+            &payload_hash,
+            self.normalize_path,
+        )?;
+        let sts = string_to_sign(&amz_date, &auth.scope(), &creq);
+        let key = self
+            .cache
+            .get_or_derive(&auth.access_key_id, secret, &auth.date, || {
+                derive_signing_key(secret, &auth.date, &self.region, &self.service)
+            });
+        let expected = key.sign(&sts);
+        if bool::from(expected.ct_eq(&auth.signature)) {
+            Ok(Verified {
+                access_key_id: auth.access_key_id,
+            })
+        } else {
+            Err(Error::signature_mismatch())
+        }
+    }
+
+    /// Region, service and date of the credential scope, with AWS's messages.
+    fn check_scope(&self, auth: &Authorization, amz_date: &str) -> Result<(), Error> {
+        if auth.region != self.region {
+            return Err(Error::InvalidSignature(format!(
+                "Credential should be scoped to a valid region, not '{}'.",
+                echo(&auth.region)
+            )));
+        }
+        if auth.service != self.service {
+            return Err(Error::InvalidSignature(format!(
+                "Credential should be scoped to correct service: '{}'.",
+                self.service
+            )));
+        }
+        let request_day = amz_date.get(..8).unwrap_or(amz_date);
+        if auth.date != request_day {
+            return Err(Error::InvalidSignature(format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
+                 from HTTP: '{}' != '{request_day}', from '{amz_date}'.",
+                auth.date
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reject request times more than `max_skew` away from `now`, in AWS's words.
+    fn check_skew(
+        &self,
+        request_time: OffsetDateTime,
+        amz_date: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let age = now - request_time;
+        let skew = self.max_skew;
+        if age > skew {
+            let bound = now.checked_sub(skew).unwrap_or(now);
+            return Err(Error::SignatureExpired(format!(
+                "Signature expired: {amz_date} is now earlier than {} ({} - {}.)",
+                format_amz_date(bound),
+                format_amz_date(now),
+                describe_skew(skew)
+            )));
+        }
+        if age < -skew {
+            let bound = now.checked_add(skew).unwrap_or(now);
+            return Err(Error::SignatureExpired(format!(
+                "Signature not yet current: {amz_date} is still later than {} ({} + {}.)",
+                format_amz_date(bound),
+                format_amz_date(now),
+                describe_skew(skew)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `5 min` for whole minutes, else seconds.
+fn describe_skew(skew: time::Duration) -> String {
+    let secs = skew.whole_seconds();
+    if secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} sec")
+    }
+}
+
+fn parse_request_time(value: &str, is_http_date: bool) -> Result<OffsetDateTime, Error> {
+    if is_http_date {
+        time::PrimitiveDateTime::parse(value.trim(), HTTP_DATE_FORMAT)
+            .map(|t| t.assume_utc())
+            .map_err(|_| bad_date(value))
+    } else {
+        parse_amz_date(value.trim())
+    }
+}
+
+fn bad_date(value: &str) -> Error {
+    Error::IncompleteSignature(format!(
+        "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601",
+        echo(value)
+    ))
+}
+
+enum Header<'a> {
+    Absent,
+    One(&'a str),
+    Repeated,
+}
+
+fn single_header<'a>(req: &Request<'a>, name: &str) -> Header<'a> {
+    let mut values = req.header_values(name);
+    match (values.next(), values.next()) {
+        (None, _) => Header::Absent,
+        (Some(v), None) => Header::One(v),
+        (Some(_), Some(_)) => Header::Repeated,
+    }
+}
+
+/// Signing keys by (access key, secret fingerprint, date). Region and service are
+/// fixed per verifier, so they need not be part of the key.
+#[derive(Debug)]
+struct KeyCache {
+    capacity: usize,
+    entries: RwLock<HashMap<[u8; 32], CachedKey>>,
+}
+
+#[derive(Debug)]
+struct CachedKey {
+    date: String,
+    key: SigningKey,
+}
+
+impl KeyCache {
+    fn new(capacity: usize) -> Self {
+        KeyCache {
+            capacity,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// One digest names the entry: a rotated secret gets a new entry and the old
+    /// key cannot be hit with the new secret, nor the reverse.
+    fn cache_id(access_key_id: &str, secret: &str, date: &str) -> [u8; 32] {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        for part in [access_key_id, secret, date] {
+            // Length prefixes keep the encoding unambiguous.
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part.as_bytes());
+        }
+        let mut id = [0u8; 32];
+        id.copy_from_slice(ctx.finish().as_ref());
+        id
+    }
+
+    fn get_or_derive(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        date: &str,
+        derive: impl FnOnce() -> SigningKey,
+    ) -> SigningKey {
+        let id = Self::cache_id(access_key_id, secret, date);
+        // A panic elsewhere while holding the lock leaves the map usable; recover it.
+        if let Some(hit) = self
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return hit.key.clone();
+        }
+        // Derive outside the lock so contention never waits on HMACs.
+        let key = derive();
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= self.capacity {
+            // Keys for other days are the likeliest dead weight; drop them first.
+            entries.retain(|_, e| e.date == date);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            id,
+            CachedKey {
+                date: date.to_owned(),
+                key: key.clone(),
+            },
+        );
+        key
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Verifier>();
+    }
+
+    #[test]
+    fn cache_is_bounded_and_keyed_by_secret() {
+        let cache = KeyCache::new(2);
+        let mut derivations = 0;
+        let mut get = |akid: &str, secret: &str, date: &str| {
+            cache.get_or_derive(akid, secret, date, || {
+                derivations += 1;
+                derive_signing_key(secret, date, "r", "s")
+            })
+        };
+        let a = get("A", "s1", "20150830");
+        let a2 = get("A", "s1", "20150830");
+        assert_eq!(a.as_bytes(), a2.as_bytes());
+        let rotated = get("A", "s2", "20150830");
+        assert_ne!(a.as_bytes(), rotated.as_bytes());
+        get("B", "s1", "20150831");
+        get("C", "s1", "20150831");
+        assert_eq!(derivations, 4);
+        assert!(cache.len() <= 2);
+    }
+
+    #[test]
+    fn skew_descriptions() {
+        assert_eq!(describe_skew(time::Duration::minutes(5)), "5 min");
+        assert_eq!(describe_skew(time::Duration::seconds(90)), "90 sec");
+    }
+}

@@ -1,0 +1,218 @@
+//! `parse_authorization`: accepted forms, every malformed form, and a garbage loop.
+
+use sigv4::{parse_authorization, Authorization, Error};
+
+const SIG: &str = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
+
+fn good(value: &str) -> Authorization {
+    match parse_authorization(value) {
+        Ok(a) => a,
+        Err(e) => panic!("{value:?} rejected: {e}"),
+    }
+}
+
+fn incomplete(value: &str) -> String {
+    match parse_authorization(value) {
+        Err(Error::IncompleteSignature(m)) => m,
+        other => panic!("{value:?} gave {other:?}, want IncompleteSignature"),
+    }
+}
+
+#[test]
+fn well_formed_headers() {
+    let canonical = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature={SIG}"
+    );
+    let a = good(&canonical);
+    assert_eq!(a.access_key_id, "AKIDEXAMPLE");
+    assert_eq!(a.date, "20150830");
+    assert_eq!(a.region, "us-east-1");
+    assert_eq!(a.service, "service");
+    assert_eq!(a.signed_headers, ["host", "x-amz-date"]);
+    assert_eq!(hex::encode(a.signature), SIG);
+    assert_eq!(a.scope(), "20150830/us-east-1/service/aws4_request");
+
+    // Spacing, order, case of names, and unknown parameters do not matter.
+    for variant in [
+        format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request,SignedHeaders=host;x-amz-date,Signature={SIG}"),
+        format!("  AWS4-HMAC-SHA256   Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request ,\tSignedHeaders=host;x-amz-date ,  Signature={SIG}  "),
+        format!("AWS4-HMAC-SHA256 Signature={SIG}, SignedHeaders=host;x-amz-date, Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request"),
+        format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=Host;X-Amz-Date, Signature={SIG}"),
+        format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, Extra=1, SignedHeaders=host;x-amz-date, Signature={SIG},"),
+        format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature={}", SIG.to_uppercase()),
+    ] {
+        assert_eq!(good(&variant), a, "{variant}");
+    }
+}
+
+#[test]
+fn missing_parameters_are_listed_like_aws() {
+    assert_eq!(
+        incomplete("AWS4-HMAC-SHA256"),
+        "Authorization header requires 'Credential' parameter. Authorization header requires \
+         'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. \
+         Authorization=AWS4-HMAC-SHA256"
+    );
+    let m = incomplete(&format!(
+        "AWS4-HMAC-SHA256 SignedHeaders=host, Signature={SIG}"
+    ));
+    assert!(
+        m.starts_with("Authorization header requires 'Credential' parameter. Authorization="),
+        "{m}"
+    );
+    let m = incomplete("Bearer eyJhbGciOi");
+    assert!(
+        m.contains("requires 'Credential' parameter")
+            && m.ends_with("Authorization=Bearer eyJhbGciOi"),
+        "{m}"
+    );
+}
+
+#[test]
+fn malformed_headers_are_incomplete_signature() {
+    let cred = "AKIDEXAMPLE/20150830/us-east-1/service/aws4_request";
+    let cases: Vec<(String, &str)> = vec![
+        (String::new(), "requires 'Credential'"),
+        ("   ".into(), "requires 'Credential'"),
+        (format!("AWS4-HMAC-SHA512 Credential={cred}, SignedHeaders=host, Signature={SIG}"), "Unsupported AWS 'algorithm'"),
+        (format!("aws4-hmac-sha256 Credential={cred}, SignedHeaders=host, Signature={SIG}"), "requires 'Credential'"),
+        (format!("AWS4-HMAC-SHA256Credential={cred}, SignedHeaders=host, Signature={SIG}"), "Unsupported AWS 'algorithm'"),
+        (format!("AWS4-HMAC-SHA256 SignedHeaders=host, Signature={SIG}"), "requires 'Credential'"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, Signature={SIG}"), "requires 'SignedHeaders'"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host"), "requires 'Signature'"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred} SignedHeaders=host, Signature={SIG}"), "requires 'SignedHeaders'"),
+        (format!("AWS4-HMAC-SHA256 Credential {cred}, SignedHeaders=host, Signature={SIG}"), "not a valid key=value pair (missing equal-sign)"),
+        (format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service, SignedHeaders=host, Signature={SIG}"), "exactly 5 slash-delimited"),
+        (format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request/x, SignedHeaders=host, Signature={SIG}"), "exactly 5 slash-delimited"),
+        (format!("AWS4-HMAC-SHA256 Credential=/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature={SIG}"), "exactly 5 slash-delimited"),
+        (format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830//service/aws4_request, SignedHeaders=host, Signature={SIG}"), "exactly 5 slash-delimited"),
+        (format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws5_request, SignedHeaders=host, Signature={SIG}"), "valid terminator: 'aws4_request', not 'aws5_request'"),
+        (format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/2015-08-30/us-east-1/service/aws4_request, SignedHeaders=host, Signature={SIG}"), "Invalid credential date"),
+        (format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/2015083/us-east-1/service/aws4_request, SignedHeaders=host, Signature={SIG}"), "Invalid credential date"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=, Signature={SIG}"), "invalid 'SignedHeaders'"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host;;x-amz-date, Signature={SIG}"), "invalid 'SignedHeaders'"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host;x amz, Signature={SIG}"), "invalid 'SignedHeaders'"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host:x, Signature={SIG}"), "invalid 'SignedHeaders'"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host, Signature={}", &SIG[1..]), "64 hexadecimal"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host, Signature={SIG}0"), "64 hexadecimal"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host, Signature=g{}", &SIG[1..]), "64 hexadecimal"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host, Signature="), "64 hexadecimal"),
+        (format!("AWS4-HMAC-SHA256 Credential={cred}, Credential={cred}, SignedHeaders=host, Signature={SIG}"), "duplicate 'Credential'"),
+    ];
+    for (value, want) in &cases {
+        let m = incomplete(value);
+        assert!(m.contains(want), "{value:?}: message {m:?} lacks {want:?}");
+    }
+}
+
+#[test]
+fn error_echo_is_bounded() {
+    let long = format!("Bearer {}", "x".repeat(100_000));
+    assert!(incomplete(&long).len() < 1_000);
+}
+
+/// xorshift64*: small, deterministic, good enough to shake a parser.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Random strings built from pieces of the real syntax plus odd characters.
+fn garbage(rng: &mut Rng) -> String {
+    const PIECES: &[&str] = &[
+        "AWS4-HMAC-SHA256",
+        " ",
+        ",",
+        ", ",
+        "=",
+        "/",
+        ";",
+        "Credential=",
+        "SignedHeaders=",
+        "Signature=",
+        "aws4_request",
+        "AKIDEXAMPLE",
+        "20150830",
+        "us-east-1",
+        "kms",
+        "host",
+        "x-amz-date",
+        SIG,
+        "\t",
+        "ሴ",
+        "é",
+        "\u{0}",
+        "\u{7f}",
+        "%",
+        "0",
+        "f",
+        "💥",
+        "\"",
+    ];
+    let n = rng.below(24);
+    let mut s = String::new();
+    for _ in 0..n {
+        if rng.below(5) == 0 {
+            // Any Unicode scalar value, not only the palette.
+            let c = char::from_u32((rng.next() % 0x11_0000) as u32).unwrap_or('?');
+            s.push(c);
+        } else {
+            s.push_str(PIECES[rng.below(PIECES.len())]);
+        }
+    }
+    s
+}
+
+/// Mutate a valid header one char at a time (delete, duplicate, replace).
+fn mutate(rng: &mut Rng, base: &str) -> String {
+    let mut chars: Vec<char> = base.chars().collect();
+    for _ in 0..=rng.below(4) {
+        if chars.is_empty() {
+            break;
+        }
+        let i = rng.below(chars.len());
+        match rng.below(3) {
+            0 => {
+                chars.remove(i);
+            }
+            1 => chars.insert(i, chars[i]),
+            _ => chars[i] = [',', '=', '/', ';', ' ', 'ሴ', 'Z'][rng.below(7)],
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[test]
+fn parser_is_total_on_garbage() {
+    let base = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature={SIG}"
+    );
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut accepted = 0;
+    for i in 0..30_000 {
+        let input = if i % 2 == 0 {
+            garbage(&mut rng)
+        } else {
+            mutate(&mut rng, &base)
+        };
+        // Must return, never panic; whatever it returns must be one of the two shapes.
+        match parse_authorization(&input) {
+            Ok(_) => accepted += 1,
+            Err(Error::IncompleteSignature(m)) => assert!(!m.is_empty()),
+            Err(other) => panic!("{input:?} gave {other:?}"),
+        }
+    }
+    // Some mutations (e.g. doubled spaces) leave the header valid.
+    assert!(accepted > 0);
+}

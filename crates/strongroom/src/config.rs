@@ -1,0 +1,142 @@
+//! The configuration file (TOML): where to listen, the data directory, the root key, and the
+//! principals (accounts, IAM users and their access keys).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The AWS region this KMS answers for.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Listen address of the KMS API (`127.0.0.1:4599`).
+    pub listen: String,
+    /// Directory of the SQLite database.
+    pub data_dir: PathBuf,
+    /// Where the root key comes from.
+    pub root_key: RootKeySource,
+    /// How often the deletion sweep runs, in seconds.
+    #[serde(default = "default_sweep")]
+    pub deletion_sweep_seconds: u64,
+    /// Accounts and their principals.
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+}
+
+/// The root key's source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootKeySource {
+    /// A key file written by `strongroom init` (mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// An environment variable holding the key file's contents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+/// An AWS account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The 12-digit account id.
+    pub id: String,
+    /// IAM users of the account.
+    #[serde(default)]
+    pub users: Vec<User>,
+}
+
+/// An IAM user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// The user name (`alice`).
+    pub name: String,
+    /// The user's identity policy document (JSON), evaluated by the authorization layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Access keys.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKey>,
+}
+
+/// An access key pair.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    /// The access key id.
+    pub id: String,
+    /// The secret access key.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+fn default_region() -> String {
+    "us-east-1".to_string()
+}
+
+fn default_sweep() -> u64 {
+    60
+}
+
+/// The identity an access key authenticates as.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub caller: kms::Caller,
+    pub secret: Zeroizing<String>,
+}
+
+impl Config {
+    /// Reads and checks a config file. Relative paths are taken from the file's directory.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut cfg: Config =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.data_dir = base.join(&cfg.data_dir);
+        if let Some(f) = &cfg.root_key.file {
+            cfg.root_key.file = Some(base.join(f));
+        }
+        cfg.principals()?;
+        Ok(cfg)
+    }
+
+    /// Access key id → principal, refusing duplicates and malformed account ids.
+    pub fn principals(&self) -> Result<HashMap<String, Principal>, String> {
+        let mut out = HashMap::new();
+        for acct in &self.accounts {
+            if acct.id.len() != 12 || !acct.id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("account id '{}' is not 12 digits", acct.id));
+            }
+            for user in &acct.users {
+                for key in &user.access_keys {
+                    let p = Principal {
+                        caller: kms::Caller {
+                            account_id: acct.id.clone(),
+                            principal_arn: format!("arn:aws:iam::{}:user/{}", acct.id, user.name),
+                        },
+                        secret: Zeroizing::new(key.secret.clone()),
+                    };
+                    if out.insert(key.id.clone(), p).is_some() {
+                        return Err(format!("access key id {} appears twice", key.id));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,97 @@
+//! `strongroom`: the KMS server (`serve`), its first-run setup (`init`) and a one-command
+//! development instance (`dev`).
+#![forbid(unsafe_code)]
+
+mod config;
+mod server;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "strongroom",
+    version,
+    about = "A self-hosted key management service that speaks the AWS KMS API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the KMS from a configuration file.
+    Serve {
+        /// The configuration file (TOML), as `strongroom init` writes it.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Create a configuration, a data directory and a root key file (mode 0600) in DIR.
+    Init {
+        /// Directory to create them in.
+        #[arg(long, default_value = "strongroom")]
+        dir: PathBuf,
+        /// Address the KMS will listen on.
+        #[arg(long, default_value = "127.0.0.1:4599")]
+        listen: String,
+        /// AWS region the KMS answers for.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
+    /// Run a development KMS on 127.0.0.1 with an embedded store and print the `export` lines to use it.
+    Dev {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 4599)]
+        port: u16,
+        /// Keep the data (and credentials) in this directory instead of a fresh temporary one.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init {
+            dir,
+            listen,
+            region,
+        } => setup::init(&dir, &listen, &region).map(|created| {
+            println!("Created {}", created.config_path.display());
+            println!(
+                "Run it with: strongroom serve --config {}",
+                created.config_path.display()
+            );
+            created.print_exports(None);
+        }),
+        Command::Serve { config } => runtime().and_then(|rt| rt.block_on(setup::serve(&config))),
+        Command::Dev { port, data_dir } => {
+            runtime().and_then(|rt| rt.block_on(setup::dev(port, data_dir)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strongroom: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}

@@ -1,0 +1,243 @@
+//! Starting a KMS: `init` writes a configuration and a root key, `serve` runs one from a
+//! configuration, `dev` does both in a (temporary) directory and prints the exports.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{AccessKey, Account, Config, RootKeySource, User};
+use crate::server::{self, App};
+
+/// What `init` created.
+pub struct Created {
+    pub config_path: PathBuf,
+    pub config: Config,
+}
+
+impl Created {
+    /// Prints the `export` lines for the first access key (and the endpoint when known).
+    pub fn print_exports(&self, endpoint: Option<&str>) {
+        let endpoint = endpoint
+            .map(String::from)
+            .unwrap_or_else(|| format!("http://{}", self.config.listen));
+        let key = self
+            .config
+            .accounts
+            .first()
+            .and_then(|a| a.users.first())
+            .and_then(|u| u.access_keys.first());
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "export AWS_ENDPOINT_URL={endpoint}");
+        if let Some(k) = key {
+            let _ = writeln!(out, "export AWS_ACCESS_KEY_ID={}", k.id);
+            let _ = writeln!(out, "export AWS_SECRET_ACCESS_KEY={}", k.secret);
+        }
+        let _ = writeln!(out, "export AWS_DEFAULT_REGION={}", self.config.region);
+        let _ = writeln!(out, "export AWS_REGION={}", self.config.region);
+        let _ = out.flush();
+    }
+}
+
+const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_string(alphabet: &[u8], len: usize) -> Result<String, String> {
+    let bytes = crypto::random_bytes(len).map_err(|e| format!("random generation failed: {e}"))?;
+    // Both alphabets have a power-of-two size, so the modulo is unbiased.
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
+        .collect())
+}
+
+fn random_account_id() -> Result<String, String> {
+    let digits = random_string(b"0123456789", 12)?;
+    // Account ids do not start with 0 in practice; keep it recognisable.
+    Ok(format!("1{}", &digits[1..]))
+}
+
+/// Creates `dir` with `strongroom.toml`, `root.key` (0600) and `data/`, with one account whose
+/// user `admin` has an access key and an identity policy allowing `kms:*`.
+pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
+    let config_path = dir.join("strongroom.toml");
+    if config_path.exists() {
+        return Err(format!(
+            "{} exists already; not overwriting it",
+            config_path.display()
+        ));
+    }
+    std::fs::create_dir_all(dir.join("data"))
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let root =
+        crypto::RootKey::generate().map_err(|e| format!("cannot generate the root key: {e}"))?;
+    let key_path = dir.join("root.key");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key_path)
+        .map_err(|e| format!("cannot create {}: {e}", key_path.display()))?;
+    f.write_all(root.to_file_contents().as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
+    let config = Config {
+        region: region.to_string(),
+        listen: listen.to_string(),
+        data_dir: PathBuf::from("data"),
+        root_key: RootKeySource {
+            file: Some(PathBuf::from("root.key")),
+            env: None,
+        },
+        deletion_sweep_seconds: 60,
+        accounts: vec![Account {
+            id: random_account_id()?,
+            users: vec![User {
+                name: "admin".to_string(),
+                policy: Some(
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#
+                        .to_string(),
+                ),
+                access_keys: vec![AccessKey {
+                    id: format!("AKIA{}", random_string(BASE32, 16)?),
+                    secret: random_string(SECRET_CHARS, 40)?,
+                }],
+            }],
+        }],
+    };
+    let text =
+        toml::to_string_pretty(&config).map_err(|e| format!("cannot encode the config: {e}"))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&config_path)
+        .map_err(|e| format!("cannot create {}: {e}", config_path.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
+    Ok(Created {
+        config_path,
+        config,
+    })
+}
+
+fn load_root_key(src: &RootKeySource) -> Result<crypto::RootKey, String> {
+    let contents = match (&src.file, &src.env) {
+        (Some(path), None) => {
+            let meta = std::fs::metadata(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "the root key file is readable by others; chmod 600 it");
+            }
+            zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            )
+        }
+        (None, Some(var)) => zeroize::Zeroizing::new(
+            std::env::var(var).map_err(|_| format!("the root key variable {var} is not set"))?,
+        ),
+        _ => return Err("root_key needs exactly one of `file` or `env`".to_string()),
+    };
+    crypto::RootKey::from_file_contents(&contents)
+        .map_err(|e| format!("the root key is not valid: {e}"))
+}
+
+/// Builds the service from a configuration and binds its listener.
+async fn start(config: &Config) -> Result<(Arc<App>, tokio::net::TcpListener), String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let root = load_root_key(&config.root_key)?;
+    let db = config.data_dir.join("strongroom.db");
+    let store =
+        store::SqliteStore::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let kms = kms::Kms::open(
+        kms::KmsConfig {
+            region: config.region.clone(),
+            partition: "aws".to_string(),
+        },
+        Arc::new(store),
+        root,
+        Arc::new(kms::SystemClock),
+    )
+    .map_err(|e| format!("cannot load the keys: {e}"))?;
+    let app = Arc::new(App {
+        kms: Arc::new(kms),
+        principals: config.principals()?,
+        verifier: sigv4::Verifier::new(config.region.clone(), "kms", Duration::from_secs(300)),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    Ok((app, listener))
+}
+
+async fn run(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    sweep: Duration,
+) -> Result<(), String> {
+    tokio::spawn(server::deletion_sweeper(Arc::clone(&app.kms), sweep));
+    tokio::select! {
+        () = server::serve(app, listener) => Ok(()),
+        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("signal handling failed: {e}")),
+    }
+}
+
+/// `strongroom serve --config FILE`.
+pub async fn serve(config_path: &Path) -> Result<(), String> {
+    let config = Config::load(config_path)?;
+    let (app, listener) = start(&config).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("strongroom: KMS listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    run(
+        app,
+        listener,
+        Duration::from_secs(config.deletion_sweep_seconds.max(1)),
+    )
+    .await
+}
+
+/// `strongroom dev [--port N] [--data-dir DIR]`.
+pub async fn dev(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
+    let temp;
+    let dir = match data_dir {
+        Some(d) => d,
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("strongroom-dev-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+            temp.path().to_path_buf()
+        }
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let config_path = dir.join("strongroom.toml");
+    let created = if config_path.exists() {
+        let mut config = Config::load(&config_path)?;
+        config.listen = listen;
+        Created {
+            config_path,
+            config,
+        }
+    } else {
+        let mut c = init(&dir, &listen, "us-east-1")?;
+        // init wrote relative paths; resolve them as Config::load does.
+        c.config = Config::load(&c.config_path)?;
+        c.config.listen = format!("127.0.0.1:{port}");
+        c
+    };
+    let (app, listener) = start(&created.config).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("# Strongroom dev KMS, data in {}", dir.display());
+    created.print_exports(Some(&format!("http://{addr}")));
+    run(
+        app,
+        listener,
+        Duration::from_secs(created.config.deletion_sweep_seconds.max(1)),
+    )
+    .await
+}
