@@ -154,6 +154,21 @@ mod tests {
     }
 
     #[test]
+    fn signing_key_matches_aws_documentation_example() {
+        // The derivation example in AWS's SigV4 documentation (service "iam").
+        let k = derive_signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20150830",
+            "us-east-1",
+            "iam",
+        );
+        assert_eq!(
+            hex::encode(k.as_bytes()),
+            "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
+        );
+    }
+
+    #[test]
     fn amz_date_round_trip() {
         let t = parse_amz_date("20150830T123600Z").expect("valid date");
         assert_eq!(format_amz_date(t), "20150830T123600Z");

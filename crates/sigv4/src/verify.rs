@@ -1,6 +1,7 @@
 //! Server-side verification of SigV4 `Authorization` headers.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
@@ -34,7 +35,6 @@ pub struct Verified {
 ///
 /// Thread-safe (`Send + Sync`); share one per service. Derived signing keys are
 /// cached so the four-HMAC derivation runs once per key per day, not per request.
-#[derive(Debug)]
 pub struct Verifier {
     region: String,
     service: String,
@@ -234,6 +234,19 @@ impl Verifier {
     }
 }
 
+impl fmt::Debug for Verifier {
+    // The cache is left out: its ids are digests over secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("max_skew", &self.max_skew)
+            .field("normalize_path", &self.normalize_path)
+            .field("cache_capacity", &self.cache.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `5 min` for whole minutes, else seconds.
 fn describe_skew(skew: time::Duration) -> String {
     let secs = skew.whole_seconds();
@@ -278,13 +291,11 @@ fn single_header<'a>(req: &Request<'a>, name: &str) -> Header<'a> {
 
 /// Signing keys by (access key, secret fingerprint, date). Region and service are
 /// fixed per verifier, so they need not be part of the key.
-#[derive(Debug)]
 struct KeyCache {
     capacity: usize,
     entries: RwLock<HashMap<[u8; 32], CachedKey>>,
 }
 
-#[derive(Debug)]
 struct CachedKey {
     date: String,
     key: SigningKey,
@@ -387,6 +398,18 @@ mod tests {
         get("C", "s1", "20150831");
         assert_eq!(derivations, 4);
         assert!(cache.len() <= 2);
+    }
+
+    #[test]
+    fn verifier_debug_hides_the_cache() {
+        let v = Verifier::new("us-east-1", "kms", Duration::from_secs(300));
+        v.cache.get_or_derive("A", "secret", "20150830", || {
+            derive_signing_key("secret", "20150830", "us-east-1", "kms")
+        });
+        let d = format!("{v:?}");
+        assert!(d.contains("us-east-1") && d.contains("kms"), "{d}");
+        let id = hex::encode(KeyCache::cache_id("A", "secret", "20150830"));
+        assert!(!d.contains(&id));
     }
 
     #[test]

@@ -180,9 +180,13 @@ async fn run(
     sweep: Duration,
 ) -> Result<(), String> {
     tokio::spawn(server::deletion_sweeper(Arc::clone(&app.kms), sweep));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("signal handling failed: {e}"))?;
+    // Returning (rather than exiting) lets `dev` remove its temporary directory.
     tokio::select! {
         () = server::serve(app, listener) => Ok(()),
         r = tokio::signal::ctrl_c() => r.map_err(|e| format!("signal handling failed: {e}")),
+        _ = term.recv() => Ok(()),
     }
 }
 

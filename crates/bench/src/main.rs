@@ -1,0 +1,333 @@
+//! `strongroom-bench`: a load generator for Strongroom.
+//!
+//! It starts two servers on 127.0.0.1 — a bare hyper server that only reads the body and
+//! answers a fixed JSON (the HTTP floor), and the real `strongroom dev` — then drives
+//! Encrypt, Decrypt and GenerateDataKey at a few concurrency levels, every request freshly
+//! SigV4-signed, and prints requests/s and p50/p99 latency as a markdown table, with each
+//! row's requests/s as a percentage of the floor's at the same concurrency.
+//!
+//! The client runs on a single-threaded tokio runtime (one core's worth of work at most),
+//! one HTTP/1.1 keep-alive connection per concurrent worker, so on a 2-core machine the
+//! server under test has the other core. Every loop is bounded in time.
+#![forbid(unsafe_code)]
+
+mod floor;
+mod load;
+mod procstat;
+mod servers;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::load::{Creds, RunResult, Schedule, Target};
+
+#[derive(Parser)]
+#[command(
+    name = "strongroom-bench",
+    version,
+    about = "Load generator for Strongroom: SigV4-signed KMS calls next to a bare hyper HTTP floor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Concurrency levels to run (concurrent workers = keep-alive connections), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    concurrency: Vec<usize>,
+    /// Length of each measured window, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Warm-up before each measured window (not recorded), in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Plaintext size for Encrypt (and for the ciphertext Decrypt decrypts), in bytes.
+    #[arg(long, default_value_t = 1024)]
+    plaintext_bytes: usize,
+    /// Targets to run, comma-separated. Without `floor` the "% of floor" column is empty.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "floor,encrypt,decrypt,generate-data-key"
+    )]
+    targets: Vec<TargetKind>,
+    /// The `strongroom` binary (default: `strongroom` next to this executable).
+    #[arg(long)]
+    strongroom_bin: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Internal: run the HTTP floor server (prints `LISTEN addr`, exits when stdin closes).
+    #[command(hide = true)]
+    FloorServer,
+}
+
+/// What a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetKind {
+    /// The bare hyper server, sent the same signed Encrypt request.
+    Floor,
+    /// Strongroom Encrypt of `--plaintext-bytes` bytes.
+    Encrypt,
+    /// Strongroom Decrypt of a ciphertext of `--plaintext-bytes` bytes.
+    Decrypt,
+    /// Strongroom GenerateDataKey, KeySpec AES_256.
+    GenerateDataKey,
+}
+
+impl TargetKind {
+    fn label(self, plaintext_bytes: usize) -> String {
+        match self {
+            TargetKind::Floor => "HTTP floor (bare hyper)".to_string(),
+            TargetKind::Encrypt => format!("Encrypt {}", size_label(plaintext_bytes)),
+            TargetKind::Decrypt => format!("Decrypt {}", size_label(plaintext_bytes)),
+            TargetKind::GenerateDataKey => "GenerateDataKey AES_256".to_string(),
+        }
+    }
+}
+
+fn size_label(n: usize) -> String {
+    if n >= 1024 && n % 1024 == 0 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::FloorServer) = cli.command {
+        return floor::run_server();
+    }
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("strongroom-bench: some runs had errors (flagged in the table)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("strongroom-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the benchmark; `Ok(false)` when some run saw errors.
+fn run(cli: &Cli) -> Result<bool, String> {
+    if cli.concurrency.is_empty() || cli.concurrency.contains(&0) {
+        return Err("--concurrency needs levels of at least 1".to_string());
+    }
+    if !(cli.seconds > 0.0 && cli.seconds <= 3600.0) || !(0.0..=600.0).contains(&cli.warmup) {
+        return Err("--seconds must be in (0, 3600] and --warmup in [0, 600]".to_string());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find my own path: {e}"))?;
+    let strongroom_bin = match &cli.strongroom_bin {
+        Some(p) => p.clone(),
+        None => exe
+            .parent()
+            .map(|d| d.join("strongroom"))
+            .ok_or("cannot find my own directory")?,
+    };
+
+    // The client: one thread. The servers are separate processes with their own runtimes.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the client runtime: {e}"))?;
+
+    let floor = servers::spawn_floor(&exe)?;
+    let data_dir = tempfile::Builder::new()
+        .prefix("strongroom-bench-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let kms = servers::spawn_strongroom(&strongroom_bin, data_dir.path())?;
+    eprintln!(
+        "floor on {} (pid {}), strongroom on {} (pid {}, log {})",
+        floor.addr,
+        floor.pid(),
+        kms.addr,
+        kms.pid(),
+        kms.log_path.display()
+    );
+    let creds = Arc::new(Creds {
+        access_key_id: kms.access_key_id.clone(),
+        secret: kms.secret.clone(),
+        region: kms.region.clone(),
+    });
+
+    let plaintext: Vec<u8> = (0..cli.plaintext_bytes)
+        .map(|i| (i % 251) as u8) // arbitrary, not compressible to nothing
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD;
+
+    let results = rt.block_on(async {
+        // Setup on the real server: one key, one ciphertext; check each operation once.
+        let key_id = load::create_key(kms.addr, &creds).await?;
+        let encrypt_body =
+            serde_json::json!({"KeyId": key_id, "Plaintext": b64.encode(&plaintext)}).to_string();
+        let out = load::call_ok(kms.addr, &creds, "TrentService.Encrypt", &encrypt_body).await?;
+        let blob = out["CiphertextBlob"]
+            .as_str()
+            .ok_or("Encrypt answered without a CiphertextBlob")?
+            .to_string();
+        let decrypt_body = serde_json::json!({"CiphertextBlob": blob}).to_string();
+        let out = load::call_ok(kms.addr, &creds, "TrentService.Decrypt", &decrypt_body).await?;
+        if out["Plaintext"].as_str() != Some(b64.encode(&plaintext).as_str()) {
+            return Err("Decrypt did not return the plaintext that was encrypted".to_string());
+        }
+        let gdk_body = serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}).to_string();
+        let out =
+            load::call_ok(kms.addr, &creds, "TrentService.GenerateDataKey", &gdk_body).await?;
+        if out["Plaintext"].as_str().map(str::len) != Some(44) {
+            return Err("GenerateDataKey did not return a 32-byte plaintext key".to_string());
+        }
+        // The floor must answer too (and does not look at the signature).
+        load::call_ok(floor.addr, &creds, "TrentService.Encrypt", &encrypt_body).await?;
+
+        let mut results: Vec<RunResult> = Vec::new();
+        // Concurrency outermost, so each KMS row is measured right after its floor row.
+        for &concurrency in &cli.concurrency {
+            for &kind in &cli.targets {
+                let (addr, pid, x_amz_target, body) = match kind {
+                    TargetKind::Floor => (
+                        floor.addr,
+                        floor.pid(),
+                        "TrentService.Encrypt",
+                        &encrypt_body,
+                    ),
+                    TargetKind::Encrypt => {
+                        (kms.addr, kms.pid(), "TrentService.Encrypt", &encrypt_body)
+                    }
+                    TargetKind::Decrypt => {
+                        (kms.addr, kms.pid(), "TrentService.Decrypt", &decrypt_body)
+                    }
+                    TargetKind::GenerateDataKey => (
+                        kms.addr,
+                        kms.pid(),
+                        "TrentService.GenerateDataKey",
+                        &gdk_body,
+                    ),
+                };
+                let target = Arc::new(Target::new(
+                    addr,
+                    Arc::clone(&creds),
+                    x_amz_target,
+                    Bytes::from(body.clone()),
+                ));
+                let schedule = Schedule::starting_now(
+                    Duration::from_secs_f64(cli.warmup),
+                    Duration::from_secs_f64(cli.seconds),
+                );
+                let label = kind.label(cli.plaintext_bytes);
+                eprint!("{label} @ {concurrency} ... ");
+                let r = load::run(kind, label, target, concurrency, schedule, pid).await;
+                eprintln!(
+                    "{:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, {} errors",
+                    r.rps,
+                    r.p50_us as f64 / 1000.0,
+                    r.p99_us as f64 / 1000.0,
+                    r.errors
+                );
+                results.push(r);
+            }
+        }
+        Ok::<_, String>(results)
+    })?;
+
+    drop(kms);
+    drop(floor);
+
+    print_report(cli, &results);
+    Ok(results.iter().all(|r| r.errors == 0))
+}
+
+fn print_report(cli: &Cli, results: &[RunResult]) {
+    let cpu = procstat::cpu_model().unwrap_or_else(|| "unknown".to_string());
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("## strongroom-bench results");
+    println!();
+    println!("- Machine: {nproc} CPUs (`nproc`), {cpu}");
+    if let Some(k) = procstat::kernel() {
+        println!("- Kernel: Linux {k}");
+    }
+    println!("- Command: `{}`", command_line());
+    println!(
+        "- Each window: {} s warm-up, then {} s measured; every request freshly SigV4-signed; \
+         one HTTP/1.1 keep-alive connection per concurrent worker; client on one thread",
+        cli.warmup, cli.seconds
+    );
+    println!();
+    println!(
+        "| target | concurrency | req/s | p50 ms | p99 ms | % of floor req/s | errors | client CPU | server CPU | server CPU µs/req |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in results {
+        let floor = results
+            .iter()
+            .find(|f| f.kind == TargetKind::Floor && f.concurrency == r.concurrency);
+        let pct = match floor {
+            Some(f) if f.rps > 0.0 => format!("{:.0}%", 100.0 * r.rps / f.rps),
+            _ => "–".to_string(),
+        };
+        let errors = if r.errors == 0 {
+            "0".to_string()
+        } else {
+            format!("**{} ⚠**", r.errors)
+        };
+        println!(
+            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {:.0}% | {:.0}% | {:.0} |",
+            r.label,
+            r.concurrency,
+            r.rps,
+            r.p50_us as f64 / 1000.0,
+            r.p99_us as f64 / 1000.0,
+            pct,
+            errors,
+            r.client_cpu_pct,
+            r.server_cpu_pct,
+            r.server_cpu_us_per_req,
+        );
+    }
+    let flagged: Vec<&RunResult> = results.iter().filter(|r| r.errors > 0).collect();
+    if !flagged.is_empty() {
+        println!();
+        println!("Runs with errors (their figures are not valid):");
+        for r in flagged {
+            println!(
+                "- {} @ {}: {} errors, first: {}",
+                r.label,
+                r.concurrency,
+                r.errors,
+                r.first_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    println!();
+    println!(
+        "CPU columns: share of one core over the measured window (the server may use up to {}%); \
+         server CPU µs/req = server process CPU time / requests answered.",
+        100 * nproc.max(1)
+    );
+}
+
+/// The command as invoked, shell-quoted where needed.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
