@@ -15,6 +15,13 @@ use crate::keys::StateRule;
 use crate::resolve::Naming;
 use crate::{CachedKey, Caller, Kms};
 
+/// A decrypted ciphertext: its key, the backing key that made it, and the plaintext.
+struct Opened {
+    key: Arc<CachedKey>,
+    backing_key_id: String,
+    plaintext: Zeroizing<Vec<u8>>,
+}
+
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
 fn check_algorithm(alg: Option<&str>) -> Result<(), KmsError> {
@@ -100,7 +107,7 @@ impl Kms {
         expected: Option<&str>,
         caller: &Caller,
         op: Operation,
-    ) -> Result<(Arc<CachedKey>, String, Zeroizing<Vec<u8>>), KmsError> {
+    ) -> Result<Opened, KmsError> {
         let parsed = crypto::parse_blob(blob).map_err(|_| bad_ciphertext())?;
         let key_id = parsed.key_id().to_string();
         if let Some(expected) = expected {
@@ -123,7 +130,11 @@ impl Kms {
         let prepared = key.backing.get(&backing_id).ok_or_else(bad_ciphertext)?;
         let plaintext =
             crypto::decrypt_blob_with(prepared, &parsed, ctx).map_err(|_| bad_ciphertext())?;
-        Ok((key.clone(), hex::encode(backing_id), plaintext))
+        Ok(Opened {
+            key: key.clone(),
+            backing_key_id: hex::encode(backing_id),
+            plaintext,
+        })
     }
 
     pub(crate) fn encrypt(
@@ -151,7 +162,11 @@ impl Kms {
         no_recipient(req.recipient.as_ref())?;
         check_algorithm(req.encryption_algorithm.as_deref())?;
         let ctx = req.encryption_context.unwrap_or_default();
-        let (key, backing, plaintext) = self.open_blob(
+        let Opened {
+            key,
+            backing_key_id,
+            plaintext,
+        } = self.open_blob(
             req.ciphertext_blob.as_bytes(),
             &ctx,
             req.key_id.as_deref(),
@@ -163,7 +178,7 @@ impl Kms {
             key_id: self.arn_of(&key.record),
             plaintext: Some(Blob(plaintext)),
             encryption_algorithm: SYMMETRIC_DEFAULT.to_string(),
-            key_material_id: Some(backing),
+            key_material_id: Some(backing_key_id),
         })
     }
 
@@ -175,7 +190,11 @@ impl Kms {
         check_algorithm(req.source_encryption_algorithm.as_deref())?;
         check_algorithm(req.destination_encryption_algorithm.as_deref())?;
         let src_ctx = req.source_encryption_context.unwrap_or_default();
-        let (source, source_backing, plaintext) = self.open_blob(
+        let Opened {
+            key: source,
+            backing_key_id: source_backing,
+            plaintext,
+        } = self.open_blob(
             req.ciphertext_blob.as_bytes(),
             &src_ctx,
             req.source_key_id.as_deref(),

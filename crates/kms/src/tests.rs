@@ -28,7 +28,10 @@ impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("s.db");
-        let root = RootKey::generate().expect("root").to_file_contents().to_string();
+        let root = RootKey::generate()
+            .expect("root")
+            .to_file_contents()
+            .to_string();
         Fixture {
             _dir: dir,
             db,
@@ -53,7 +56,9 @@ impl Fixture {
 }
 
 async fn call(kms: &Kms, op: Operation, body: Value) -> Result<Value, KmsError> {
-    let out = kms.handle(op, body.to_string().as_bytes(), &caller()).await?;
+    let out = kms
+        .handle(op, body.to_string().as_bytes(), &caller())
+        .await?;
     Ok(serde_json::from_slice(&out).expect("json"))
 }
 
@@ -65,27 +70,49 @@ fn s(v: &Value, k: &str) -> String {
 async fn sweep_deletes_only_when_the_window_has_ended() {
     let fx = Fixture::new();
     let kms = fx.open();
-    let key = call(&kms, Operation::CreateKey, json!({})).await.expect("create");
+    let key = call(&kms, Operation::CreateKey, json!({}))
+        .await
+        .expect("create");
     let id = s(&key["KeyMetadata"], "KeyId");
-    call(&kms, Operation::CreateAlias, json!({"AliasName": "alias/doomed", "TargetKeyId": id}))
+    call(
+        &kms,
+        Operation::CreateAlias,
+        json!({"AliasName": "alias/doomed", "TargetKeyId": id}),
+    )
+    .await
+    .expect("alias");
+    let other = call(&kms, Operation::CreateKey, json!({}))
         .await
-        .expect("alias");
-    let other = call(&kms, Operation::CreateKey, json!({})).await.expect("create");
+        .expect("create");
     let other_id = s(&other["KeyMetadata"], "KeyId");
-    call(&kms, Operation::ScheduleKeyDeletion, json!({"KeyId": id, "PendingWindowInDays": 7}))
-        .await
-        .expect("schedule");
+    call(
+        &kms,
+        Operation::ScheduleKeyDeletion,
+        json!({"KeyId": id, "PendingWindowInDays": 7}),
+    )
+    .await
+    .expect("schedule");
 
     fx.clock.advance_ms(7 * DAY_MS - 1);
     assert_eq!(kms.sweep_deletions().await.expect("sweep"), 0);
     fx.clock.advance_ms(1);
     assert_eq!(kms.sweep_deletions().await.expect("sweep"), 1);
 
-    let gone = call(&kms, Operation::DescribeKey, json!({"KeyId": id})).await.unwrap_err();
+    let gone = call(&kms, Operation::DescribeKey, json!({"KeyId": id}))
+        .await
+        .unwrap_err();
     assert_eq!(gone.code, ErrorCode::NotFoundException);
-    let gone = call(&kms, Operation::DescribeKey, json!({"KeyId": "alias/doomed"})).await.unwrap_err();
+    let gone = call(
+        &kms,
+        Operation::DescribeKey,
+        json!({"KeyId": "alias/doomed"}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(gone.code, ErrorCode::NotFoundException);
-    call(&kms, Operation::DescribeKey, json!({"KeyId": other_id})).await.expect("other key untouched");
+    call(&kms, Operation::DescribeKey, json!({"KeyId": other_id}))
+        .await
+        .expect("other key untouched");
 
     // The deletion reached the store: key, material and alias are gone after a reopen.
     drop(kms);
@@ -99,13 +126,21 @@ async fn sweep_deletes_only_when_the_window_has_ended() {
 async fn cancelled_deletion_survives_the_sweep() {
     let fx = Fixture::new();
     let kms = fx.open();
-    let key = call(&kms, Operation::CreateKey, json!({})).await.expect("create");
+    let key = call(&kms, Operation::CreateKey, json!({}))
+        .await
+        .expect("create");
     let id = s(&key["KeyMetadata"], "KeyId");
-    call(&kms, Operation::ScheduleKeyDeletion, json!({"KeyId": id})).await.expect("schedule");
-    call(&kms, Operation::CancelKeyDeletion, json!({"KeyId": id})).await.expect("cancel");
+    call(&kms, Operation::ScheduleKeyDeletion, json!({"KeyId": id}))
+        .await
+        .expect("schedule");
+    call(&kms, Operation::CancelKeyDeletion, json!({"KeyId": id}))
+        .await
+        .expect("cancel");
     fx.clock.advance_ms(31 * DAY_MS);
     assert_eq!(kms.sweep_deletions().await.expect("sweep"), 0);
-    let d = call(&kms, Operation::DescribeKey, json!({"KeyId": id})).await.expect("describe");
+    let d = call(&kms, Operation::DescribeKey, json!({"KeyId": id}))
+        .await
+        .expect("describe");
     assert_eq!(d["KeyMetadata"]["KeyState"], "Disabled");
     assert!(d["KeyMetadata"].get("DeletionDate").is_none());
 }
@@ -114,29 +149,51 @@ async fn cancelled_deletion_survives_the_sweep() {
 async fn reopened_service_decrypts_and_keeps_state() {
     let fx = Fixture::new();
     let kms = fx.open();
-    let key = call(&kms, Operation::CreateKey, json!({"Description": "d", "Tags": [{"TagKey": "a", "TagValue": "b"}]}))
-        .await
-        .expect("create");
+    let key = call(
+        &kms,
+        Operation::CreateKey,
+        json!({"Description": "d", "Tags": [{"TagKey": "a", "TagValue": "b"}]}),
+    )
+    .await
+    .expect("create");
     let id = s(&key["KeyMetadata"], "KeyId");
     let pt = base64::engine::general_purpose::STANDARD.encode(b"hello");
-    let enc = call(&kms, Operation::Encrypt, json!({"KeyId": id, "Plaintext": pt, "EncryptionContext": {"p": "q"}}))
+    let enc = call(
+        &kms,
+        Operation::Encrypt,
+        json!({"KeyId": id, "Plaintext": pt, "EncryptionContext": {"p": "q"}}),
+    )
+    .await
+    .expect("encrypt");
+    call(&kms, Operation::DisableKey, json!({"KeyId": id}))
         .await
-        .expect("encrypt");
-    call(&kms, Operation::DisableKey, json!({"KeyId": id})).await.expect("disable");
+        .expect("disable");
     drop(kms);
 
     let kms = fx.open();
-    let d = call(&kms, Operation::DescribeKey, json!({"KeyId": id})).await.expect("describe");
+    let d = call(&kms, Operation::DescribeKey, json!({"KeyId": id}))
+        .await
+        .expect("describe");
     assert_eq!(d["KeyMetadata"]["KeyState"], "Disabled");
     assert_eq!(d["KeyMetadata"]["Description"], "d");
-    let err = call(&kms, Operation::Decrypt, json!({"CiphertextBlob": enc["CiphertextBlob"], "EncryptionContext": {"p": "q"}}))
-        .await
-        .unwrap_err();
+    let err = call(
+        &kms,
+        Operation::Decrypt,
+        json!({"CiphertextBlob": enc["CiphertextBlob"], "EncryptionContext": {"p": "q"}}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::DisabledException);
-    call(&kms, Operation::EnableKey, json!({"KeyId": id})).await.expect("enable");
-    let dec = call(&kms, Operation::Decrypt, json!({"CiphertextBlob": enc["CiphertextBlob"], "EncryptionContext": {"p": "q"}}))
+    call(&kms, Operation::EnableKey, json!({"KeyId": id}))
         .await
-        .expect("decrypt");
+        .expect("enable");
+    let dec = call(
+        &kms,
+        Operation::Decrypt,
+        json!({"CiphertextBlob": enc["CiphertextBlob"], "EncryptionContext": {"p": "q"}}),
+    )
+    .await
+    .expect("decrypt");
     assert_eq!(dec["Plaintext"], pt);
 }
 
@@ -144,7 +201,9 @@ async fn reopened_service_decrypts_and_keeps_state() {
 async fn another_root_key_refuses_to_open_the_store() {
     let fx = Fixture::new();
     let kms = fx.open();
-    call(&kms, Operation::CreateKey, json!({})).await.expect("create");
+    call(&kms, Operation::CreateKey, json!({}))
+        .await
+        .expect("create");
     drop(kms);
     let store = store::SqliteStore::open(&fx.db).expect("store");
     let wrong = Kms::open(
@@ -156,7 +215,10 @@ async fn another_root_key_refuses_to_open_the_store() {
         RootKey::generate().expect("root"),
         fx.clock.clone(),
     );
-    assert_eq!(wrong.err().map(|e| e.code), Some(ErrorCode::KmsInternalException));
+    assert_eq!(
+        wrong.err().map(|e| e.code),
+        Some(ErrorCode::KmsInternalException)
+    );
 }
 
 #[tokio::test]

@@ -97,19 +97,9 @@ impl Verifier {
             Header::One(v) => v,
         };
 
-        // Which header dates the request: X-Amz-Date wins over Date, as in SigV4.
-        let date_source = match single_header(req, "x-amz-date") {
-            Header::Absent => match single_header(req, "date") {
-                Header::Absent => None,
-                Header::Repeated => Some(("date", Err(()))),
-                Header::One(v) => Some(("date", Ok((v, true)))),
-            },
-            Header::Repeated => Some(("x-amz-date", Err(()))),
-            Header::One(v) => Some(("x-amz-date", Ok((v, false)))),
-        };
-
+        let date_source = DateSource::find(req);
         let auth = authorization::parse(auth_value, date_source.is_none())?;
-        let Some((date_header, date_value)) = date_source else {
+        let Some(date_source) = date_source else {
             return Err(Error::IncompleteSignature(format!(
                 "{MISSING_DATE_SENTENCE} Authorization={}",
                 echo(auth_value.trim())
@@ -122,21 +112,14 @@ impl Verifier {
                     .to_owned(),
             ));
         }
+        let (date_header, date_header_shown) = date_source.header_name();
         if !auth.signed_headers.iter().any(|h| h == date_header) {
-            let shown = if date_header == "date" {
-                "Date"
-            } else {
-                "X-Amz-Date"
-            };
             return Err(Error::IncompleteSignature(format!(
-                "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
+                "'{date_header_shown}' must be a 'SignedHeader' in the AWS Authorization."
             )));
         }
 
-        let request_time = match date_value {
-            Ok((v, is_http_date)) => parse_request_time(v, is_http_date)?,
-            Err(()) => return Err(bad_date(&format!("multiple '{date_header}' headers"))),
-        };
+        let request_time = date_source.parse()?;
         let amz_date = format_amz_date(request_time);
 
         self.check_scope(&auth, &amz_date)?;
@@ -257,13 +240,45 @@ fn describe_skew(skew: time::Duration) -> String {
     }
 }
 
-fn parse_request_time(value: &str, is_http_date: bool) -> Result<OffsetDateTime, Error> {
-    if is_http_date {
-        time::PrimitiveDateTime::parse(value.trim(), HTTP_DATE_FORMAT)
-            .map(|t| t.assume_utc())
-            .map_err(|_| bad_date(value))
-    } else {
-        parse_amz_date(value.trim())
+/// The header that dates the request: `X-Amz-Date`, or else `Date`, as SigV4 says.
+enum DateSource<'a> {
+    AmzDate(&'a str),
+    HttpDate(&'a str),
+    /// The chosen header appears more than once (its lowercase name).
+    Repeated(&'static str),
+}
+
+impl<'a> DateSource<'a> {
+    fn find(req: &Request<'a>) -> Option<Self> {
+        match single_header(req, "x-amz-date") {
+            Header::One(v) => Some(DateSource::AmzDate(v)),
+            Header::Repeated => Some(DateSource::Repeated("x-amz-date")),
+            Header::Absent => match single_header(req, "date") {
+                Header::One(v) => Some(DateSource::HttpDate(v)),
+                Header::Repeated => Some(DateSource::Repeated("date")),
+                Header::Absent => None,
+            },
+        }
+    }
+
+    /// Lowercase name (as in SignedHeaders) and the spelling AWS uses in messages.
+    fn header_name(&self) -> (&'static str, &'static str) {
+        match self {
+            DateSource::AmzDate(_) | DateSource::Repeated("x-amz-date") => {
+                ("x-amz-date", "X-Amz-Date")
+            }
+            DateSource::HttpDate(_) | DateSource::Repeated(_) => ("date", "Date"),
+        }
+    }
+
+    fn parse(&self) -> Result<OffsetDateTime, Error> {
+        match self {
+            DateSource::AmzDate(v) => parse_amz_date(v.trim()),
+            DateSource::HttpDate(v) => time::PrimitiveDateTime::parse(v.trim(), HTTP_DATE_FORMAT)
+                .map(|t| t.assume_utc())
+                .map_err(|_| bad_date(v)),
+            DateSource::Repeated(name) => Err(bad_date(&format!("multiple '{name}' headers"))),
+        }
     }
 }
 
