@@ -41,7 +41,12 @@ impl KmsError {
 
     /// The JSON body of this error's response, as AWS JSON 1.1 writes it.
     pub fn to_body(&self) -> Vec<u8> {
-        let v = serde_json::json!({ "__type": self.code.name(), "message": self.message });
+        // AWS leaves `message` out when there is none (InvalidCiphertextException, for one).
+        let v = if self.message.is_empty() {
+            serde_json::json!({ "__type": self.code.name() })
+        } else {
+            serde_json::json!({ "__type": self.code.name(), "message": self.message })
+        };
         serde_json::to_vec(&v).unwrap_or_default()
     }
 

@@ -86,15 +86,27 @@ macro_rules! response {
         #[derive(Debug, Default, Serialize)]
         #[serde(rename_all = "PascalCase")]
         pub struct $name {
-            $($(#[$fdoc])* #[serde(skip_serializing_if = "crate::types::is_default")] pub $field: $ty,)*
+            $($(#[$fdoc])* #[serde(skip_serializing_if = "crate::types::Absent::is_absent")] pub $field: $ty,)*
         }
     };
 }
 
-/// Skips `None`, empty lists and `false`-like defaults, as AWS omits absent members.
-pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
-    *v == T::default()
+/// Whether a response member is left out: AWS omits absent optional members (`None`) but always
+/// sends lists and flags such as `Truncated`, even when empty or false.
+pub(crate) trait Absent {
+    fn is_absent(&self) -> bool {
+        false
+    }
 }
+
+impl<T> Absent for Option<T> {
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+}
+impl Absent for String {}
+impl Absent for bool {}
+impl<T> Absent for Vec<T> {}
 
 request!(/// CreateKey.
 CreateKeyRequest {

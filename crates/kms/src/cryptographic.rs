@@ -119,9 +119,9 @@ impl Kms {
                 ));
             }
         }
-        let key = self
-            .cached(&key_id)
-            .ok_or_else(|| self.not_found_key(&caller.account_id, &key_id))?;
+        // The key id inside the blob is not authenticated until decryption: a blob naming no key we
+        // have is a bad ciphertext, not a missing key the caller asked for.
+        let key = self.cached(&key_id).ok_or_else(bad_ciphertext)?;
         if key.record.account_id != caller.account_id {
             return Err(self.access_denied(caller, op, &self.arn_of(&key.record)));
         }

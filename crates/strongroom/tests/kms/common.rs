@@ -1,0 +1,477 @@
+//! The harness: a real `strongroom dev` process per test, an `aws-sdk-kms` client for it, and a
+//! tiny HTTP/1.1 client (signed with the independent `aws-sigv4` crate, or not at all) for the
+//! requests the SDK will not send.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::Client;
+
+/// What `strongroom dev` printed: where it listens and how to sign in.
+#[derive(Debug, Clone)]
+pub struct Exports {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub region: String,
+}
+
+/// A running `strongroom` process, SIGKILLed on drop.
+struct Process {
+    child: Child,
+    // Kept open so the server never writes into a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(data_dir: &Path) -> (Process, Exports) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .arg("dev")
+        .arg("--port")
+        .arg("0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        // Refused requests are logged at info; keep test output to warnings and worse.
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start strongroom");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut vars = std::collections::HashMap::new();
+    // Readiness: the exports are printed once the listener is bound; AWS_REGION comes last.
+    loop {
+        let mut line = String::new();
+        let n = stdout.read_line(&mut line).expect("read strongroom stdout");
+        if n == 0 {
+            let status = child.wait().expect("wait for strongroom");
+            panic!("strongroom exited before printing its exports: {status}");
+        }
+        if let Some(rest) = line.trim().strip_prefix("export ") {
+            if let Some((k, v)) = rest.split_once('=') {
+                vars.insert(k.to_string(), v.to_string());
+                if k == "AWS_REGION" {
+                    break;
+                }
+            }
+        }
+    }
+    let get = |k: &str| {
+        vars.get(k)
+            .cloned()
+            .unwrap_or_else(|| panic!("strongroom did not print {k}"))
+    };
+    let endpoint = get("AWS_ENDPOINT_URL");
+    let addr = endpoint
+        .strip_prefix("http://")
+        .expect("endpoint is http://")
+        .to_string();
+    let exports = Exports {
+        endpoint,
+        addr,
+        access_key_id: get("AWS_ACCESS_KEY_ID"),
+        secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
+        region: get("AWS_REGION"),
+    };
+    assert_eq!(get("AWS_DEFAULT_REGION"), exports.region);
+    (
+        Process {
+            child,
+            _stdout: stdout,
+        },
+        exports,
+    )
+}
+
+/// A client for `exports`, configured explicitly (nothing read from the environment).
+pub async fn client_for(exports: &Exports, access_key_id: &str, secret: &str) -> Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(exports.region.clone()))
+        .endpoint_url(exports.endpoint.clone())
+        .credentials_provider(Credentials::new(access_key_id, secret, None, None, "test"))
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// One test's KMS: a data directory, the server on it and a client.
+pub struct Kms {
+    // Declared first so the process is gone before the directory is removed.
+    process: Option<Process>,
+    dir: tempfile::TempDir,
+    pub exports: Exports,
+    pub client: Client,
+}
+
+impl Kms {
+    /// Starts a fresh server on a new data directory.
+    pub async fn start() -> Kms {
+        let dir = tempfile::Builder::new()
+            .prefix("strongroom-it-")
+            .tempdir()
+            .expect("tempdir");
+        let (process, exports) = spawn(dir.path());
+        let client = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
+        Kms {
+            process: Some(process),
+            dir,
+            exports,
+            client,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// `kill -9` the server (no chance to flush anything) and start it again on the same data
+    /// directory; the client is rebuilt for the new port.
+    pub async fn kill_and_restart(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.child.kill().expect("SIGKILL strongroom");
+            let status = p.child.wait().expect("wait for strongroom");
+            assert!(!status.success(), "strongroom was killed: {status}");
+        }
+        let (process, exports) = spawn(self.dir.path());
+        assert_eq!(exports.access_key_id, self.exports.access_key_id);
+        assert_eq!(exports.secret_access_key, self.exports.secret_access_key);
+        self.client =
+            client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
+        self.exports = exports;
+        self.process = Some(process);
+    }
+
+    /// Creates a default key and returns its id.
+    pub async fn key(&self) -> String {
+        self.client
+            .create_key()
+            .send()
+            .await
+            .expect("CreateKey")
+            .key_metadata()
+            .expect("KeyMetadata")
+            .key_id()
+            .to_string()
+    }
+
+    /// The account the dev credentials belong to.
+    pub async fn account(&self) -> String {
+        let id = self.key().await;
+        self.client
+            .describe_key()
+            .key_id(id)
+            .send()
+            .await
+            .expect("DescribeKey")
+            .key_metadata()
+            .and_then(|m| m.aws_account_id())
+            .expect("AWSAccountId")
+            .to_string()
+    }
+
+    /// Encrypts `plaintext` under `key_id` with no context.
+    pub async fn encrypt(&self, key_id: &str, plaintext: &[u8]) -> Vec<u8> {
+        self.client
+            .encrypt()
+            .key_id(key_id)
+            .plaintext(Blob::new(plaintext))
+            .send()
+            .await
+            .expect("Encrypt")
+            .ciphertext_blob()
+            .expect("CiphertextBlob")
+            .as_ref()
+            .to_vec()
+    }
+
+    /// A signed raw request for `target` (`TrentService.X`) with this server's credentials.
+    pub fn signed(&self, target: &str, body: &[u8]) -> RawResponse {
+        let s = self.signer();
+        let headers = s.sign(&self.exports.addr, target, body);
+        raw_request(&self.exports.addr, &headers, body)
+    }
+
+    /// Signing parameters for this server's credentials, now.
+    pub fn signer(&self) -> Signer {
+        Signer {
+            access_key_id: self.exports.access_key_id.clone(),
+            secret: self.exports.secret_access_key.clone(),
+            region: self.exports.region.clone(),
+            time: SystemTime::now(),
+        }
+    }
+
+    /// Sends exactly these headers (plus Host, Content-Length and Connection) and body.
+    pub fn raw(&self, headers: &[(String, String)], body: &[u8]) -> RawResponse {
+        raw_request(&self.exports.addr, headers, body)
+    }
+}
+
+/// Who signs a raw request, for which region, at what time.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub access_key_id: String,
+    pub secret: String,
+    pub region: String,
+    pub time: SystemTime,
+}
+
+impl Signer {
+    /// The headers of a request to `target` signed over `host`, `content-type` and
+    /// `x-amz-target`, as the SDK signs them: theirs plus `authorization` and `x-amz-date`.
+    pub fn sign(&self, host: &str, target: &str, body: &[u8]) -> Vec<(String, String)> {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_sigv4::sign::v4;
+        let mut headers = vec![
+            (
+                "content-type".to_string(),
+                "application/x-amz-json-1.1".to_string(),
+            ),
+            ("x-amz-target".to_string(), target.to_string()),
+        ];
+        let identity = Credentials::new(
+            self.access_key_id.clone(),
+            self.secret.clone(),
+            None,
+            None,
+            "test",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("kms")
+            .time(self.time)
+            .settings(SigningSettings::default())
+            .build()
+            .expect("signing params")
+            .into();
+        let uri = format!("http://{host}/");
+        let signable = SignableRequest::new(
+            "POST",
+            &uri,
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .expect("signable request");
+        let (instructions, _signature) = sign(signable, &params).expect("sign").into_parts();
+        let (signed, _params) = instructions.into_parts();
+        for h in signed {
+            headers.push((h.name().to_string(), h.value().to_string()));
+        }
+        headers
+    }
+}
+
+/// A response read off the wire.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The first header of this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// `__type` of an error body.
+    pub fn error_type(&self) -> String {
+        self.json()["__type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no __type in {:?}", String::from_utf8_lossy(&self.body)))
+            .to_string()
+    }
+
+    /// `message` of an error body (AWS leaves it out for some errors: then empty).
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Asserts this is an AWS JSON error response of the given status and type, returns its message.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, error_type: &str) -> String {
+        assert_eq!(
+            (self.status, self.error_type().as_str()),
+            (status, error_type),
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let v = self.json();
+        let obj = v.as_object().expect("error body is a JSON object");
+        assert!(
+            obj.keys().all(|k| k == "__type" || k == "message"),
+            "error body has only __type and message: {v}"
+        );
+        assert!(
+            self.header("x-amzn-RequestId")
+                .is_some_and(|v| !v.is_empty()),
+            "x-amzn-RequestId on every response: {:?}",
+            self.headers
+        );
+        self.message()
+    }
+}
+
+/// One HTTP/1.1 POST / over a fresh connection (closed after the response).
+pub fn raw_request(addr: &str, headers: &[(String, String)], body: &[u8]) -> RawResponse {
+    let mut stream = TcpStream::connect(addr).expect("connect to strongroom");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    let mut req = format!("POST / HTTP/1.1\r\nhost: {addr}\r\n");
+    for (k, v) in headers {
+        if k.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).expect("send request");
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).expect("read response");
+    parse_response(&buf)
+}
+
+fn parse_response(buf: &[u8]) -> RawResponse {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(buf)));
+    let head = std::str::from_utf8(&buf[..end]).expect("ASCII headers");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[end + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = std::str::from_utf8(&data[..eol]).expect("chunk size");
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .expect("hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&data[start..start + size]);
+        data = &data[start + size + 2..];
+    }
+}
+
+/// The `__type` of an SDK error (`ValidationException`, ...), or a description of a non-service
+/// failure so that assertions show it.
+pub fn code<E: ProvideErrorMetadata + std::fmt::Debug>(e: &E) -> String {
+    e.code()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("<no code: {e:?}>"))
+}
+
+/// Asserts that `r` failed with error code `expected` and returns the message.
+#[track_caller]
+pub fn expect_code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, E>,
+    expected: &str,
+) -> String {
+    match r {
+        Ok(v) => panic!("expected {expected}, the call succeeded: {v:?}"),
+        Err(e) => {
+            assert_eq!(code(&e), expected, "full error: {e:?}");
+            e.message().unwrap_or_default().to_string()
+        }
+    }
+}
+
+/// Seconds since the epoch of an SDK timestamp.
+pub fn secs(t: &aws_sdk_kms::primitives::DateTime) -> f64 {
+    t.as_secs_f64()
+}
+
+/// Now, in seconds since the epoch.
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+/// Standard base64 (for raw request bodies).
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Random bytes for tests (v4 UUIDs carry OS randomness).
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        out.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    out.truncate(n);
+    out
+}

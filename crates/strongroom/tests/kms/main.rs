@@ -1,0 +1,15 @@
+//! End-to-end tests: a real `strongroom` process on 127.0.0.1, driven with the official AWS SDK for
+//! Rust (`aws-sdk-kms`) and, for what the SDK will not send, raw HTTP requests signed with the
+//! independent `aws-sigv4` crate. One test binary; every test starts its own server.
+
+mod aliases;
+mod common;
+mod concurrency;
+mod crypto;
+mod durability;
+mod keys;
+mod policies;
+mod protocol;
+mod sigv4;
+mod states;
+mod tags;
