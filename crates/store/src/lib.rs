@@ -9,7 +9,9 @@
 mod records;
 mod sqlite;
 
-pub use records::{AliasRecord, BackingKeyRecord, KeyRecord, KeyState, Snapshot};
+pub use records::{
+    AliasRecord, BackingKeyRecord, CustomKeyStoreRecord, KeyRecord, KeyState, Snapshot,
+};
 pub use sqlite::SqliteStore;
 
 /// A storage failure. Its text names the operation, never key material.
@@ -40,4 +42,8 @@ pub trait Store: Send + Sync + 'static {
     fn put_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
     /// Deletes an alias.
     fn delete_alias(&self, account_id: &str, alias_name: &str) -> Result<(), StoreError>;
+    /// Creates or replaces a custom key store.
+    fn put_custom_key_store(&self, store: &CustomKeyStoreRecord) -> Result<(), StoreError>;
+    /// Deletes a custom key store.
+    fn delete_custom_key_store(&self, id: &str) -> Result<(), StoreError>;
 }

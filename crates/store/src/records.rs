@@ -105,6 +105,37 @@ pub struct AliasRecord {
     pub updated_ms: i64,
 }
 
+/// An external key store (custom key store of type `EXTERNAL_KEY_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomKeyStoreRecord {
+    /// `cks-` followed by 17 hex digits.
+    pub id: String,
+    /// Owning account.
+    pub account_id: String,
+    /// Unique name in the account.
+    pub name: String,
+    /// `EXTERNAL_KEY_STORE`.
+    pub store_type: String,
+    /// Creation time, milliseconds since the epoch.
+    pub created_ms: i64,
+    /// `https://host`.
+    pub uri_endpoint: String,
+    /// `[/prefix]/kms/xks/v1`.
+    pub uri_path: String,
+    /// `PUBLIC_ENDPOINT` or `VPC_ENDPOINT_SERVICE`.
+    pub connectivity: String,
+    /// For `VPC_ENDPOINT_SERVICE`.
+    pub vpc_endpoint_service_name: Option<String>,
+    /// The proxy credential's access key id.
+    pub access_key_id: String,
+    /// The proxy credential's secret, wrapped under the root key (hex).
+    pub wrapped_secret_hex: String,
+    /// `CONNECTED`, `CONNECTING`, `FAILED`, `DISCONNECTED`, `DISCONNECTING`.
+    pub connection_state: String,
+    /// Why the last connection attempt failed.
+    pub connection_error_code: Option<String>,
+}
+
 /// Everything in the store.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -114,4 +145,6 @@ pub struct Snapshot {
     pub backing_keys: Vec<BackingKeyRecord>,
     /// Aliases.
     pub aliases: Vec<AliasRecord>,
+    /// Custom key stores.
+    pub custom_key_stores: Vec<CustomKeyStoreRecord>,
 }

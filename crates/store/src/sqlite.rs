@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection};
 
-use crate::{AliasRecord, BackingKeyRecord, KeyRecord, Snapshot, Store, StoreError};
+use crate::{
+    AliasRecord, BackingKeyRecord, CustomKeyStoreRecord, KeyRecord, Snapshot, Store, StoreError,
+};
 
 /// SQLite behind one connection. Writes are small and rare next to reads, which the service serves
 /// from memory, so one serialised connection is enough.
@@ -24,6 +26,10 @@ CREATE TABLE IF NOT EXISTS backing_keys (
     wrapped BLOB NOT NULL,
     created_ms INTEGER NOT NULL,
     PRIMARY KEY (key_id, backing_key_id)
+);
+CREATE TABLE IF NOT EXISTS custom_key_stores (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS aliases (
     account_id TEXT NOT NULL,
@@ -97,6 +103,16 @@ impl Store for SqliteStore {
                     .map_err(|e| StoreError::Corrupt(format!("alias {name}"), e.to_string()))?;
                 snap.aliases.push(rec);
             }
+            let mut stmt = conn.prepare("SELECT id, record FROM custom_key_stores")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (id, json) = row?;
+                let rec: CustomKeyStoreRecord = serde_json::from_str(&json).map_err(|e| {
+                    StoreError::Corrupt(format!("custom key store {id}"), e.to_string())
+                })?;
+                snap.custom_key_stores.push(rec);
+            }
             Ok(snap)
         })
     }
@@ -155,12 +171,38 @@ impl Store for SqliteStore {
         })
     }
 
+    fn put_custom_key_store(&self, store: &CustomKeyStoreRecord) -> Result<(), StoreError> {
+        let json = to_json("custom key store", store)?;
+        self.put_json(
+            "INSERT INTO custom_key_stores (id, record) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+            &store.id,
+            &json,
+        )
+    }
+
+    fn delete_custom_key_store(&self, id: &str) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute("DELETE FROM custom_key_stores WHERE id = ?1", params![id])?;
+            Ok(())
+        })
+    }
+
     fn delete_alias(&self, account_id: &str, alias_name: &str) -> Result<(), StoreError> {
         self.with(|conn| {
             conn.execute(
                 "DELETE FROM aliases WHERE account_id = ?1 AND alias_name = ?2",
                 params![account_id, alias_name],
             )?;
+            Ok(())
+        })
+    }
+}
+
+impl SqliteStore {
+    fn put_json(&self, sql: &str, id: &str, json: &str) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute(sql, params![id, json])?;
             Ok(())
         })
     }
@@ -228,5 +270,35 @@ mod tests {
         store.delete_key("k1").expect("delete");
         let snap = store.load().expect("load");
         assert!(snap.keys.is_empty() && snap.backing_keys.is_empty() && snap.aliases.is_empty());
+    }
+
+    #[test]
+    fn custom_key_stores_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path).expect("open");
+        let mut cks = CustomKeyStoreRecord {
+            id: "cks-0123456789abcdef0".into(),
+            account_id: "111122223333".into(),
+            name: "ext".into(),
+            store_type: "EXTERNAL_KEY_STORE".into(),
+            created_ms: 5,
+            uri_endpoint: "https://proxy.example".into(),
+            uri_path: "/kms/xks/v1".into(),
+            connectivity: "PUBLIC_ENDPOINT".into(),
+            vpc_endpoint_service_name: None,
+            access_key_id: "ABCDEFGHIJKLMNOPQRST".into(),
+            wrapped_secret_hex: "00ff".into(),
+            connection_state: "DISCONNECTED".into(),
+            connection_error_code: None,
+        };
+        store.put_custom_key_store(&cks).expect("put");
+        cks.connection_state = "CONNECTED".into();
+        store.put_custom_key_store(&cks).expect("replace");
+        drop(store);
+        let store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(store.load().expect("load").custom_key_stores, vec![cks.clone()]);
+        store.delete_custom_key_store(&cks.id).expect("delete");
+        assert!(store.load().expect("load").custom_key_stores.is_empty());
     }
 }
