@@ -128,13 +128,7 @@ impl Kms {
         check_alias_name(&req.alias_name)?;
         let _w = self.writes.lock().await;
         let Some(mut alias) = self.alias_exists(&caller.account_id, &req.alias_name)? else {
-            return Err(KmsError::new(
-                ErrorCode::NotFoundException,
-                format!(
-                    "Alias {} is not found.",
-                    alias_arn(&self.config, &caller.account_id, &req.alias_name)
-                ),
-            ));
+            return Err(self.not_found_alias(&caller.account_id, &req.alias_name));
         };
         let key = self.resolve(
             &req.target_key_id,
@@ -179,13 +173,7 @@ impl Kms {
             .alias_exists(&caller.account_id, &req.alias_name)?
             .is_none()
         {
-            return Err(KmsError::new(
-                ErrorCode::NotFoundException,
-                format!(
-                    "Alias {} is not found.",
-                    alias_arn(&self.config, &caller.account_id, &req.alias_name)
-                ),
-            ));
+            return Err(self.not_found_alias(&caller.account_id, &req.alias_name));
         }
         let (account, name) = (caller.account_id.clone(), req.alias_name.clone());
         self.store_write(move |s| s.delete_alias(&account, &name))

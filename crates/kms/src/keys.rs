@@ -271,37 +271,25 @@ impl Kms {
         })
     }
 
-    pub(crate) async fn enable_key(
+    /// EnableKey and DisableKey.
+    pub(crate) async fn set_key_enabled(
         &self,
         req: KeyIdRequest,
         caller: &Caller,
+        enabled: bool,
     ) -> Result<Empty, KmsError> {
+        let (op, state) = if enabled {
+            (Operation::EnableKey, KeyState::Enabled)
+        } else {
+            (Operation::DisableKey, KeyState::Disabled)
+        };
         self.mutate_key(
             &req.key_id,
             caller,
-            Operation::EnableKey,
+            op,
             StateRule::NotPendingDeletion,
             |r| {
-                r.state = KeyState::Enabled;
-                Ok(())
-            },
-        )
-        .await?;
-        Ok(Empty {})
-    }
-
-    pub(crate) async fn disable_key(
-        &self,
-        req: KeyIdRequest,
-        caller: &Caller,
-    ) -> Result<Empty, KmsError> {
-        self.mutate_key(
-            &req.key_id,
-            caller,
-            Operation::DisableKey,
-            StateRule::NotPendingDeletion,
-            |r| {
-                r.state = KeyState::Disabled;
+                r.state = state;
                 Ok(())
             },
         )

@@ -104,8 +104,8 @@ impl Kms {
             Operation::CreateKey => json(self.create_key(req.decode()?, caller).await),
             Operation::DescribeKey => json(self.describe_key(req.decode()?, caller)),
             Operation::ListKeys => json(self.list_keys(req.decode()?, caller)),
-            Operation::EnableKey => json(self.enable_key(req.decode()?, caller).await),
-            Operation::DisableKey => json(self.disable_key(req.decode()?, caller).await),
+            Operation::EnableKey => json(self.set_key_enabled(req.decode()?, caller, true).await),
+            Operation::DisableKey => json(self.set_key_enabled(req.decode()?, caller, false).await),
             Operation::UpdateKeyDescription => {
                 json(self.update_key_description(req.decode()?, caller).await)
             }

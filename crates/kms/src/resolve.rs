@@ -27,7 +27,7 @@ impl Kms {
         )
     }
 
-    fn not_found_alias(&self, account: &str, alias: &str) -> KmsError {
+    pub(crate) fn not_found_alias(&self, account: &str, alias: &str) -> KmsError {
         KmsError::new(
             ErrorCode::NotFoundException,
             format!(
