@@ -541,3 +541,134 @@ ListKeyPoliciesResponse {
 /// An empty response body (`{}`), for operations that return nothing.
 #[derive(Debug, Default, Serialize)]
 pub struct Empty {}
+
+/// Conditions a grant places on the encryption context.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantConstraints {
+    /// The request's context must equal this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<EncryptionContext>,
+    /// The request's context must include this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<EncryptionContext>,
+    /// Source ARN (service principals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+}
+
+request!(/// CreateGrant.
+CreateGrantRequest {
+    /// Key id or key ARN.
+    key_id: String,
+    /// Who receives the permissions.
+    grantee_principal: Option<String>,
+    /// A service principal receiving the permissions.
+    grantee_service_principal: Option<String>,
+    /// Who may retire the grant.
+    retiring_principal: Option<String>,
+    /// A service principal that may retire it.
+    retiring_service_principal: Option<String>,
+    /// Permitted operations.
+    operations: Vec<String>,
+    /// Encryption context conditions.
+    constraints: Option<GrantConstraints>,
+    /// Grant tokens.
+    grant_tokens: Option<Vec<String>>,
+    /// Idempotency name.
+    name: Option<String>,
+    /// Dry run.
+    dry_run: Option<bool>,
+});
+
+response!(/// CreateGrant.
+CreateGrantResponse {
+    /// Token usable at once.
+    grant_token: String,
+    /// Grant id.
+    grant_id: String,
+});
+
+request!(/// ListGrants.
+ListGrantsRequest {
+    /// Key id or key ARN.
+    key_id: String,
+    /// Only this grant.
+    grant_id: Option<String>,
+    /// Only grants to this principal.
+    grantee_principal: Option<String>,
+    /// Page size.
+    limit: Option<i64>,
+    /// Paging marker.
+    marker: Option<String>,
+});
+
+request!(/// ListRetirableGrants.
+ListRetirableGrantsRequest {
+    /// The retiring principal.
+    retiring_principal: Option<String>,
+    /// Page size.
+    limit: Option<i64>,
+    /// Paging marker.
+    marker: Option<String>,
+});
+
+/// One grant in ListGrants / ListRetirableGrants.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantListEntry {
+    /// Key ARN.
+    pub key_id: String,
+    /// Grant id.
+    pub grant_id: String,
+    /// Name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Creation time.
+    pub creation_date: Option<Timestamp>,
+    /// Grantee.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantee_principal: Option<String>,
+    /// Retiring principal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    /// `arn:aws:iam::ACCOUNT:root` of the account that made the grant.
+    pub issuing_account: String,
+    /// Permitted operations.
+    pub operations: Vec<String>,
+    /// Constraints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+}
+
+response!(/// ListGrants and ListRetirableGrants.
+ListGrantsResponse {
+    /// Grants of this page.
+    grants: Vec<GrantListEntry>,
+    /// Marker of the next page.
+    next_marker: Option<String>,
+    /// More pages follow.
+    truncated: bool,
+});
+
+request!(/// RetireGrant.
+RetireGrantRequest {
+    /// Token of the grant.
+    grant_token: Option<String>,
+    /// Key of the grant.
+    key_id: Option<String>,
+    /// Grant id.
+    grant_id: Option<String>,
+    /// Dry run.
+    dry_run: Option<bool>,
+});
+
+request!(/// RevokeGrant.
+RevokeGrantRequest {
+    /// Key id or key ARN.
+    key_id: String,
+    /// Grant id.
+    grant_id: String,
+    /// Dry run.
+    dry_run: Option<bool>,
+});

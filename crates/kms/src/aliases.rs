@@ -4,14 +4,14 @@ use kms_api::types::{
     AliasListEntry, AliasRequest, DeleteAliasRequest, Empty, ListAliasesRequest,
     ListAliasesResponse,
 };
-use kms_api::{ErrorCode, KmsError, Operation};
+use kms_api::{ErrorCode, KmsError};
 use store::AliasRecord;
 
 use crate::arn::alias_arn;
 use crate::keys::StateRule;
 use crate::paging::{page, PageLimits};
 use crate::resolve::Naming;
-use crate::{timestamp, Caller, Kms};
+use crate::{timestamp, Access, Kms};
 
 /// AWS's quota of aliases on one key.
 const MAX_ALIASES_PER_KEY: usize = 50;
@@ -64,6 +64,21 @@ impl Kms {
         Ok(())
     }
 
+    /// The alias names that point at a key (`kms:ResourceAliases`).
+    pub(crate) fn alias_names_of(&self, key_id: &str) -> Vec<String> {
+        let Ok(cache) = self.cache.read() else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = cache
+            .aliases
+            .values()
+            .filter(|a| a.target_key_id == key_id)
+            .map(|a| a.alias_name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     fn aliases_of(&self, key_id: &str) -> Result<usize, KmsError> {
         let cache = self
             .cache
@@ -79,16 +94,11 @@ impl Kms {
     pub(crate) async fn create_alias(
         &self,
         req: AliasRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
         check_alias_name(&req.alias_name)?;
         let _w = self.writes.lock().await;
-        let key = self.resolve(
-            &req.target_key_id,
-            caller,
-            Naming::KeyOnly,
-            Operation::CreateAlias,
-        )?;
+        let key = self.resolve(&req.target_key_id, caller, Naming::KeyOnly)?;
         self.check_state(&key, StateRule::NotPendingDeletion)?;
         if self
             .alias_exists(&caller.account_id, &req.alias_name)?
@@ -123,19 +133,14 @@ impl Kms {
     pub(crate) async fn update_alias(
         &self,
         req: AliasRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
         check_alias_name(&req.alias_name)?;
         let _w = self.writes.lock().await;
         let Some(mut alias) = self.alias_exists(&caller.account_id, &req.alias_name)? else {
             return Err(self.not_found_alias(&caller.account_id, &req.alias_name));
         };
-        let key = self.resolve(
-            &req.target_key_id,
-            caller,
-            Naming::KeyOnly,
-            Operation::UpdateAlias,
-        )?;
+        let key = self.resolve(&req.target_key_id, caller, Naming::KeyOnly)?;
         self.check_state(&key, StateRule::NotPendingDeletion)?;
         if let Some(old) = self.cached(&alias.target_key_id) {
             if old.record.key_usage != key.record.key_usage
@@ -165,7 +170,7 @@ impl Kms {
     pub(crate) async fn delete_alias(
         &self,
         req: DeleteAliasRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
         check_alias_name(&req.alias_name)?;
         let _w = self.writes.lock().await;
@@ -191,11 +196,11 @@ impl Kms {
     pub(crate) fn list_aliases(
         &self,
         req: ListAliasesRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<ListAliasesResponse, KmsError> {
         let only_key = match req.key_id.as_deref() {
             Some(k) => Some(
-                self.resolve(k, caller, Naming::KeyOnly, Operation::ListAliases)?
+                self.lookup(k, caller, Naming::KeyOnly)?
                     .record
                     .key_id
                     .clone(),

@@ -16,6 +16,10 @@ pub struct CachedKey {
     pub backing: HashMap<[u8; 32], Arc<PreparedKey>>,
     /// The backing key new ciphertexts use.
     pub current: [u8; 32],
+    /// The key policy, compiled once per change.
+    pub policy: Arc<policy::Policy>,
+    /// The key's grants.
+    pub grants: Arc<Vec<store::GrantRecord>>,
 }
 
 impl std::fmt::Debug for CachedKey {
@@ -28,13 +32,21 @@ impl std::fmt::Debug for CachedKey {
 }
 
 impl CachedKey {
-    /// The same key with a changed record (backing keys shared).
-    pub(crate) fn with_record(&self, record: KeyRecord) -> CachedKey {
-        CachedKey {
+    /// The same key with a changed record (backing keys shared; the policy recompiled only
+    /// when its text changed).
+    pub(crate) fn with_record(&self, record: KeyRecord) -> Result<CachedKey, KmsError> {
+        let policy = if record.policy == self.record.policy {
+            Arc::clone(&self.policy)
+        } else {
+            Arc::new(compile_stored_policy(&record)?)
+        };
+        Ok(CachedKey {
             record,
             backing: self.backing.clone(),
             current: self.current,
-        }
+            policy,
+            grants: Arc::clone(&self.grants),
+        })
     }
 }
 
@@ -43,6 +55,16 @@ pub(crate) struct Cache {
     pub keys: HashMap<String, Arc<CachedKey>>,
     /// Aliases by (account, alias name).
     pub aliases: HashMap<(String, String), AliasRecord>,
+}
+
+/// Compiles a stored key policy. Stored policies were checked when they were written; one that no
+/// longer parses (an older, laxer version wrote it) allows nothing rather than failing the start.
+pub(crate) fn compile_stored_policy(record: &KeyRecord) -> Result<policy::Policy, KmsError> {
+    policy::Policy::parse(&record.policy, policy::PolicyKind::Resource).or_else(|e| {
+        tracing::error!(key_id = %record.key_id, error = %e, "stored key policy does not parse; it allows nothing");
+        policy::Policy::parse(r#"{"Version":"2012-10-17","Statement":[]}"#, policy::PolicyKind::Resource)
+            .map_err(|_| KmsError::internal("The empty key policy does not compile."))
+    })
 }
 
 /// What binds a wrapped backing key to its row: unwrapping it under another key's row fails.
@@ -85,16 +107,21 @@ impl Cache {
             let (id, key) = prepare(root, b)?;
             backing.entry(b.key_id.clone()).or_default().insert(id, key);
         }
+        let mut grants = crate::grants::by_key(snap.grants);
         let mut cache = Cache::default();
         for record in snap.keys {
             let current = parse_backing_id(&record.current_backing_key_id).unwrap_or([0; 32]);
             let keys = backing.remove(&record.key_id).unwrap_or_default();
+            let policy = Arc::new(compile_stored_policy(&record)?);
+            let key_grants = Arc::new(grants.remove(&record.key_id).unwrap_or_default());
             cache.keys.insert(
                 record.key_id.clone(),
                 Arc::new(CachedKey {
                     record,
                     backing: keys,
                     current,
+                    policy,
+                    grants: key_grants,
                 }),
             );
         }

@@ -8,12 +8,12 @@ use kms_api::types::{
     GenerateDataKeyRequest, GenerateDataKeyResponse, GenerateRandomRequest, GenerateRandomResponse,
     ReEncryptRequest, ReEncryptResponse,
 };
-use kms_api::{ErrorCode, KmsError, Operation};
+use kms_api::{ErrorCode, KmsError};
 use zeroize::Zeroizing;
 
 use crate::keys::StateRule;
 use crate::resolve::Naming;
-use crate::{CachedKey, Caller, Kms};
+use crate::{Access, CachedKey, Kms};
 
 /// A decrypted ciphertext: its key, the backing key that made it, and the plaintext.
 struct Opened {
@@ -65,10 +65,10 @@ impl Kms {
     fn encrypting_key(
         &self,
         key_ref: &str,
-        caller: &Caller,
-        op: Operation,
+        caller: &Access<'_>,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        let key = self.resolve(key_ref, caller, Naming::KeyOrAlias, op)?;
+        let op = caller.op;
+        let key = self.resolve(key_ref, caller, Naming::KeyOrAlias)?;
         self.check_state(&key, StateRule::Enabled)?;
         if key.record.key_usage != "ENCRYPT_DECRYPT" {
             return Err(KmsError::new(
@@ -105,13 +105,12 @@ impl Kms {
         blob: &[u8],
         ctx: &EncryptionContext,
         expected: Option<&str>,
-        caller: &Caller,
-        op: Operation,
+        caller: &Access<'_>,
     ) -> Result<Opened, KmsError> {
         let parsed = crypto::parse_blob(blob).map_err(|_| bad_ciphertext())?;
         let key_id = parsed.key_id().to_string();
         if let Some(expected) = expected {
-            let named = self.resolve(expected, caller, Naming::KeyOrAlias, op)?;
+            let named = self.lookup(expected, caller, Naming::KeyOrAlias)?;
             if named.record.key_id != key_id {
                 return Err(KmsError::new(
                     ErrorCode::IncorrectKeyException,
@@ -122,9 +121,8 @@ impl Kms {
         // The key id inside the blob is not authenticated until decryption: a blob naming no key we
         // have is a bad ciphertext, not a missing key the caller asked for.
         let key = self.cached(&key_id).ok_or_else(bad_ciphertext)?;
-        if key.record.account_id != caller.account_id {
-            return Err(self.access_denied(caller, op, &self.arn_of(&key.record)));
-        }
+        let alias = expected.filter(|e| e.starts_with("alias/"));
+        self.authorize_key(caller, &key, alias)?;
         self.check_state(&key, StateRule::Enabled)?;
         let backing_id = *parsed.backing_key_id();
         let prepared = key.backing.get(&backing_id).ok_or_else(bad_ciphertext)?;
@@ -140,9 +138,9 @@ impl Kms {
     pub(crate) fn encrypt(
         &self,
         req: EncryptRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<EncryptResponse, KmsError> {
-        let key = self.encrypting_key(&req.key_id, caller, Operation::Encrypt)?;
+        let key = self.encrypting_key(&req.key_id, caller)?;
         check_algorithm(req.encryption_algorithm.as_deref())?;
         dry_run(req.dry_run)?;
         let ctx = req.encryption_context.unwrap_or_default();
@@ -157,7 +155,7 @@ impl Kms {
     pub(crate) fn decrypt(
         &self,
         req: DecryptRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<DecryptResponse, KmsError> {
         no_recipient(req.recipient.as_ref())?;
         check_algorithm(req.encryption_algorithm.as_deref())?;
@@ -171,7 +169,6 @@ impl Kms {
             &ctx,
             req.key_id.as_deref(),
             caller,
-            Operation::Decrypt,
         )?;
         dry_run(req.dry_run)?;
         Ok(DecryptResponse {
@@ -185,7 +182,7 @@ impl Kms {
     pub(crate) fn re_encrypt(
         &self,
         req: ReEncryptRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<ReEncryptResponse, KmsError> {
         check_algorithm(req.source_encryption_algorithm.as_deref())?;
         check_algorithm(req.destination_encryption_algorithm.as_deref())?;
@@ -198,10 +195,12 @@ impl Kms {
             req.ciphertext_blob.as_bytes(),
             &src_ctx,
             req.source_key_id.as_deref(),
-            caller,
-            Operation::ReEncrypt,
+            &caller.with_action("kms:ReEncryptFrom"),
         )?;
-        let dest = self.encrypting_key(&req.destination_key_id, caller, Operation::ReEncrypt)?;
+        let dest = self.encrypting_key(
+            &req.destination_key_id,
+            &caller.with_action("kms:ReEncryptTo"),
+        )?;
         dry_run(req.dry_run)?;
         let dest_ctx = req.destination_encryption_context.unwrap_or_default();
         let blob = self.seal(&dest, &plaintext, &dest_ctx)?;
@@ -219,14 +218,9 @@ impl Kms {
     pub(crate) fn generate_data_key(
         &self,
         req: GenerateDataKeyRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
         with_plaintext: bool,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
-        let op = if with_plaintext {
-            Operation::GenerateDataKey
-        } else {
-            Operation::GenerateDataKeyWithoutPlaintext
-        };
         let len = match (req.key_spec.as_deref(), req.number_of_bytes) {
             (Some(_), Some(_)) => {
                 return Err(KmsError::new(
@@ -245,7 +239,7 @@ impl Kms {
             (None, Some(n)) => usize::try_from(n).unwrap_or(0),
         };
         no_recipient(req.recipient.as_ref())?;
-        let key = self.encrypting_key(&req.key_id, caller, op)?;
+        let key = self.encrypting_key(&req.key_id, caller)?;
         dry_run(req.dry_run)?;
         let data_key = crypto::random_bytes(len)
             .map_err(|_| KmsError::internal("Random generation failed."))?;

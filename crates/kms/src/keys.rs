@@ -9,14 +9,14 @@ use kms_api::types::{
     KeyMetadataResponse, ListKeysRequest, ListKeysResponse, ScheduleKeyDeletionRequest,
     ScheduleKeyDeletionResponse, UpdateKeyDescriptionRequest,
 };
-use kms_api::{ErrorCode, KmsError, Operation};
+use kms_api::{ErrorCode, KmsError};
 use store::{BackingKeyRecord, KeyRecord, KeyState};
 
 use crate::arn::key_arn;
 use crate::cache::{prepare, wrap_context, CachedKey};
 use crate::paging::{page, PageLimits};
 use crate::resolve::Naming;
-use crate::{timestamp, Caller, Kms};
+use crate::{timestamp, Access, Kms};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -85,7 +85,7 @@ impl Kms {
     pub(crate) async fn create_key(
         &self,
         req: CreateKeyRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<KeyMetadataResponse, KmsError> {
         let spec = match (req.key_spec.as_deref(), req.customer_master_key_spec.as_deref()) {
             (Some(_), Some(_)) => {
@@ -130,12 +130,22 @@ impl Kms {
             ));
         }
         let tags = crate::tags::checked_tags(req.tags.unwrap_or_default(), Vec::new())?;
-        let policy = match req.policy {
-            Some(p) => crate::policies::checked_policy(p)?,
-            None => crate::policies::default_policy(&self.config, &caller.account_id),
+        let key_id = uuid::Uuid::new_v4().to_string();
+        let (policy, compiled) = match req.policy {
+            Some(p) => {
+                let (text, compiled) = crate::policies::checked_policy(p)?;
+                if req.bypass_policy_lockout_safety_check != Some(true) {
+                    let arn = key_arn(&self.config, &caller.account_id, &key_id);
+                    self.check_lockout(caller, &compiled, &arn)?;
+                }
+                (text, compiled)
+            }
+            None => crate::policies::checked_policy(crate::policies::default_policy(
+                &self.config,
+                &caller.account_id,
+            ))?,
         };
 
-        let key_id = uuid::Uuid::new_v4().to_string();
         let material = crypto::KeyMaterial::generate()
             .map_err(|_| KmsError::internal("Key generation failed."))?;
         let backing_id = crypto::new_backing_key_id()
@@ -177,6 +187,8 @@ impl Kms {
             record: record.clone(),
             backing: HashMap::from([(id, prepared)]),
             current: id,
+            policy: Arc::new(compiled),
+            grants: Arc::new(Vec::new()),
         };
         self.cache_put(cached)?;
         Ok(KeyMetadataResponse {
@@ -197,13 +209,12 @@ impl Kms {
     pub(crate) async fn mutate_key(
         &self,
         key_ref: &str,
-        caller: &Caller,
-        op: Operation,
+        caller: &Access<'_>,
         rule: StateRule,
         change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
     ) -> Result<KeyRecord, KmsError> {
         let _w = self.writes.lock().await;
-        let key = self.resolve(key_ref, caller, Naming::KeyOnly, op)?;
+        let key = self.resolve(key_ref, caller, Naming::KeyOnly)?;
         self.check_state(&key, rule)?;
         let mut record = key.record.clone();
         change(&mut record)?;
@@ -212,21 +223,16 @@ impl Kms {
         }
         let stored = record.clone();
         self.store_write(move |s| s.update_key(&stored)).await?;
-        self.cache_put(key.with_record(record.clone()))?;
+        self.cache_put(key.with_record(record.clone())?)?;
         Ok(record)
     }
 
     pub(crate) fn describe_key(
         &self,
         req: KeyIdRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<KeyMetadataResponse, KmsError> {
-        let key = self.resolve(
-            &req.key_id,
-            caller,
-            Naming::KeyOrAlias,
-            Operation::DescribeKey,
-        )?;
+        let key = self.resolve(&req.key_id, caller, Naming::KeyOrAlias)?;
         Ok(KeyMetadataResponse {
             key_metadata: Some(self.metadata(&key.record)),
         })
@@ -235,7 +241,7 @@ impl Kms {
     pub(crate) fn list_keys(
         &self,
         req: ListKeysRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<ListKeysResponse, KmsError> {
         let mut ids: Vec<(String, String)> = {
             let cache = self
@@ -275,24 +281,18 @@ impl Kms {
     pub(crate) async fn set_key_enabled(
         &self,
         req: KeyIdRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
         enabled: bool,
     ) -> Result<Empty, KmsError> {
-        let (op, state) = if enabled {
-            (Operation::EnableKey, KeyState::Enabled)
+        let state = if enabled {
+            KeyState::Enabled
         } else {
-            (Operation::DisableKey, KeyState::Disabled)
+            KeyState::Disabled
         };
-        self.mutate_key(
-            &req.key_id,
-            caller,
-            op,
-            StateRule::NotPendingDeletion,
-            |r| {
-                r.state = state;
-                Ok(())
-            },
-        )
+        self.mutate_key(&req.key_id, caller, StateRule::NotPendingDeletion, |r| {
+            r.state = state;
+            Ok(())
+        })
         .await?;
         Ok(Empty {})
     }
@@ -300,18 +300,12 @@ impl Kms {
     pub(crate) async fn update_key_description(
         &self,
         req: UpdateKeyDescriptionRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
-        self.mutate_key(
-            &req.key_id,
-            caller,
-            Operation::UpdateKeyDescription,
-            StateRule::NotPendingDeletion,
-            |r| {
-                r.description = req.description;
-                Ok(())
-            },
-        )
+        self.mutate_key(&req.key_id, caller, StateRule::NotPendingDeletion, |r| {
+            r.description = req.description;
+            Ok(())
+        })
         .await?;
         Ok(Empty {})
     }
@@ -319,7 +313,7 @@ impl Kms {
     pub(crate) async fn schedule_key_deletion(
         &self,
         req: ScheduleKeyDeletionRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
         let days = req.pending_window_in_days.unwrap_or(30);
         if !(7..=30).contains(&days) {
@@ -335,18 +329,12 @@ impl Kms {
         }
         let deletion = self.now_ms().saturating_add(days.saturating_mul(DAY_MS));
         let record = self
-            .mutate_key(
-                &req.key_id,
-                caller,
-                Operation::ScheduleKeyDeletion,
-                StateRule::NotPendingDeletion,
-                |r| {
-                    r.state = KeyState::PendingDeletion;
-                    r.deletion_ms = Some(deletion);
-                    r.pending_window_days = Some(days);
-                    Ok(())
-                },
-            )
+            .mutate_key(&req.key_id, caller, StateRule::NotPendingDeletion, |r| {
+                r.state = KeyState::PendingDeletion;
+                r.deletion_ms = Some(deletion);
+                r.pending_window_days = Some(days);
+                Ok(())
+            })
             .await?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: self.arn_of(&record),
@@ -359,30 +347,24 @@ impl Kms {
     pub(crate) async fn cancel_key_deletion(
         &self,
         req: KeyIdRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<CancelKeyDeletionResponse, KmsError> {
         let arn_for_error =
             |cfg: &crate::KmsConfig, r: &KeyRecord| key_arn(cfg, &r.account_id, &r.key_id);
         let cfg = self.config.clone();
         let record = self
-            .mutate_key(
-                &req.key_id,
-                caller,
-                Operation::CancelKeyDeletion,
-                StateRule::Any,
-                |r| {
-                    if r.state != KeyState::PendingDeletion {
-                        return Err(KmsError::new(
-                            ErrorCode::KmsInvalidStateException,
-                            format!("{} is not pending deletion.", arn_for_error(&cfg, r)),
-                        ));
-                    }
-                    r.state = KeyState::Disabled;
-                    r.deletion_ms = None;
-                    r.pending_window_days = None;
-                    Ok(())
-                },
-            )
+            .mutate_key(&req.key_id, caller, StateRule::Any, |r| {
+                if r.state != KeyState::PendingDeletion {
+                    return Err(KmsError::new(
+                        ErrorCode::KmsInvalidStateException,
+                        format!("{} is not pending deletion.", arn_for_error(&cfg, r)),
+                    ));
+                }
+                r.state = KeyState::Disabled;
+                r.deletion_ms = None;
+                r.pending_window_days = None;
+                Ok(())
+            })
             .await?;
         Ok(CancelKeyDeletionResponse {
             key_id: self.arn_of(&record),

@@ -8,9 +8,11 @@
 
 mod aliases;
 mod arn;
+mod authz;
 mod cache;
 mod clock;
 mod cryptographic;
+mod grants;
 mod keys;
 mod paging;
 mod policies;
@@ -25,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use store::{Store, StoreError};
 
+pub use authz::{Access, Caller, RequestOrigin};
 pub use cache::CachedKey;
 pub use clock::{Clock, ManualClock, SystemClock};
 
@@ -35,15 +38,6 @@ pub struct KmsConfig {
     pub region: String,
     /// The ARN partition (`aws`).
     pub partition: String,
-}
-
-/// Who is calling, as authentication established it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The caller's account.
-    pub account_id: String,
-    /// The caller's principal ARN (`arn:aws:iam::111122223333:user/alice`).
-    pub principal_arn: String,
 }
 
 /// The service.
@@ -97,9 +91,34 @@ impl Kms {
         body: &[u8],
         caller: &Caller,
     ) -> Result<Vec<u8>, KmsError> {
+        self.handle_from(op, body, caller, &RequestOrigin::default())
+            .await
+    }
+
+    /// [`Kms::handle`] for a request whose connection is known (`aws:SourceIp`, ...).
+    pub async fn handle_from(
+        &self,
+        op: Operation,
+        body: &[u8],
+        caller: &Caller,
+        origin: &RequestOrigin,
+    ) -> Result<Vec<u8>, KmsError> {
         let value = kms_api::parse_body(body)?;
         kms_api::validate_input(op, &value)?;
-        let req = Request { op, value, caller };
+        let access = Access {
+            op,
+            action: op.iam_action(),
+            caller,
+            request: &value,
+            now_ms: self.now_ms(),
+            origin,
+        };
+        grants::check_grant_tokens(&value)?;
+        if !authz::uses_key_policy(op) {
+            self.authorize_without_key(&access)?;
+        }
+        let caller = &access;
+        let req = Request { op, value: &value };
         match op {
             Operation::CreateKey => json(self.create_key(req.decode()?, caller).await),
             Operation::DescribeKey => json(self.describe_key(req.decode()?, caller)),
@@ -133,6 +152,13 @@ impl Kms {
             Operation::GetKeyPolicy => json(self.get_key_policy(req.decode()?, caller)),
             Operation::PutKeyPolicy => json(self.put_key_policy(req.decode()?, caller).await),
             Operation::ListKeyPolicies => json(self.list_key_policies(req.decode()?, caller)),
+            Operation::CreateGrant => json(self.create_grant(req.decode()?, caller).await),
+            Operation::ListGrants => json(self.list_grants(req.decode()?, caller)),
+            Operation::ListRetirableGrants => {
+                json(self.list_retirable_grants(req.decode()?, caller))
+            }
+            Operation::RetireGrant => json(self.retire_grant(req.decode()?, caller).await),
+            Operation::RevokeGrant => json(self.revoke_grant(req.decode()?, caller).await),
             other => Err(KmsError::new(
                 ErrorCode::UnsupportedOperationException,
                 format!("{} is not supported by Strongroom yet.", other.name()),
@@ -159,14 +185,12 @@ impl Kms {
 
 struct Request<'a> {
     op: Operation,
-    value: serde_json::Value,
-    #[allow(dead_code)]
-    caller: &'a Caller,
+    value: &'a serde_json::Value,
 }
 
 impl Request<'_> {
-    fn decode<T: DeserializeOwned>(self) -> Result<T, KmsError> {
-        serde_json::from_value(self.value).map_err(|e| {
+    fn decode<T: DeserializeOwned>(&self) -> Result<T, KmsError> {
+        T::deserialize(self.value).map_err(|e| {
             KmsError::new(
                 ErrorCode::SerializationException,
                 format!("Could not decode the {} request: {e}", self.op.name()),

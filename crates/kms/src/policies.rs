@@ -5,11 +5,13 @@ use kms_api::types::{
     Empty, GetKeyPolicyRequest, GetKeyPolicyResponse, KeyPagingRequest, ListKeyPoliciesResponse,
     PutKeyPolicyRequest,
 };
-use kms_api::{ErrorCode, KmsError, Operation};
+use kms_api::{ErrorCode, KmsError};
 
+use crate::authz::compile_key_policy;
 use crate::keys::StateRule;
 use crate::resolve::Naming;
-use crate::{Caller, Kms, KmsConfig};
+use crate::{Access, Kms, KmsConfig};
+use policy::Policy;
 
 /// AWS's limit on a key policy document.
 const MAX_POLICY_BYTES: usize = 32 * 1024;
@@ -31,8 +33,8 @@ pub(crate) fn default_policy(cfg: &KmsConfig, account: &str) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-/// Checks what can be checked of a policy without evaluating it: size, JSON, a statement list.
-pub(crate) fn checked_policy(policy: String) -> Result<String, KmsError> {
+/// Checks a key policy document (size, then the policy language) and compiles it.
+pub(crate) fn checked_policy(policy: String) -> Result<(String, Policy), KmsError> {
     if policy.len() > MAX_POLICY_BYTES {
         return Err(KmsError::new(
             ErrorCode::LimitExceededException,
@@ -42,19 +44,8 @@ pub(crate) fn checked_policy(policy: String) -> Result<String, KmsError> {
             ),
         ));
     }
-    let malformed =
-        |why: &str| KmsError::new(ErrorCode::MalformedPolicyDocumentException, why.to_string());
-    let doc: serde_json::Value = serde_json::from_str(&policy)
-        .map_err(|_| malformed("The new key policy is not valid JSON."))?;
-    let statement = doc
-        .get("Statement")
-        .ok_or_else(|| malformed("The policy has no Statement."))?;
-    if !(statement.is_array() || statement.is_object()) {
-        return Err(malformed(
-            "The policy's Statement must be an object or a list of objects.",
-        ));
-    }
-    Ok(policy)
+    let compiled = compile_key_policy(&policy)?;
+    Ok((policy, compiled))
 }
 
 fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
@@ -71,15 +62,10 @@ impl Kms {
     pub(crate) fn get_key_policy(
         &self,
         req: GetKeyPolicyRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<GetKeyPolicyResponse, KmsError> {
         check_policy_name(req.policy_name.as_deref())?;
-        let key = self.resolve(
-            &req.key_id,
-            caller,
-            Naming::KeyOnly,
-            Operation::GetKeyPolicy,
-        )?;
+        let key = self.resolve(&req.key_id, caller, Naming::KeyOnly)?;
         Ok(GetKeyPolicyResponse {
             policy: key.record.policy.clone(),
             policy_name: "default".to_string(),
@@ -89,20 +75,18 @@ impl Kms {
     pub(crate) async fn put_key_policy(
         &self,
         req: PutKeyPolicyRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
         check_policy_name(req.policy_name.as_deref())?;
-        let policy = checked_policy(req.policy)?;
-        self.mutate_key(
-            &req.key_id,
-            caller,
-            Operation::PutKeyPolicy,
-            StateRule::NotPendingDeletion,
-            |r| {
-                r.policy = policy;
-                Ok(())
-            },
-        )
+        let (text, compiled) = checked_policy(req.policy)?;
+        let bypass = req.bypass_policy_lockout_safety_check == Some(true);
+        self.mutate_key(&req.key_id, caller, StateRule::NotPendingDeletion, |r| {
+            if !bypass {
+                self.check_lockout(caller, &compiled, &self.arn_of(r))?;
+            }
+            r.policy = text;
+            Ok(())
+        })
         .await?;
         Ok(Empty {})
     }
@@ -110,14 +94,9 @@ impl Kms {
     pub(crate) fn list_key_policies(
         &self,
         req: KeyPagingRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<ListKeyPoliciesResponse, KmsError> {
-        self.resolve(
-            &req.key_id,
-            caller,
-            Naming::KeyOnly,
-            Operation::ListKeyPolicies,
-        )?;
+        self.resolve(&req.key_id, caller, Naming::KeyOnly)?;
         Ok(ListKeyPoliciesResponse {
             policy_names: vec!["default".to_string()],
             next_marker: None,

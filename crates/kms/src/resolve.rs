@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use kms_api::{ErrorCode, KmsError, Operation};
+use kms_api::{ErrorCode, KmsError};
 
 use crate::arn::{alias_arn, key_arn, parse_kms_arn};
-use crate::{CachedKey, Caller, Kms};
+use crate::authz::allows_cross_account;
+use crate::{Access, CachedKey, Kms};
 
 /// Which forms of `KeyId` an operation accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,40 +38,45 @@ impl Kms {
         )
     }
 
-    pub(crate) fn access_denied(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        resource_arn: &str,
-    ) -> KmsError {
-        let action = op.iam_action();
-        KmsError::new(
-            ErrorCode::AccessDeniedException,
-            format!(
-                "User: {} is not authorized to perform: {action} on resource: {resource_arn} because no resource-based policy allows the {action} action",
-                caller.principal_arn
-            ),
-        )
-    }
-
-    /// Finds the key a request names, in the form the operation allows.
+    /// Finds the key a request names, in the form the operation allows, and authorizes the
+    /// request on it.
     pub(crate) fn resolve(
         &self,
         key_ref: &str,
-        caller: &Caller,
+        access: &Access<'_>,
         naming: Naming,
-        op: Operation,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        let (account, key_id) = self.resolve_id(key_ref, caller, naming)?;
+        let key = self.lookup(key_ref, access, naming)?;
+        let alias = key_ref
+            .starts_with("alias/")
+            .then_some(key_ref)
+            .or_else(|| {
+                parse_kms_arn(key_ref)
+                    .map(|a| a.resource)
+                    .filter(|r| r.starts_with("alias/"))
+            });
+        self.authorize_key(access, &key, alias)?;
+        Ok(key)
+    }
+
+    /// Finds the key a request names without authorizing (for ListAliases, which IAM alone
+    /// authorizes, and for callers that authorize themselves).
+    pub(crate) fn lookup(
+        &self,
+        key_ref: &str,
+        access: &Access<'_>,
+        naming: Naming,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let (account, key_id) = self.resolve_id(key_ref, access, naming)?;
         let key = self
             .cached(&key_id)
             .ok_or_else(|| self.not_found_key(&account, &key_id))?;
         if key.record.account_id != account {
             return Err(self.not_found_key(&account, &key_id));
         }
-        if account != caller.account_id {
-            // Cross-account use needs key policy evaluation (its own issue); until then it is denied.
-            return Err(self.access_denied(caller, op, &key_arn(&self.config, &account, &key_id)));
+        if account != access.account_id && !allows_cross_account(access.op) {
+            // AWS answers as if the key did not exist for operations with no cross-account use.
+            return Err(self.not_found_key(&account, &key_id));
         }
         Ok(key)
     }
@@ -83,7 +89,7 @@ impl Kms {
     fn resolve_id(
         &self,
         key_ref: &str,
-        caller: &Caller,
+        caller: &Access<'_>,
         naming: Naming,
     ) -> Result<(String, String), KmsError> {
         let invalid = || {

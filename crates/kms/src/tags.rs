@@ -6,12 +6,12 @@ use kms_api::types::{
     Empty, KeyPagingRequest, ListResourceTagsResponse, Tag, TagResourceRequest,
     UntagResourceRequest,
 };
-use kms_api::{ErrorCode, KmsError, Operation};
+use kms_api::{ErrorCode, KmsError};
 
 use crate::keys::StateRule;
 use crate::paging::{page, PageLimits};
 use crate::resolve::Naming;
-use crate::{Caller, Kms};
+use crate::{Access, Kms};
 
 /// AWS's quota of tags on one key.
 const MAX_TAGS_PER_KEY: usize = 50;
@@ -61,18 +61,12 @@ impl Kms {
     pub(crate) async fn tag_resource(
         &self,
         req: TagResourceRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
-        self.mutate_key(
-            &req.key_id,
-            caller,
-            Operation::TagResource,
-            StateRule::NotPendingDeletion,
-            |r| {
-                r.tags = checked_tags(req.tags, std::mem::take(&mut r.tags))?;
-                Ok(())
-            },
-        )
+        self.mutate_key(&req.key_id, caller, StateRule::NotPendingDeletion, |r| {
+            r.tags = checked_tags(req.tags, std::mem::take(&mut r.tags))?;
+            Ok(())
+        })
         .await?;
         Ok(Empty {})
     }
@@ -80,7 +74,7 @@ impl Kms {
     pub(crate) async fn untag_resource(
         &self,
         req: UntagResourceRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
         if let Some(k) = req
             .tag_keys
@@ -92,16 +86,10 @@ impl Kms {
                 format!("Tag key '{k}' is reserved: tag keys may not begin with 'aws:'."),
             ));
         }
-        self.mutate_key(
-            &req.key_id,
-            caller,
-            Operation::UntagResource,
-            StateRule::NotPendingDeletion,
-            |r| {
-                r.tags.retain(|(k, _)| !req.tag_keys.contains(k));
-                Ok(())
-            },
-        )
+        self.mutate_key(&req.key_id, caller, StateRule::NotPendingDeletion, |r| {
+            r.tags.retain(|(k, _)| !req.tag_keys.contains(k));
+            Ok(())
+        })
         .await?;
         Ok(Empty {})
     }
@@ -109,14 +97,9 @@ impl Kms {
     pub(crate) fn list_resource_tags(
         &self,
         req: KeyPagingRequest,
-        caller: &Caller,
+        caller: &Access<'_>,
     ) -> Result<ListResourceTagsResponse, KmsError> {
-        let key = self.resolve(
-            &req.key_id,
-            caller,
-            Naming::KeyOnly,
-            Operation::ListResourceTags,
-        )?;
+        let key = self.resolve(&req.key_id, caller, Naming::KeyOnly)?;
         let mut tags = key.record.tags.clone();
         tags.sort();
         let p = page(

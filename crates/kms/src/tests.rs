@@ -11,10 +11,12 @@ use super::*;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn caller() -> Caller {
-    Caller {
-        account_id: "111122223333".into(),
-        principal_arn: "arn:aws:iam::111122223333:user/test".into(),
-    }
+    let admin = policy::Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+        policy::PolicyKind::Identity,
+    )
+    .expect("policy");
+    Caller::user("111122223333", "test", vec![admin])
 }
 
 struct Fixture {

@@ -10,7 +10,7 @@ mod records;
 mod sqlite;
 
 pub use records::{
-    AliasRecord, BackingKeyRecord, CustomKeyStoreRecord, KeyRecord, KeyState, Snapshot,
+    AliasRecord, BackingKeyRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord, KeyState, Snapshot,
 };
 pub use sqlite::SqliteStore;
 
@@ -36,7 +36,7 @@ pub trait Store: Send + Sync + 'static {
     fn create_key(&self, key: &KeyRecord, backing: &BackingKeyRecord) -> Result<(), StoreError>;
     /// Replaces a key's record (state, description, tags, policy ...).
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
-    /// Deletes a key, its backing keys and every alias pointing at it.
+    /// Deletes a key, its backing keys, its grants and every alias pointing at it.
     fn delete_key(&self, key_id: &str) -> Result<(), StoreError>;
     /// Creates or replaces an alias.
     fn put_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
@@ -44,6 +44,10 @@ pub trait Store: Send + Sync + 'static {
     fn delete_alias(&self, account_id: &str, alias_name: &str) -> Result<(), StoreError>;
     /// Creates or replaces a custom key store.
     fn put_custom_key_store(&self, store: &CustomKeyStoreRecord) -> Result<(), StoreError>;
+    /// Creates a grant.
+    fn put_grant(&self, grant: &GrantRecord) -> Result<(), StoreError>;
+    /// Deletes a grant (retired or revoked).
+    fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError>;
     /// Deletes a custom key store.
     fn delete_custom_key_store(&self, id: &str) -> Result<(), StoreError>;
 }

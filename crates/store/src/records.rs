@@ -136,6 +136,31 @@ pub struct CustomKeyStoreRecord {
     pub connection_error_code: Option<String>,
 }
 
+/// A grant on a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// 64 hex digits.
+    pub grant_id: String,
+    /// The key.
+    pub key_id: String,
+    /// Idempotency name.
+    pub name: Option<String>,
+    /// Who receives the permissions.
+    pub grantee_principal: String,
+    /// Who may retire the grant.
+    pub retiring_principal: Option<String>,
+    /// Permitted operations (`Encrypt`, `ReEncryptFrom`...).
+    pub operations: Vec<String>,
+    /// Context that must equal the request's.
+    pub context_equals: Option<std::collections::BTreeMap<String, String>>,
+    /// Context that the request's must include.
+    pub context_subset: Option<std::collections::BTreeMap<String, String>>,
+    /// Account that created the grant.
+    pub issuing_account: String,
+    /// Creation time, milliseconds since the epoch.
+    pub created_ms: i64,
+}
+
 /// Everything in the store.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -147,4 +172,6 @@ pub struct Snapshot {
     pub aliases: Vec<AliasRecord>,
     /// Custom key stores.
     pub custom_key_stores: Vec<CustomKeyStoreRecord>,
+    /// Grants.
+    pub grants: Vec<GrantRecord>,
 }

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection};
 
 use crate::{
-    AliasRecord, BackingKeyRecord, CustomKeyStoreRecord, KeyRecord, Snapshot, Store, StoreError,
+    AliasRecord, BackingKeyRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord, Snapshot, Store,
+    StoreError,
 };
 
 /// SQLite behind one connection. Writes are small and rare next to reads, which the service serves
@@ -26,6 +27,11 @@ CREATE TABLE IF NOT EXISTS backing_keys (
     wrapped BLOB NOT NULL,
     created_ms INTEGER NOT NULL,
     PRIMARY KEY (key_id, backing_key_id)
+);
+CREATE TABLE IF NOT EXISTS grants (
+    grant_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS custom_key_stores (
     id TEXT PRIMARY KEY,
@@ -103,6 +109,15 @@ impl Store for SqliteStore {
                     .map_err(|e| StoreError::Corrupt(format!("alias {name}"), e.to_string()))?;
                 snap.aliases.push(rec);
             }
+            let mut stmt = conn.prepare("SELECT grant_id, record FROM grants")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (id, json) = row?;
+                let rec: GrantRecord = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("grant {id}"), e.to_string()))?;
+                snap.grants.push(rec);
+            }
             let mut stmt = conn.prepare("SELECT id, record FROM custom_key_stores")?;
             let rows =
                 stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
@@ -167,6 +182,24 @@ impl Store for SqliteStore {
                  ON CONFLICT (account_id, alias_name) DO UPDATE SET record = excluded.record",
                 params![alias.account_id, alias.alias_name, json],
             )?;
+            Ok(())
+        })
+    }
+
+    fn put_grant(&self, grant: &GrantRecord) -> Result<(), StoreError> {
+        let json = to_json("grant", grant)?;
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO grants (grant_id, key_id, record) VALUES (?1, ?2, ?3)",
+                params![grant.grant_id, grant.key_id, json],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute("DELETE FROM grants WHERE grant_id = ?1", params![grant_id])?;
             Ok(())
         })
     }
@@ -297,7 +330,10 @@ mod tests {
         store.put_custom_key_store(&cks).expect("replace");
         drop(store);
         let store = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(store.load().expect("load").custom_key_stores, vec![cks.clone()]);
+        assert_eq!(
+            store.load().expect("load").custom_key_stores,
+            vec![cks.clone()]
+        );
         store.delete_custom_key_store(&cks.id).expect("delete");
         assert!(store.load().expect("load").custom_key_stores.is_empty());
     }

@@ -49,17 +49,26 @@ pub struct Account {
     /// IAM users of the account.
     #[serde(default)]
     pub users: Vec<User>,
+    /// IAM roles of the account; their access keys act as sessions of the role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<User>,
 }
 
-/// An IAM user.
+/// An IAM user or role.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
-    /// The user name (`alice`).
+    /// The user or role name (`alice`).
     pub name: String,
-    /// The user's identity policy document (JSON), evaluated by the authorization layer.
+    /// An identity policy document (JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// More identity policy documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// Principal tags (`aws:PrincipalTag/<key>`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
     /// Access keys.
     #[serde(default)]
     pub access_keys: Vec<AccessKey>,
@@ -99,6 +108,35 @@ pub struct Principal {
     pub secret: Zeroizing<String>,
 }
 
+fn compile_identity_policies(who: &str, user: &User) -> Result<Vec<policy::Policy>, String> {
+    user.policy
+        .iter()
+        .chain(user.policies.iter())
+        .map(|text| {
+            policy::Policy::parse(text, policy::PolicyKind::Identity)
+                .map_err(|e| format!("identity policy of {who}: {e}"))
+        })
+        .collect()
+}
+
+fn caller_for(account: &str, user: &User, role: bool) -> Result<kms::Caller, String> {
+    let policies = compile_identity_policies(&user.name, user)?;
+    let mut caller = kms::Caller::user(account, &user.name, policies);
+    if role {
+        let role_arn = format!("arn:aws:iam::{account}:role/{}", user.name);
+        let session = format!(
+            "arn:aws:sts::{account}:assumed-role/{}/strongroom",
+            user.name
+        );
+        caller.principal = policy::Principal::role_session(&session, &role_arn);
+        caller.principal_arn = session;
+    }
+    for (k, v) in &user.tags {
+        caller.principal = caller.principal.clone().with_tag(k, v);
+    }
+    Ok(caller)
+}
+
 impl Config {
     /// Reads and checks a config file. Relative paths are taken from the file's directory.
     pub fn load(path: &Path) -> Result<Config, String> {
@@ -116,21 +154,20 @@ impl Config {
     }
 
     /// Access key id → principal, refusing duplicates and malformed account ids.
-    pub fn principals(&self) -> Result<HashMap<String, Principal>, String> {
+    pub fn principals(&self) -> Result<HashMap<String, std::sync::Arc<Principal>>, String> {
         let mut out = HashMap::new();
         for acct in &self.accounts {
             if acct.id.len() != 12 || !acct.id.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("account id '{}' is not 12 digits", acct.id));
             }
-            for user in &acct.users {
+            let users = acct.users.iter().map(|u| (u, false));
+            for (user, role) in users.chain(acct.roles.iter().map(|r| (r, true))) {
+                let caller = caller_for(&acct.id, user, role)?;
                 for key in &user.access_keys {
-                    let p = Principal {
-                        caller: kms::Caller {
-                            account_id: acct.id.clone(),
-                            principal_arn: format!("arn:aws:iam::{}:user/{}", acct.id, user.name),
-                        },
+                    let p = std::sync::Arc::new(Principal {
+                        caller: caller.clone(),
                         secret: Zeroizing::new(key.secret.clone()),
-                    };
+                    });
                     if out.insert(key.id.clone(), p).is_some() {
                         return Err(format!("access key id {} appears twice", key.id));
                     }

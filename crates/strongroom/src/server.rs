@@ -22,13 +22,14 @@ const MAX_BODY: usize = 256 * 1024;
 /// Everything a request needs.
 pub struct App {
     pub kms: Arc<kms::Kms>,
-    pub principals: HashMap<String, Principal>,
+    /// Access key id → principal; replaced whole when the configuration is reloaded.
+    pub principals: std::sync::RwLock<Arc<HashMap<String, Arc<Principal>>>>,
     pub verifier: sigv4::Verifier,
 }
 
 /// A verified request's identity: handlers take it, so they cannot run unauthenticated.
-struct Authenticated<'a> {
-    caller: &'a kms::Caller,
+struct Authenticated {
+    principal: Arc<Principal>,
 }
 
 fn respond(status: u16, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -77,10 +78,14 @@ fn error_response(
 
 impl App {
     /// Answers one HTTP request.
-    pub async fn serve_request(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn serve_request(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        origin: kms::RequestOrigin,
+    ) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
-        match self.process(req).await {
+        match self.process(req, &origin).await {
             Ok((op, body)) => {
                 tracing::debug!(
                     request_id,
@@ -97,6 +102,7 @@ impl App {
     async fn process(
         &self,
         req: Request<Incoming>,
+        origin: &kms::RequestOrigin,
     ) -> Result<(Operation, Vec<u8>), (&'static str, KmsError, u16)> {
         let fail = |e: KmsError| {
             let s = e.http_status();
@@ -141,7 +147,11 @@ impl App {
             let s = e.http_status();
             (name, e, s)
         })?;
-        match self.kms.handle(op, &body, auth.caller).await {
+        match self
+            .kms
+            .handle_from(op, &body, &auth.principal.caller, origin)
+            .await
+        {
             Ok(out) => Ok((op, out)),
             Err(e) => {
                 let s = e.http_status();
@@ -154,7 +164,7 @@ impl App {
         &self,
         parts: &hyper::http::request::Parts,
         body: &[u8],
-    ) -> Result<Authenticated<'_>, KmsError> {
+    ) -> Result<Authenticated, KmsError> {
         let mut headers = Vec::with_capacity(parts.headers.len());
         for (name, value) in &parts.headers {
             // A header that is not visible ASCII cannot be part of a valid signature; leave it out.
@@ -178,24 +188,34 @@ impl App {
             body,
         };
         let now = time::OffsetDateTime::now_utc();
+        let principals = self
+            .principals
+            .read()
+            .map(|p| Arc::clone(&p))
+            .map_err(|_| KmsError::internal("principal table lock poisoned"))?;
         let verified = self
             .verifier
             .verify(&request, now, |akid| {
-                self.principals.get(akid).map(|p| p.secret.as_str())
+                principals.get(akid).map(|p| p.secret.as_str())
             })
             .map_err(|e| KmsError::new(sigv4_code(&e), e.to_string()))?;
-        let principal = self
-            .principals
+        let principal = principals
             .get(&verified.access_key_id)
+            .cloned()
             .ok_or_else(|| {
                 KmsError::new(
                     ErrorCode::UnrecognizedClientException,
                     "The security token included in the request is invalid.",
                 )
             })?;
-        Ok(Authenticated {
-            caller: &principal.caller,
-        })
+        Ok(Authenticated { principal })
+    }
+
+    /// Replaces the principals (configuration reload).
+    pub fn set_principals(&self, principals: HashMap<String, Arc<Principal>>) {
+        if let Ok(mut p) = self.principals.write() {
+            *p = Arc::new(principals);
+        }
     }
 }
 
@@ -211,7 +231,7 @@ fn sigv4_code(e: &sigv4::Error) -> ErrorCode {
 /// Serves the KMS API on `listener` until the process ends.
 pub async fn serve(app: Arc<App>, listener: TcpListener) {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -221,10 +241,14 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
+        let origin = kms::RequestOrigin {
+            source_ip: Some(peer.ip()),
+            secure_transport: false,
+        };
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(app.serve_request(req).await) }
+                async move { Ok::<_, Infallible>(app.serve_request(req, origin).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(e) = builder

@@ -93,12 +93,15 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         deletion_sweep_seconds: 60,
         accounts: vec![Account {
             id: random_account_id()?,
+            roles: Vec::new(),
             users: vec![User {
                 name: "admin".to_string(),
                 policy: Some(
                     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#
                         .to_string(),
                 ),
+                policies: Vec::new(),
+                tags: Default::default(),
                 access_keys: vec![AccessKey {
                     id: format!("AKIA{}", random_string(BASE32, 16)?),
                     secret: random_string(SECRET_CHARS, 40)?,
@@ -165,7 +168,7 @@ async fn start(config: &Config) -> Result<(Arc<App>, tokio::net::TcpListener), S
     .map_err(|e| format!("cannot load the keys: {e}"))?;
     let app = Arc::new(App {
         kms: Arc::new(kms),
-        principals: config.principals()?,
+        principals: std::sync::RwLock::new(Arc::new(config.principals()?)),
         verifier: sigv4::Verifier::new(config.region.clone(), "kms", Duration::from_secs(300)),
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -174,12 +177,40 @@ async fn start(config: &Config) -> Result<(Arc<App>, tokio::net::TcpListener), S
     Ok((app, listener))
 }
 
+/// Reloads the principals (access keys, identity policies, tags) from the configuration file on
+/// every SIGHUP; a file that does not load leaves the current principals in place.
+async fn reload_on_hangup(app: Arc<App>, config_path: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; configuration reload disabled");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match Config::load(&config_path).and_then(|c| c.principals()) {
+            Ok(p) => {
+                let n = p.len();
+                app.set_principals(p);
+                tracing::info!(
+                    access_keys = n,
+                    "principals reloaded from {}",
+                    config_path.display()
+                );
+            }
+            Err(e) => {
+                tracing::warn!("configuration reload failed, keeping the current principals: {e}")
+            }
+        }
+    }
+}
+
 async fn run(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     sweep: Duration,
+    config_path: PathBuf,
 ) -> Result<(), String> {
     tokio::spawn(server::deletion_sweeper(Arc::clone(&app.kms), sweep));
+    tokio::spawn(reload_on_hangup(Arc::clone(&app), config_path));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("signal handling failed: {e}"))?;
     // Returning (rather than exiting) lets `dev` remove its temporary directory.
@@ -201,6 +232,7 @@ pub async fn serve(config_path: &Path) -> Result<(), String> {
         app,
         listener,
         Duration::from_secs(config.deletion_sweep_seconds.max(1)),
+        config_path.to_path_buf(),
     )
     .await
 }
@@ -242,6 +274,7 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
         app,
         listener,
         Duration::from_secs(created.config.deletion_sweep_seconds.max(1)),
+        created.config_path.clone(),
     )
     .await
 }
