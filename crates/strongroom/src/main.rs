@@ -42,6 +42,8 @@ enum Command {
         #[arg(long, default_value = "us-east-1")]
         region: String,
     },
+    /// The external key store proxy (AWS XKS Proxy API v1): serve it, administer its keys.
+    XksProxy(xks_proxy::XksProxyArgs),
     /// Run a development KMS on 127.0.0.1 with an embedded store and print the `export` lines to use it.
     Dev {
         /// Port to listen on (0 picks a free one).
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
             created.print_exports(None);
         }),
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(setup::serve(&config))),
+        Command::XksProxy(args) => xks_proxy::run_cli(args),
         Command::Dev { port, data_dir } => {
             runtime().and_then(|rt| rt.block_on(setup::dev(port, data_dir)))
         }

@@ -475,3 +475,287 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     out.truncate(n);
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// `strongroom serve --config FILE` with several accounts, users and roles (authorization tests).
+
+/// One IAM user or role of a served configuration, with one access key.
+#[derive(Debug, Clone)]
+pub struct PrincipalSpec {
+    /// The 12-digit account id.
+    pub account: String,
+    pub name: String,
+    /// A role: its access key acts as the session `assumed-role/NAME/strongroom`.
+    pub role: bool,
+    /// Identity policy documents (JSON).
+    pub policies: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub access_key_id: String,
+    pub secret: String,
+}
+
+impl PrincipalSpec {
+    fn new(account: &str, name: &str, role: bool) -> PrincipalSpec {
+        let hex = |n: usize| -> String {
+            random_bytes(n)
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>()
+        };
+        PrincipalSpec {
+            account: account.to_string(),
+            name: name.to_string(),
+            role,
+            policies: Vec::new(),
+            tags: Vec::new(),
+            access_key_id: format!("AKIA{}", hex(8)),
+            secret: hex(20),
+        }
+    }
+
+    /// An IAM user with a fresh access key and no identity policy.
+    pub fn user(account: &str, name: &str) -> PrincipalSpec {
+        PrincipalSpec::new(account, name, false)
+    }
+
+    /// An IAM role with a fresh access key and no identity policy.
+    pub fn role(account: &str, name: &str) -> PrincipalSpec {
+        PrincipalSpec::new(account, name, true)
+    }
+
+    /// Adds an identity policy document.
+    pub fn policy(mut self, doc: impl Into<String>) -> PrincipalSpec {
+        self.policies.push(doc.into());
+        self
+    }
+
+    /// Adds a principal tag.
+    pub fn tag(mut self, key: &str, value: &str) -> PrincipalSpec {
+        self.tags.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The ARN requests are made as (a user's ARN, or a role's session ARN).
+    pub fn arn(&self) -> String {
+        if self.role {
+            format!(
+                "arn:aws:sts::{}:assumed-role/{}/strongroom",
+                self.account, self.name
+            )
+        } else {
+            format!("arn:aws:iam::{}:user/{}", self.account, self.name)
+        }
+    }
+}
+
+/// The configuration file for `principals` (root key `root.key`, data in `data/`).
+pub fn render_config(principals: &[PrincipalSpec]) -> String {
+    use serde_json::{json, Map, Value};
+    let mut accounts: Vec<(String, Vec<Value>, Vec<Value>)> = Vec::new();
+    for p in principals {
+        let idx = match accounts.iter().position(|(id, _, _)| *id == p.account) {
+            Some(i) => i,
+            None => {
+                accounts.push((p.account.clone(), Vec::new(), Vec::new()));
+                accounts.len() - 1
+            }
+        };
+        let tags: Map<String, Value> = p
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let entry = json!({
+            "name": p.name,
+            "policies": p.policies,
+            "tags": tags,
+            "access_keys": [{"id": p.access_key_id, "secret": p.secret}],
+        });
+        if p.role {
+            accounts[idx].2.push(entry);
+        } else {
+            accounts[idx].1.push(entry);
+        }
+    }
+    let config = json!({
+        "region": "us-east-1",
+        "listen": "127.0.0.1:0",
+        "data_dir": "data",
+        "deletion_sweep_seconds": 60,
+        "root_key": {"file": "root.key"},
+        "accounts": accounts
+            .into_iter()
+            .map(|(id, users, roles)| json!({"id": id, "users": users, "roles": roles}))
+            .collect::<Vec<_>>(),
+    });
+    toml::to_string(&config).expect("config as TOML")
+}
+
+/// A `strongroom serve --config FILE` process on a fresh directory, SIGKILLed on drop.
+pub struct Served {
+    // Declared first so the process is gone before the directory is removed.
+    process: Option<Process>,
+    dir: tempfile::TempDir,
+    log: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    /// The server's process id (for signals).
+    pub pid: u32,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Served {
+    /// Writes a configuration for `principals` and a root key into a new directory, starts
+    /// `strongroom serve` on it and waits for `strongroom: KMS listening on http://ADDR`.
+    pub fn start(principals: &[PrincipalSpec]) -> Served {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("strongroom-serve-")
+            .tempdir()
+            .expect("tempdir");
+        let root: String = random_bytes(32)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.path().join("root.key"))
+            .expect("create root.key");
+        f.write_all(format!("strongroom-root-key-v1:{root}\n").as_bytes())
+            .expect("write root.key");
+        let config_path = dir.path().join("strongroom.toml");
+        std::fs::write(&config_path, render_config(principals)).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            // Reloads are logged at info by strongroom::setup; the rest only at warn.
+            .env("RUST_LOG", "warn,strongroom::setup=info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start strongroom serve");
+        let pid = child.id();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[strongroom {pid}] {line}");
+                // When the test is gone, keep draining so the server never blocks on stderr.
+                let _ = tx.send(line);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let endpoint = loop {
+            let mut line = String::new();
+            let n = stdout.read_line(&mut line).expect("read strongroom stdout");
+            if n == 0 {
+                let status = child.wait().expect("wait for strongroom");
+                panic!("strongroom serve exited before it listened: {status}");
+            }
+            if let Some(addr) = line.trim().strip_prefix("strongroom: KMS listening on ") {
+                break addr.to_string();
+            }
+        };
+        Served {
+            process: Some(Process {
+                child,
+                _stdout: stdout,
+            }),
+            dir,
+            log: std::sync::Mutex::new(rx),
+            pid,
+            endpoint,
+        }
+    }
+
+    /// The configuration file's path.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("strongroom.toml")
+    }
+
+    /// An SDK client signing as `p`.
+    pub async fn client(&self, p: &PrincipalSpec) -> Client {
+        let exports = Exports {
+            endpoint: self.endpoint.clone(),
+            addr: self
+                .endpoint
+                .strip_prefix("http://")
+                .unwrap_or(&self.endpoint)
+                .to_string(),
+            access_key_id: p.access_key_id.clone(),
+            secret_access_key: p.secret.clone(),
+            region: "us-east-1".to_string(),
+        };
+        client_for(&exports, &p.access_key_id, &p.secret).await
+    }
+
+    /// Replaces the configuration file's principals (atomically: write, then rename).
+    pub fn rewrite_config(&self, principals: &[PrincipalSpec]) {
+        let tmp = self.dir.path().join("strongroom.toml.new");
+        std::fs::write(&tmp, render_config(principals)).expect("write config");
+        std::fs::rename(&tmp, self.config_path()).expect("replace config");
+    }
+
+    /// Writes `text` as the configuration file, as is.
+    pub fn write_raw_config(&self, text: &str) {
+        let tmp = self.dir.path().join("strongroom.toml.new");
+        std::fs::write(&tmp, text).expect("write config");
+        std::fs::rename(&tmp, self.config_path()).expect("replace config");
+    }
+
+    /// Sends SIGHUP (reload the principals).
+    pub fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP {}: {status}", self.pid);
+    }
+
+    /// Waits (at most `timeout`) for a line of the server's log containing `needle`, skipping the
+    /// lines before it; returns the line.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        let rx = self.log.lock().expect("log receiver");
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no log line containing {needle:?} within {timeout:?}: {e}"),
+            }
+        }
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.process
+            .as_mut()
+            .is_some_and(|p| p.child.try_wait().expect("try_wait").is_none())
+    }
+}
+
+/// Calls `probe` until it returns true, at most for `timeout` (a short pause between tries);
+/// panics with `what` otherwise.
+pub async fn poll_until<F, Fut>(what: &str, timeout: Duration, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if probe().await {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

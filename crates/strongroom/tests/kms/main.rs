@@ -3,6 +3,7 @@
 //! independent `aws-sigv4` crate. One test binary; every test starts its own server.
 
 mod aliases;
+mod authz;
 mod common;
 mod concurrency;
 mod crypto;

@@ -3,6 +3,9 @@
 
 use zeroize::Zeroizing;
 
+pub mod pkcs11;
+pub mod software;
+
 /// The status of an external key, as GetKeyMetadata reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStatus {
@@ -100,4 +103,9 @@ pub trait KeyBackend: Send + Sync + 'static {
     fn list_keys(&self) -> Result<Vec<KeyInfo>, BackendError>;
     /// Administration: enables or disables a key.
     fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), BackendError>;
+    /// Whether calls may block (a blocking C API, network I/O). The server runs the calls of a
+    /// blocking backend on tokio's blocking pool with a timeout, and calls the others inline.
+    fn is_blocking(&self) -> bool {
+        true
+    }
 }

@@ -1,0 +1,1322 @@
+//! The HTTP(S) server: routing, SigV4, quotas, secondary authorization, the four operations,
+//! health caching, request logging and reloads.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use xks::{ErrorName, KeyOperation, RequestMetadata, Route, XksError};
+
+use crate::authz::{self, Rule};
+use crate::backend::{BackendError, BackendHealth, KeyBackend, KeyStatus};
+use crate::config::{self, BackendConfig, Config, QuotaConfig, Secret, TenantConfig};
+
+/// Largest request body read: room for 64 KiB of plaintext and 64 KiB of AAD in Base64.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// A body longer than [`MAX_BODY_BYTES`] is still read (and dropped) up to this size, so the
+/// client receives the error; past it the connection is closed.
+const MAX_DRAIN_BYTES: usize = 4 * 1024 * 1024;
+/// Largest plaintext (Encrypt) or ciphertext (Decrypt) accepted; the specification asks for
+/// at least 4300 bytes. Larger ones get UnsupportedOperationException.
+pub const MAX_DATA_BYTES: usize = 64 * 1024;
+/// The `ciphertextMetadata` this proxy returns: one byte naming the ciphertext format.
+/// Format 1: AES-256-GCM, 96-bit random IV, 128-bit tag, AAD built as the specification says
+/// (`u16be(len(aad)) || aad || u8(len(metadata)) || metadata`).
+pub const CIPHERTEXT_METADATA_V1: [u8; 1] = [0x01];
+/// `xksProxyVendor`.
+pub const PROXY_VENDOR: &str = "Strongroom";
+/// A failed health check is re-run after at most this long, whatever the cache age.
+const FAILED_HEALTH_TTL: Duration = Duration::from_secs(5);
+/// Time allowed for a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time open connections get to finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How to run.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    /// Serve plain HTTP even if the configuration has `[tls]` (development only).
+    pub insecure_http: bool,
+    /// Reload credentials, authorization rules, quotas and TLS files on SIGHUP.
+    pub reload_on_sighup: bool,
+    /// Backends to use instead of opening the configured ones, by tenant URI path
+    /// (`/<prefix>/kms/xks/v1`); for tests and embedding.
+    pub backends: HashMap<String, Arc<dyn KeyBackend>>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("insecure_http", &self.insecure_http)
+            .field("reload_on_sighup", &self.reload_on_sighup)
+            .field("backends", &self.backends.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Opens the backend a tenant's configuration describes.
+pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn KeyBackend>, String> {
+    match cfg {
+        BackendConfig::Software(s) => crate::backend::software::SoftwareBackend::open(s)
+            .map(|b| Arc::new(b) as Arc<dyn KeyBackend>)
+            .map_err(|e| e.to_string()),
+        BackendConfig::Pkcs11(p) => crate::backend::pkcs11::Pkcs11Backend::open(p)
+            .map(|b| Arc::new(b) as Arc<dyn KeyBackend>)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// A running proxy.
+pub struct RunningProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningProxy {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        !self.shared.plain_http
+    }
+
+    /// Re-reads the configuration file (if it came from one) and every credentials file, and
+    /// applies new credentials, authorization rules, quotas and TLS files. All or nothing: on
+    /// error the running settings stay. Listen address, region, tenants and backends need a
+    /// restart.
+    pub fn reload(&self) -> Result<(), String> {
+        self.shared.reload()
+    }
+
+    /// Stops accepting, lets open connections finish (up to 5 s) and stops background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Runs until `shutdown` is called from elsewhere or the accept loop ends.
+    pub async fn wait(mut self) {
+        if let Some(accept) = self.tasks.first_mut() {
+            let _ = accept.await;
+        }
+    }
+}
+
+/// Binds, opens the backends and starts serving. Must be called within a tokio runtime.
+pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProxy, String> {
+    let plain_http = config.insecure_http || opts.insecure_http;
+    let tls = if plain_http {
+        tracing::warn!("serving plain HTTP: for local development only, never for AWS KMS");
+        None
+    } else {
+        let tls_cfg = config
+            .tls
+            .as_ref()
+            .ok_or("a [tls] section is required unless insecure_http is set")?;
+        Some(crate::tls::server_config(tls_cfg)?)
+    };
+    let mut tenants = HashMap::new();
+    for t in &config.tenants {
+        let uri_path = t.uri_path();
+        let backend = match opts.backends.remove(&uri_path) {
+            Some(b) => b,
+            None => open_backend(&t.backend)
+                .map_err(|e| format!("tenant {uri_path}: cannot open its backend: {e}"))?,
+        };
+        let dynamic = Dynamic::build(t, None)?;
+        let tenant = Tenant {
+            uri_path: uri_path.clone(),
+            blocking: backend.is_blocking(),
+            backend,
+            timeout: Duration::from_millis(t.backend_timeout_ms),
+            verify_encrypt: t.verify_encrypt,
+            ekm_vendor: t.ekm_vendor.clone().unwrap_or_else(|| match t.backend {
+                BackendConfig::Software(_) => PROXY_VENDOR.to_owned(),
+                BackendConfig::Pkcs11(_) => "PKCS#11".to_owned(),
+            }),
+            health: HealthCache::new(Duration::from_secs(config.health_cache_seconds)),
+            dynamic: RwLock::new(Arc::new(dynamic)),
+        };
+        tenants.insert(uri_path, Arc::new(tenant));
+    }
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let shared = Arc::new(Shared {
+        tenants,
+        verifier: sigv4::Verifier::new(
+            config.region.clone(),
+            xks::SIGV4_SERVICE,
+            Duration::from_secs(config.max_clock_skew_seconds),
+        ),
+        fleet_size: config.fleet_size,
+        lb_path: config.lb_health_check_path.clone(),
+        plain_http,
+        tls: RwLock::new(tls),
+        config: Mutex::new(config),
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn(accept_loop(
+        listener,
+        shared.clone(),
+        shutdown_rx.clone(),
+    ))];
+    for tenant in shared.tenants.values() {
+        tasks.push(tokio::spawn(health_refresher(
+            tenant.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    if opts.reload_on_sighup {
+        tasks.push(tokio::spawn(sighup_loop(shared.clone(), shutdown_rx)?));
+    }
+    tracing::info!(
+        %addr,
+        tls = !plain_http,
+        tenants = ?shared.tenants.keys().collect::<Vec<_>>(),
+        "XKS proxy listening"
+    );
+    Ok(RunningProxy {
+        addr,
+        shared,
+        shutdown: shutdown_tx,
+        tasks,
+    })
+}
+
+#[cfg(unix)]
+fn sighup_loop(
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Installed now, so a SIGHUP right after `start` returns is handled, not fatal.
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    Ok(async move {
+        loop {
+            tokio::select! {
+                got = hup.recv() => {
+                    if got.is_none() { return; }
+                    tracing::info!("SIGHUP: reloading credentials, rules, quotas and TLS files");
+                    let s = shared.clone();
+                    match tokio::task::spawn_blocking(move || s.reload()).await {
+                        Ok(Ok(())) => tracing::info!("reload complete"),
+                        Ok(Err(e)) => tracing::error!("reload failed, previous settings kept: {e}"),
+                        Err(e) => tracing::error!("reload failed: {e}"),
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
+}
+
+/// What every request needs.
+struct Shared {
+    tenants: HashMap<String, Arc<Tenant>>,
+    verifier: sigv4::Verifier,
+    fleet_size: u32,
+    lb_path: String,
+    plain_http: bool,
+    tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    /// The configuration in force, for reloads.
+    config: Mutex<Config>,
+}
+
+struct Tenant {
+    uri_path: String,
+    backend: Arc<dyn KeyBackend>,
+    blocking: bool,
+    timeout: Duration,
+    verify_encrypt: bool,
+    ekm_vendor: String,
+    health: HealthCache,
+    dynamic: RwLock<Arc<Dynamic>>,
+}
+
+/// The reloadable part of a tenant.
+struct Dynamic {
+    credentials: HashMap<String, Secret>,
+    rules: Vec<Rule>,
+    quota: Option<(QuotaConfig, Arc<DefaultDirectRateLimiter>)>,
+}
+
+impl Dynamic {
+    fn build(t: &TenantConfig, previous: Option<&Dynamic>) -> Result<Dynamic, String> {
+        let credentials = config::load_credentials(t)?
+            .into_iter()
+            .map(|c| (c.access_key_id.clone(), c.secret_access_key.clone()))
+            .collect();
+        let quota = match t.quota {
+            None => None,
+            Some(q) => {
+                // Keep the running limiter (and its state) when the quota did not change.
+                let kept = previous
+                    .and_then(|p| p.quota.as_ref())
+                    .filter(|(old, _)| *old == q)
+                    .map(|(_, l)| l.clone());
+                let limiter = match kept {
+                    Some(l) => l,
+                    None => {
+                        let rate = NonZeroU32::new(q.requests_per_second)
+                            .ok_or("quota.requests_per_second must be > 0")?;
+                        let burst = NonZeroU32::new(q.burst.unwrap_or(q.requests_per_second))
+                            .ok_or("quota.burst must be > 0")?;
+                        Arc::new(RateLimiter::direct(
+                            Quota::per_second(rate).allow_burst(burst),
+                        ))
+                    }
+                };
+                Some((q, limiter))
+            }
+        };
+        Ok(Dynamic {
+            credentials,
+            rules: t.authorization.clone(),
+            quota,
+        })
+    }
+}
+
+impl Tenant {
+    fn dynamic(&self) -> Arc<Dynamic> {
+        self.dynamic
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Shared {
+    fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn reload(&self) -> Result<(), String> {
+        let mut current = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+        let new = match &current.source {
+            Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+            None => current.clone(),
+        };
+        let tls = if self.plain_http {
+            None
+        } else {
+            let tls_cfg = new
+                .tls
+                .as_ref()
+                .ok_or("the new configuration has no [tls] section")?;
+            Some(crate::tls::server_config(tls_cfg)?)
+        };
+        let mut updates = Vec::new();
+        for t in &new.tenants {
+            let uri_path = t.uri_path();
+            match self.tenants.get(&uri_path) {
+                Some(tenant) => {
+                    let old = tenant.dynamic();
+                    let dynamic = Dynamic::build(t, Some(&old))
+                        .map_err(|e| format!("tenant {uri_path}: {e}"))?;
+                    updates.push((tenant.clone(), dynamic));
+                }
+                None => tracing::warn!(
+                    tenant = %uri_path,
+                    "new tenant in the configuration: it is served after a restart"
+                ),
+            }
+        }
+        for uri_path in self.tenants.keys() {
+            if !new.tenants.iter().any(|t| &t.uri_path() == uri_path) {
+                tracing::warn!(
+                    tenant = %uri_path,
+                    "tenant removed from the configuration: it is still served until a restart"
+                );
+            }
+        }
+        for (tenant, dynamic) in updates {
+            tracing::info!(
+                tenant = %tenant.uri_path,
+                access_key_ids = ?dynamic.credentials.keys().collect::<Vec<_>>(),
+                rules = dynamic.rules.len(),
+                "tenant settings reloaded"
+            );
+            *tenant
+                .dynamic
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = Arc::new(dynamic);
+        }
+        if tls.is_some() {
+            *self.tls.write().unwrap_or_else(PoisonError::into_inner) = tls;
+        }
+        *current = new;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    tokio::spawn(connection(tcp, peer, shared.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    match shared.tls_config() {
+        None => {
+            let builder = {
+                let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                b.http1().timer(TokioTimer::new()).keep_alive(true);
+                b
+            };
+            let svc = service(shared);
+            let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+            drive(conn, shutdown, |c| c.graceful_shutdown()).await;
+        }
+        Some(cfg) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let svc = service(shared);
+            if h2 {
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .serve_connection(TokioIo::new(tls), svc);
+                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
+            } else {
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(tls), svc);
+                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
+            }
+        }
+    }
+}
+
+/// Runs a connection to its end, or asks it to finish gracefully once shutdown begins.
+async fn drive<C, E>(
+    conn: C,
+    mut shutdown: watch::Receiver<bool>,
+    graceful: impl FnOnce(std::pin::Pin<&mut C>),
+) where
+    C: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!("connection ended: {e}");
+            }
+        }
+        _ = shutdown.changed() => {
+            graceful(conn.as_mut());
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+        }
+    }
+}
+
+fn service(
+    shared: Arc<Shared>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/// What a request's log line says.
+#[derive(Default)]
+struct RequestLog {
+    tenant: Option<String>,
+    operation: &'static str,
+    key_id: Option<String>,
+    access_key_id: Option<String>,
+    metadata: Option<RequestMetadata>,
+}
+
+/// A refusal: the error to send and, for 405, the status that replaces the error's own.
+struct Reject {
+    error: XksError,
+    status: Option<StatusCode>,
+}
+
+impl From<XksError> for Reject {
+    fn from(error: XksError) -> Reject {
+        Reject {
+            error,
+            status: None,
+        }
+    }
+}
+
+fn reject(name: ErrorName, message: impl AsRef<str>) -> Reject {
+    XksError::new(name, message).into()
+}
+
+type Outcome = Result<Vec<u8>, Reject>;
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let mut log = RequestLog {
+        operation: "-",
+        ..Default::default()
+    };
+    let outcome = route(&shared, req, &mut log).await;
+    let latency_us = started.elapsed().as_micros() as u64;
+    let (status, resp) = match outcome {
+        Ok(body) => (StatusCode::OK, json_response(StatusCode::OK, body)),
+        Err(r) => {
+            let status = r.status.unwrap_or_else(|| {
+                StatusCode::from_u16(r.error.http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            });
+            let mut resp = json_response(status, r.error.to_body());
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                resp.headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static("POST"));
+            }
+            emit_log(&log, status, Some(&r.error), latency_us);
+            return resp;
+        }
+    };
+    emit_log(&log, status, None, latency_us);
+    resp
+}
+
+fn emit_log(log: &RequestLog, status: StatusCode, error: Option<&XksError>, latency_us: u64) {
+    let m = log.metadata.as_ref();
+    let field = |f: fn(&RequestMetadata) -> &Option<String>| -> &str {
+        m.and_then(|m| f(m).as_deref()).unwrap_or("-")
+    };
+    let kms_request_id = field(|m| &m.kms_request_id);
+    let kms_operation = field(|m| &m.kms_operation);
+    let principal = field(|m| &m.aws_principal_arn);
+    let kms_key_arn = field(|m| &m.kms_key_arn);
+    let via_service = field(|m| &m.kms_via_service);
+    let tenant = log.tenant.as_deref().unwrap_or("-");
+    let key_id = log.key_id.as_deref().unwrap_or("-");
+    let access_key_id = log.access_key_id.as_deref().unwrap_or("-");
+    let status = status.as_u16();
+    match error {
+        None => tracing::info!(
+            kms_request_id,
+            tenant,
+            operation = log.operation,
+            key_id,
+            kms_operation,
+            principal,
+            kms_key_arn,
+            via_service,
+            access_key_id,
+            status,
+            outcome = "ok",
+            latency_us,
+            "xks request"
+        ),
+        Some(e) if status >= 500 => tracing::warn!(
+            kms_request_id, tenant, operation = log.operation, key_id, kms_operation, principal,
+            kms_key_arn, via_service, access_key_id, status, outcome = e.name.as_str(),
+            latency_us, message = %e.message, "xks request failed"
+        ),
+        Some(e) => tracing::info!(
+            kms_request_id, tenant, operation = log.operation, key_id, kms_operation, principal,
+            kms_key_arn, via_service, access_key_id, status, outcome = e.name.as_str(),
+            latency_us, message = %e.message, "xks request refused"
+        ),
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+async fn route(shared: &Arc<Shared>, req: Request<Incoming>, log: &mut RequestLog) -> Outcome {
+    let path = req.uri().path();
+    if !shared.lb_path.is_empty()
+        && path == shared.lb_path
+        && (req.method() == Method::GET || req.method() == Method::HEAD)
+    {
+        log.operation = "LoadBalancerHealthCheck";
+        return lb_health(shared).await;
+    }
+    let Some(api) = xks::parse_api_path(path) else {
+        return Err(reject(
+            ErrorName::InvalidUriPathException,
+            "The URI path is not an XKS Proxy API path",
+        ));
+    };
+    let Some(tenant) = shared.tenants.get(api.uri_path).cloned() else {
+        return Err(reject(
+            ErrorName::InvalidUriPathException,
+            "No external key store is served at this URI path",
+        ));
+    };
+    log.tenant = Some(tenant.uri_path.clone());
+    log.operation = api.route.operation().name();
+    let route = match api.route {
+        Route::Health => None,
+        Route::Key { key_id, op } => {
+            log.key_id = Some(
+                key_id
+                    .chars()
+                    .take(xks::MAX_EXTERNAL_KEY_ID_LEN + 1)
+                    .collect(),
+            );
+            Some((key_id.to_owned(), op))
+        }
+    };
+    if req.method() != Method::POST {
+        return Err(Reject {
+            error: XksError::new(
+                ErrorName::ValidationException,
+                "XKS Proxy API calls are POST requests",
+            ),
+            status: Some(StatusCode::METHOD_NOT_ALLOWED),
+        });
+    }
+
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        reject(
+            ErrorName::UnsupportedOperationException,
+            format!("The request body exceeds the {MAX_BODY_BYTES} bytes this proxy accepts"),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_DRAIN_BYTES as u64) {
+        return Err(too_large());
+    }
+    let body = match read_body(body).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(too_large()),
+        Err(()) => {
+            return Err(reject(
+                ErrorName::ValidationException,
+                "The request body could not be read",
+            ))
+        }
+    };
+
+    let dynamic = tenant.dynamic();
+    authenticate(shared, &dynamic, &parts, &body, log)?;
+
+    match route {
+        None => health(shared, &tenant, &body, log).await,
+        Some((key_id, op)) => {
+            if let Some((_, limiter)) = &dynamic.quota {
+                if limiter.check().is_err() {
+                    return Err(reject(
+                        ErrorName::ThrottlingException,
+                        "The request rate exceeds this external key store's quota",
+                    ));
+                }
+            }
+            match op {
+                KeyOperation::GetKeyMetadata => {
+                    key_metadata(&tenant, &dynamic, key_id, &body, log).await
+                }
+                KeyOperation::Encrypt => encrypt(&tenant, &dynamic, key_id, &body, log).await,
+                KeyOperation::Decrypt => decrypt(&tenant, &dynamic, key_id, &body, log).await,
+            }
+        }
+    }
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`]; `None` if it is longer. A longer body is read
+/// on and dropped up to [`MAX_DRAIN_BYTES`], so the client (still sending) gets the error
+/// response instead of a reset connection.
+async fn read_body(mut body: Incoming) -> Result<Option<Bytes>, ()> {
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ())?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        } else if total > MAX_DRAIN_BYTES {
+            return Ok(None);
+        }
+    }
+    Ok((total <= MAX_BODY_BYTES).then(|| buf.freeze()))
+}
+
+fn authenticate(
+    shared: &Shared,
+    dynamic: &Dynamic,
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+    log: &mut RequestLog,
+) -> Result<(), Reject> {
+    let mut headers = Vec::with_capacity(parts.headers.len() + 1);
+    for (name, value) in &parts.headers {
+        // A header that is not visible ASCII cannot be part of a valid signature.
+        if let Ok(v) = value.to_str() {
+            headers.push((name.as_str(), v));
+        }
+    }
+    let authority;
+    if !parts.headers.contains_key(hyper::header::HOST) {
+        // HTTP/2 carries the host in :authority.
+        if let Some(a) = parts.uri.authority() {
+            authority = a.as_str().to_owned();
+            headers.push(("host", authority.as_str()));
+        }
+    }
+    let request = sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body,
+    };
+    match shared
+        .verifier
+        .verify(&request, time::OffsetDateTime::now_utc(), |akid| {
+            dynamic.credentials.get(akid).map(Secret::as_str)
+        }) {
+        Ok(v) => {
+            log.access_key_id = Some(v.access_key_id);
+            Ok(())
+        }
+        Err(e) => Err(reject(
+            ErrorName::AuthenticationFailedException,
+            e.to_string(),
+        )),
+    }
+}
+
+fn invalid_json(e: &serde_json::Error) -> Reject {
+    // serde's messages can quote input values; only field names are safe to echo.
+    let text = e.to_string();
+    let message = if text.contains('"') {
+        format!(
+            "The request body is not valid (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    } else {
+        format!("The request body is not valid: {text}")
+    };
+    reject(ErrorName::ValidationException, message)
+}
+
+/// The metadata fields an operation requires; any `kmsOperation` value is accepted.
+/// The metadata is kept in the request's log record, and lent back from there.
+fn require_metadata(
+    m: Option<RequestMetadata>,
+    need_key_arn: bool,
+    log: &mut RequestLog,
+) -> Result<&RequestMetadata, Reject> {
+    let Some(m) = m else {
+        return Err(reject(
+            ErrorName::ValidationException,
+            "requestMetadata is required",
+        ));
+    };
+    let m = log.metadata.insert(m);
+    let mut missing = Vec::new();
+    if m.kms_request_id.is_none() {
+        missing.push("kmsRequestId");
+    }
+    if m.kms_operation.is_none() {
+        missing.push("kmsOperation");
+    }
+    if m.aws_principal_arn.is_none() {
+        missing.push("awsPrincipalArn");
+    }
+    if need_key_arn && m.kms_key_arn.is_none() {
+        missing.push("kmsKeyArn");
+    }
+    if !missing.is_empty() {
+        return Err(reject(
+            ErrorName::ValidationException,
+            format!("requestMetadata lacks {}", missing.join(", ")),
+        ));
+    }
+    Ok(m)
+}
+
+fn check_key_id(key_id: &str) -> Result<(), Reject> {
+    if xks::is_valid_external_key_id(key_id) {
+        Ok(())
+    } else {
+        Err(reject(
+            ErrorName::ValidationException,
+            "The externalKeyId must be 1 to 128 characters of A-Z a-z 0-9 - . _",
+        ))
+    }
+}
+
+fn check_authorization(
+    tenant: &Tenant,
+    dynamic: &Dynamic,
+    key_id: &str,
+    m: &RequestMetadata,
+) -> Result<(), Reject> {
+    match authz::authorize(&dynamic.rules, key_id, m) {
+        Ok(()) => Ok(()),
+        Err(denial) => {
+            tracing::warn!(
+                tenant = %tenant.uri_path,
+                key_id,
+                kms_request_id = m.kms_request_id.as_deref().unwrap_or("-"),
+                kms_operation = m.kms_operation.as_deref().unwrap_or("-"),
+                principal = m.aws_principal_arn.as_deref().unwrap_or("-"),
+                kms_key_arn = m.kms_key_arn.as_deref().unwrap_or("-"),
+                via_service = m.kms_via_service.as_deref().unwrap_or("-"),
+                rule = denial.rule.as_str(),
+                reason = denial.reason.as_str(),
+                "secondary authorization denied the request"
+            );
+            Err(reject(
+                ErrorName::AccessDeniedException,
+                format!(
+                    "Denied by the proxy's authorization rule(s): {}",
+                    denial.rule
+                ),
+            ))
+        }
+    }
+}
+
+fn check_algorithm(alg: Option<&str>) -> Result<(), Reject> {
+    match alg {
+        Some(xks::AES_GCM) => Ok(()),
+        None => Err(reject(
+            ErrorName::ValidationException,
+            "encryptionAlgorithm is required",
+        )),
+        Some(_) => Err(reject(
+            ErrorName::ValidationException,
+            "encryptionAlgorithm must be AES_GCM",
+        )),
+    }
+}
+
+fn backend_error(tenant: &Tenant, e: BackendError) -> Reject {
+    match e {
+        BackendError::KeyNotFound(_) => reject(
+            ErrorName::KeyNotFoundException,
+            "The external key was not found in the external key manager",
+        ),
+        BackendError::KeyDisabled(_) => reject(
+            ErrorName::InvalidStateException,
+            "The external key is disabled in the external key manager",
+        ),
+        BackendError::InvalidKeyUsage { operation, .. } => reject(
+            ErrorName::InvalidKeyUsageException,
+            format!("The external key does not allow {operation}"),
+        ),
+        BackendError::InvalidCiphertext => reject(
+            ErrorName::InvalidCiphertextException,
+            "The ciphertext, initialization vector, additional authenticated data, ciphertext \
+             metadata or authentication tag is corrupted, missing or otherwise invalid",
+        ),
+        BackendError::Busy => reject(
+            ErrorName::ThrottlingException,
+            "The external key manager is busy; retry",
+        ),
+        BackendError::Unavailable(detail) => {
+            tracing::error!(tenant = %tenant.uri_path, "key manager unavailable: {detail}");
+            reject(
+                ErrorName::InternalException,
+                "The external key manager is unavailable",
+            )
+        }
+        BackendError::Internal(detail) => {
+            tracing::error!(tenant = %tenant.uri_path, "key manager error: {detail}");
+            reject(
+                ErrorName::InternalException,
+                "The external key manager failed the operation",
+            )
+        }
+    }
+}
+
+/// Runs a backend call: inline for a non-blocking backend, else on the blocking pool within
+/// the tenant's time limit (DependencyTimeoutException past it).
+async fn call_backend<T, F>(tenant: &Arc<Tenant>, f: F) -> Result<T, Reject>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn KeyBackend) -> Result<T, BackendError> + Send + 'static,
+{
+    if !tenant.blocking {
+        return f(tenant.backend.as_ref()).map_err(|e| backend_error(tenant, e));
+    }
+    let backend = tenant.backend.clone();
+    let task = tokio::task::spawn_blocking(move || f(backend.as_ref()));
+    match tokio::time::timeout(tenant.timeout, task).await {
+        Ok(Ok(result)) => result.map_err(|e| backend_error(tenant, e)),
+        Ok(Err(join)) => {
+            tracing::error!(tenant = %tenant.uri_path, "backend call panicked: {join}");
+            Err(reject(
+                ErrorName::InternalException,
+                "The proxy failed the operation",
+            ))
+        }
+        Err(_) => Err(reject(
+            ErrorName::DependencyTimeoutException,
+            format!(
+                "The external key manager did not answer within {} ms",
+                tenant.timeout.as_millis()
+            ),
+        )),
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Outcome {
+    serde_json::to_vec(v).map_err(|_| {
+        reject(
+            ErrorName::InternalException,
+            "Cannot serialize the response",
+        )
+    })
+}
+
+async fn key_metadata(
+    tenant: &Arc<Tenant>,
+    dynamic: &Dynamic,
+    key_id: String,
+    body: &[u8],
+    log: &mut RequestLog,
+) -> Outcome {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Raw {
+        request_metadata: Option<RequestMetadata>,
+    }
+    let raw: Raw = serde_json::from_slice(body).map_err(|e| invalid_json(&e))?;
+    let m = require_metadata(raw.request_metadata, false, log)?;
+    check_key_id(&key_id)?;
+    check_authorization(tenant, dynamic, &key_id, m)?;
+    let info = call_backend(tenant, move |b| b.key_info(&key_id)).await?;
+    let mut key_usage = info.key_usage;
+    key_usage.truncate(xks::MAX_KEY_USAGE_VALUES);
+    to_json(&xks::GetKeyMetadataResponse {
+        key_spec: info.key_spec,
+        key_usage,
+        key_status: match info.status {
+            KeyStatus::Enabled => xks::KEY_STATUS_ENABLED,
+            KeyStatus::Disabled => xks::KEY_STATUS_DISABLED,
+        }
+        .to_owned(),
+    })
+}
+
+fn decode_field(
+    value: Option<&str>,
+    name: &str,
+    error: ErrorName,
+) -> Result<Option<Vec<u8>>, Reject> {
+    match value {
+        None => Ok(None),
+        Some(text) => xks::b64::decode(text)
+            .map(Some)
+            .map_err(|_| reject(error, format!("{name} is not valid Base64"))),
+    }
+}
+
+async fn encrypt(
+    tenant: &Arc<Tenant>,
+    dynamic: &Dynamic,
+    key_id: String,
+    body: &[u8],
+    log: &mut RequestLog,
+) -> Outcome {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Raw<'a> {
+        request_metadata: Option<RequestMetadata>,
+        #[serde(borrow)]
+        plaintext: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        encryption_algorithm: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        additional_authenticated_data: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        ciphertext_data_integrity_value_algorithm: Option<Cow<'a, str>>,
+    }
+    let raw: Raw = serde_json::from_slice(body).map_err(|e| invalid_json(&e))?;
+    let m = require_metadata(raw.request_metadata, true, log)?;
+    check_key_id(&key_id)?;
+    check_algorithm(raw.encryption_algorithm.as_deref())?;
+    let want_cdiv = match raw.ciphertext_data_integrity_value_algorithm.as_deref() {
+        None => false,
+        Some(xks::SHA_256) => true,
+        Some(_) => {
+            return Err(reject(
+                ErrorName::ValidationException,
+                "ciphertextDataIntegrityValueAlgorithm must be SHA_256",
+            ))
+        }
+    };
+    check_authorization(tenant, dynamic, &key_id, m)?;
+    let plaintext = match raw.plaintext.as_deref() {
+        None => {
+            return Err(reject(
+                ErrorName::ValidationException,
+                "plaintext is required",
+            ))
+        }
+        Some(text) => Zeroizing::new(xks::b64::decode(text).map_err(|_| {
+            reject(
+                ErrorName::ValidationException,
+                "plaintext is not valid Base64",
+            )
+        })?),
+    };
+    if plaintext.len() > MAX_DATA_BYTES {
+        return Err(reject(
+            ErrorName::UnsupportedOperationException,
+            format!("plaintext exceeds the {MAX_DATA_BYTES} bytes this proxy supports"),
+        ));
+    }
+    let aad = decode_field(
+        raw.additional_authenticated_data.as_deref(),
+        "additionalAuthenticatedData",
+        ErrorName::ValidationException,
+    )?
+    .unwrap_or_default();
+    let metadata = CIPHERTEXT_METADATA_V1;
+    let gcm_aad = xks::gcm_aad(&aad, &metadata)
+        .map_err(|e| reject(ErrorName::UnsupportedOperationException, e.to_string()))?;
+    let verify = want_cdiv && tenant.verify_encrypt;
+
+    let (sealed, cdiv) = call_backend(tenant, move |b| {
+        let sealed = b.encrypt(&key_id, &plaintext, &gcm_aad)?;
+        if sealed.ciphertext.len() != plaintext.len()
+            || !matches!(sealed.iv.len(), xks::IV_LEN_12 | xks::IV_LEN_16)
+        {
+            return Err(BackendError::Internal(
+                "the key manager returned a malformed encryption".into(),
+            ));
+        }
+        // Appendix C: the CDIV is computed before the check decryption.
+        let cdiv = want_cdiv.then(|| {
+            xks::cdiv_sha256(&aad, &metadata, &sealed.iv, &sealed.ciphertext, &sealed.tag)
+        });
+        if verify {
+            let check = b
+                .decrypt(
+                    &key_id,
+                    &sealed.ciphertext,
+                    &sealed.iv,
+                    &sealed.tag,
+                    &gcm_aad,
+                )
+                .map_err(|e| {
+                    BackendError::Internal(format!("the encryption did not decrypt: {e}"))
+                })?;
+            if !bool::from(check.as_slice().ct_eq(plaintext.as_slice())) {
+                return Err(BackendError::Internal(
+                    "the encryption decrypted to different bytes".into(),
+                ));
+            }
+        }
+        Ok((sealed, cdiv))
+    })
+    .await?;
+    to_json(&xks::EncryptResponse {
+        ciphertext: sealed.ciphertext,
+        ciphertext_metadata: Some(metadata.to_vec()),
+        initialization_vector: sealed.iv,
+        authentication_tag: sealed.tag.to_vec(),
+        ciphertext_data_integrity_value: cdiv.map(|c| c.to_vec()),
+    })
+}
+
+async fn decrypt(
+    tenant: &Arc<Tenant>,
+    dynamic: &Dynamic,
+    key_id: String,
+    body: &[u8],
+    log: &mut RequestLog,
+) -> Outcome {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Raw<'a> {
+        request_metadata: Option<RequestMetadata>,
+        #[serde(borrow)]
+        ciphertext: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        ciphertext_metadata: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        encryption_algorithm: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        additional_authenticated_data: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        authentication_tag: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        initialization_vector: Option<Cow<'a, str>>,
+    }
+    let raw: Raw = serde_json::from_slice(body).map_err(|e| invalid_json(&e))?;
+    let m = require_metadata(raw.request_metadata, true, log)?;
+    check_key_id(&key_id)?;
+    check_algorithm(raw.encryption_algorithm.as_deref())?;
+    check_authorization(tenant, dynamic, &key_id, m)?;
+
+    let bad = ErrorName::InvalidCiphertextException;
+    let missing = |name: &str| reject(bad, format!("{name} is required"));
+    let ciphertext = decode_field(raw.ciphertext.as_deref(), "ciphertext", bad)?
+        .ok_or_else(|| missing("ciphertext"))?;
+    let iv = decode_field(
+        raw.initialization_vector.as_deref(),
+        "initializationVector",
+        bad,
+    )?
+    .ok_or_else(|| missing("initializationVector"))?;
+    let tag = decode_field(raw.authentication_tag.as_deref(), "authenticationTag", bad)?
+        .ok_or_else(|| missing("authenticationTag"))?;
+    let metadata = decode_field(
+        raw.ciphertext_metadata.as_deref(),
+        "ciphertextMetadata",
+        bad,
+    )?
+    .unwrap_or_default();
+    let aad = decode_field(
+        raw.additional_authenticated_data.as_deref(),
+        "additionalAuthenticatedData",
+        bad,
+    )?
+    .unwrap_or_default();
+    if ciphertext.len() > MAX_DATA_BYTES {
+        return Err(reject(
+            ErrorName::UnsupportedOperationException,
+            format!("ciphertext exceeds the {MAX_DATA_BYTES} bytes this proxy supports"),
+        ));
+    }
+    if aad.len() > xks::MAX_AAD_LEN {
+        return Err(reject(
+            ErrorName::UnsupportedOperationException,
+            format!(
+                "additionalAuthenticatedData exceeds the {} bytes this proxy supports",
+                xks::MAX_AAD_LEN
+            ),
+        ));
+    }
+    if !matches!(iv.len(), xks::IV_LEN_12 | xks::IV_LEN_16) {
+        return Err(reject(bad, "initializationVector must be 12 or 16 bytes"));
+    }
+    if tag.len() != xks::TAG_LEN {
+        return Err(reject(bad, "authenticationTag must be 16 bytes"));
+    }
+    if metadata.len() > xks::MAX_CIPHERTEXT_METADATA_LEN {
+        return Err(reject(bad, "ciphertextMetadata must be at most 20 bytes"));
+    }
+    // Any metadata is authenticated through the AAD; format 1 (and metadata from other
+    // proxies that follow the specification) all use the same construction.
+    let gcm_aad = xks::gcm_aad(&aad, &metadata).map_err(|e| reject(bad, e.to_string()))?;
+    let plaintext = call_backend(tenant, move |b| {
+        b.decrypt(&key_id, &ciphertext, &iv, &tag, &gcm_aad)
+    })
+    .await?;
+    to_json(&xks::DecryptResponse { plaintext })
+}
+
+async fn health(
+    shared: &Shared,
+    tenant: &Arc<Tenant>,
+    body: &[u8],
+    log: &mut RequestLog,
+) -> Outcome {
+    // GetHealthStatus never answers ValidationException: a malformed body is only not logged.
+    if let Ok(req) = serde_json::from_slice::<xks::GetHealthStatusRequest>(body) {
+        log.metadata = Some(req.request_metadata);
+    }
+    let h = tenant.health.get(tenant).await;
+    to_json(&xks::GetHealthStatusResponse {
+        xks_proxy_fleet_size: shared.fleet_size,
+        xks_proxy_vendor: PROXY_VENDOR.to_owned(),
+        xks_proxy_model: format!("Strongroom XKS Proxy {}", env!("CARGO_PKG_VERSION")),
+        ekm_vendor: tenant.ekm_vendor.clone(),
+        ekm_fleet_details: vec![xks::EkmFleetDetail {
+            id: h.id,
+            model: h.model,
+            health_status: h.health_status.to_owned(),
+        }],
+    })
+}
+
+/// The unauthenticated load-balancer check: 200 while every tenant's key manager can serve
+/// (ACTIVE or DEGRADED), 503 otherwise. Reveals nothing else.
+async fn lb_health(shared: &Shared) -> Outcome {
+    for tenant in shared.tenants.values() {
+        if tenant.health.get(tenant).await.health_status == xks::HEALTH_UNAVAILABLE {
+            return Err(Reject {
+                error: XksError::new(ErrorName::InternalException, "unavailable"),
+                status: Some(StatusCode::SERVICE_UNAVAILABLE),
+            });
+        }
+    }
+    Ok(br#"{"status":"ok"}"#.to_vec())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health
+
+struct HealthCache {
+    ttl: Duration,
+    slot: tokio::sync::Mutex<Option<(Instant, BackendHealth)>>,
+}
+
+impl HealthCache {
+    fn new(ttl: Duration) -> HealthCache {
+        HealthCache {
+            ttl,
+            slot: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The cached result if fresh enough, else a new deep check (one at a time).
+    async fn get(&self, tenant: &Arc<Tenant>) -> BackendHealth {
+        let mut slot = self.slot.lock().await;
+        if let Some((at, h)) = slot.as_ref() {
+            let ttl = if h.health_status == xks::HEALTH_UNAVAILABLE {
+                self.ttl.min(FAILED_HEALTH_TTL)
+            } else {
+                self.ttl
+            };
+            if at.elapsed() < ttl {
+                return h.clone();
+            }
+        }
+        let previous = slot.as_ref().map(|(_, h)| h.clone());
+        let h = self.check(tenant, previous).await;
+        *slot = Some((Instant::now(), h.clone()));
+        h
+    }
+
+    async fn check(&self, tenant: &Arc<Tenant>, previous: Option<BackendHealth>) -> BackendHealth {
+        if !tenant.blocking {
+            return tenant.backend.health();
+        }
+        let backend = tenant.backend.clone();
+        let limit = tenant.timeout.max(Duration::from_secs(1));
+        let task = tokio::task::spawn_blocking(move || backend.health());
+        match tokio::time::timeout(limit, task).await {
+            Ok(Ok(h)) => h,
+            outcome => {
+                let why = if outcome.is_err() {
+                    "timed out"
+                } else {
+                    "panicked"
+                };
+                tracing::error!(tenant = %tenant.uri_path, "health check {why}");
+                let (id, model) = previous
+                    .map(|p| (p.id, p.model))
+                    .unwrap_or_else(|| (tenant.uri_path.clone(), "unknown".to_owned()));
+                BackendHealth {
+                    id,
+                    model,
+                    health_status: xks::HEALTH_UNAVAILABLE,
+                }
+            }
+        }
+    }
+}
+
+/// Keeps each tenant's cached health fresh so GetHealthStatus rarely waits for a check.
+async fn health_refresher(tenant: Arc<Tenant>, mut shutdown: watch::Receiver<bool>) {
+    if tenant.health.ttl.is_zero() {
+        return;
+    }
+    let period = (tenant.health.ttl / 2).max(Duration::from_secs(1));
+    loop {
+        let h = tenant.health.get(&tenant).await;
+        if h.health_status != xks::HEALTH_ACTIVE {
+            tracing::warn!(
+                tenant = %tenant.uri_path,
+                id = %h.id,
+                status = h.health_status,
+                "external key manager is not healthy"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

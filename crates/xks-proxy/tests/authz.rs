@@ -1,0 +1,135 @@
+//! Secondary authorization over the running proxy.
+
+mod common;
+
+use serde_json::json;
+
+use common::*;
+
+const RULES: &str = r#"
+[[tenants.authorization]]
+name = "app-role-only"
+keys = ["app-*"]
+principals = ["arn:aws:iam::123456789012:role/app"]
+operations = ["Encrypt", "Decrypt", "GenerateDataKey*", "DescribeKey", "CreateKey"]
+
+[[tenants.authorization]]
+name = "no-s3"
+effect = "deny"
+via_services = ["s3"]
+"#;
+
+fn md(principal: &str, op: &str, via: Option<&str>) -> serde_json::Value {
+    let mut m = metadata(op);
+    m["awsPrincipalArn"] = json!(principal);
+    match via {
+        Some(v) => m["kmsViaService"] = json!(v),
+        None => {
+            m.as_object_mut().unwrap().remove("kmsViaService");
+        }
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_allow_and_deny() {
+    let mut t = TenantSpec::new("");
+    t.keys = vec![key("app-1"), key("other")];
+    t.extra = RULES.into();
+    let h = Harness::start(Setup {
+        tenants: vec![t],
+        ..Default::default()
+    })
+    .await;
+    let mut api = h.api("").await;
+    let app = "arn:aws:iam::123456789012:role/app";
+    let alice = "arn:aws:iam::123456789012:user/Alice";
+
+    // Allowed: the app role, for its operations.
+    let enc = api
+        .call(
+            "/keys/app-1/encrypt",
+            &json!({"requestMetadata": md(app, "GenerateDataKey", None),
+                    "plaintext": b64(b"dk"), "encryptionAlgorithm": "AES_GCM"}),
+        )
+        .await
+        .ok();
+    let mut dec = Api::decrypt_body(&enc, None);
+    dec["requestMetadata"] = md(app, "Decrypt", None);
+    assert_eq!(api.decrypt("app-1", &dec).await.status, 200);
+
+    // Denied: another principal, on every key operation including GetKeyMetadata.
+    let r = api
+        .call(
+            "/keys/app-1/metadata",
+            &json!({"requestMetadata": md(alice, "DescribeKey", None)}),
+        )
+        .await;
+    r.assert_error(403, "AccessDeniedException");
+    assert!(r.json()["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("app-role-only"));
+    dec["requestMetadata"] = md(alice, "Decrypt", None);
+    api.decrypt("app-1", &dec)
+        .await
+        .assert_error(403, "AccessDeniedException");
+    // Denied: the app role, for an operation not listed (ReEncrypt).
+    dec["requestMetadata"] = md(app, "ReEncrypt", None);
+    api.decrypt("app-1", &dec)
+        .await
+        .assert_error(403, "AccessDeniedException");
+    // Denied by the deny rule, which applies to every key.
+    dec["requestMetadata"] = md(app, "Decrypt", Some("s3"));
+    let r = api.decrypt("app-1", &dec).await;
+    r.assert_error(403, "AccessDeniedException");
+    assert!(r.json()["errorMessage"].as_str().unwrap().contains("no-s3"));
+    let r = api
+        .call(
+            "/keys/other/metadata",
+            &json!({"requestMetadata": md(alice, "DescribeKey", Some("s3"))}),
+        )
+        .await;
+    r.assert_error(403, "AccessDeniedException");
+
+    // Keys no allow rule covers are open to any authenticated caller (deny rules aside).
+    let r = api
+        .call(
+            "/keys/other/metadata",
+            &json!({"requestMetadata": md(alice, "DescribeKey", None)}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+
+    // Health is never subject to secondary authorization.
+    assert_eq!(api.health().await.status, 200);
+    let r = api
+        .call(
+            "/health",
+            &json!({"requestMetadata": {"kmsRequestId": "x", "kmsOperation": "KmsHealthCheck",
+                    "kmsViaService": "s3", "awsPrincipalArn": alice}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_reload_with_the_configuration() {
+    let mut t = TenantSpec::new("");
+    t.keys = vec![key("app-1")];
+    let h = Harness::start(Setup {
+        tenants: vec![t],
+        ..Default::default()
+    })
+    .await;
+    let mut api = h.api("").await;
+    assert_eq!(api.metadata("app-1").await.status, 200);
+    let mut text = std::fs::read_to_string(&h.config_path).unwrap();
+    text.push_str(RULES);
+    std::fs::write(&h.config_path, text).unwrap();
+    h.proxy.reload().unwrap();
+    // The harness's metadata comes from Alice, whom the new rule does not allow.
+    api.metadata("app-1")
+        .await
+        .assert_error(403, "AccessDeniedException");
+}

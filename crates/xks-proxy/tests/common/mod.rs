@@ -1,0 +1,705 @@
+//! Test harness: a proxy started in-process on 127.0.0.1:0 from a configuration file, a test
+//! PKI made with rcgen, an HTTPS client (tokio-rustls + hyper) and an independent SigV4
+//! signer (the `aws-sigv4` crate, not Strongroom's verifier).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+
+use xks_proxy::backend::software::{SoftwareBackend, SoftwareConfig};
+use xks_proxy::backend::KeyBackend;
+use xks_proxy::{Config, RunningProxy, ServeOptions};
+
+pub const REGION: &str = "us-east-1";
+pub const AKID_1: &str = "AKIDAAAAAAAAAAAAAAAAAAA2";
+pub const SECRET_1: &str = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6";
+pub const AKID_2: &str = "AKIDBBBBBBBBBBBBBBBBBBB3";
+pub const SECRET_2: &str = "c2Vjb25kc2Vjb25kc2Vjb25kc2Vjb25kc2Vjb25kc2Vj";
+pub const AKID_3: &str = "AKIDCCCCCCCCCCCCCCCCCCC4";
+pub const SECRET_3: &str = "dGhpcmR0aGlyZHRoaXJkdGhpcmR0aGlyZHRoaXJkdGhp";
+pub const KEK_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+static LOG: Once = Once::new();
+
+/// Logs to the test's captured output (RUST_LOG to change the level).
+pub fn init_logging() {
+    LOG.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// PKI
+
+pub struct Pki {
+    pub ca_pem: String,
+    ca_params: rcgen::CertificateParams,
+    ca_key: rcgen::KeyPair,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+}
+
+pub struct ClientIdentity {
+    pub cert: CertificateDer<'static>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Pki {
+    pub fn new(name: &str) -> Pki {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} test CA"));
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let mut server =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        server
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        let server_cert = server.signed_by(&server_key, &issuer).unwrap();
+        Pki {
+            ca_pem: ca_cert.pem(),
+            server_cert_pem: server_cert.pem(),
+            server_key_pem: server_key.serialize_pem(),
+            ca_params,
+            ca_key,
+        }
+    }
+
+    /// A client certificate with common name `cn` and DNS alternative names `sans`.
+    pub fn client(&self, cn: &str, sans: &[&str]) -> ClientIdentity {
+        let mut p =
+            rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        ClientIdentity {
+            cert: cert.der().clone(),
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        }
+    }
+
+    pub fn roots(&self) -> rustls::RootCertStore {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        roots
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxy setup
+
+#[derive(Clone)]
+pub struct KeySpec {
+    pub id: &'static str,
+    pub usage: &'static [&'static str],
+    pub enabled: bool,
+}
+
+pub fn key(id: &'static str) -> KeySpec {
+    KeySpec {
+        id,
+        usage: &["ENCRYPT", "DECRYPT"],
+        enabled: true,
+    }
+}
+
+#[derive(Clone)]
+pub struct TenantSpec {
+    pub prefix: &'static str,
+    /// Inline credential sets.
+    pub credentials: Vec<(&'static str, &'static str)>,
+    /// Credential sets in a credentials file (None: no file).
+    pub credentials_file: Option<Vec<(&'static str, &'static str)>>,
+    pub quota: Option<(u32, u32)>,
+    /// Extra TOML inside this tenant's table (e.g. `[[tenants.authorization]]` entries).
+    pub extra: String,
+    pub keys: Vec<KeySpec>,
+}
+
+impl TenantSpec {
+    pub fn new(prefix: &'static str) -> TenantSpec {
+        TenantSpec {
+            prefix,
+            credentials: vec![(AKID_1, SECRET_1)],
+            credentials_file: None,
+            quota: None,
+            extra: String::new(),
+            keys: vec![key("key-1")],
+        }
+    }
+
+    pub fn uri_path(&self) -> String {
+        xks::uri_path_for_prefix(self.prefix)
+    }
+}
+
+pub struct Setup {
+    pub tenants: Vec<TenantSpec>,
+    /// mTLS: required client subject.
+    pub mtls_subject: Option<&'static str>,
+    pub insecure_http: bool,
+    pub sighup: bool,
+    pub backends: HashMap<String, Arc<dyn KeyBackend>>,
+    pub global_extra: String,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            tenants: vec![TenantSpec::new("")],
+            mtls_subject: None,
+            insecure_http: false,
+            sighup: false,
+            backends: HashMap::new(),
+            global_extra: String::new(),
+        }
+    }
+}
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    pub proxy: RunningProxy,
+    pub config_path: PathBuf,
+    pub tenants: Vec<TenantSpec>,
+    pub tls: bool,
+}
+
+fn creds_toml(list: &[(&str, &str)], table: &str) -> String {
+    list.iter()
+        .map(|(a, s)| {
+            format!("[[{table}]]\naccess_key_id = \"{a}\"\nsecret_access_key = \"{s}\"\n")
+        })
+        .collect()
+}
+
+pub fn keystore_path(dir: &std::path::Path, t: &TenantSpec) -> PathBuf {
+    let name = if t.prefix.is_empty() {
+        "root".to_string()
+    } else {
+        t.prefix.replace('/', "_")
+    };
+    dir.join(format!("{name}.keystore"))
+}
+
+/// Writes the configuration for `setup` into `dir` and returns its path.
+pub fn write_config(dir: &std::path::Path, pki: &Pki, setup: &Setup) -> PathBuf {
+    std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
+    std::fs::write(dir.join("server.pem"), &pki.server_cert_pem).unwrap();
+    std::fs::write(dir.join("server.key"), &pki.server_key_pem).unwrap();
+    std::fs::write(dir.join("kek"), KEK_HEX).unwrap();
+    let mut text = format!(
+        "listen = \"127.0.0.1:0\"\nregion = \"{REGION}\"\ninsecure_http = {}\n{}\n",
+        setup.insecure_http, setup.global_extra
+    );
+    text.push_str("[tls]\ncert_file = \"server.pem\"\nkey_file = \"server.key\"\n");
+    if let Some(subject) = setup.mtls_subject {
+        text.push_str(&format!(
+            "[tls.client_auth]\nca_file = \"ca.pem\"\nsubject = \"{subject}\"\n"
+        ));
+    }
+    for t in &setup.tenants {
+        let ks = keystore_path(dir, t);
+        text.push_str(&format!(
+            "\n[[tenants]]\nprefix = \"{}\"\nbackend = {{ type = \"software\", path = \"{}\", kek_file = \"kek\" }}\n",
+            t.prefix,
+            ks.file_name().unwrap().to_str().unwrap()
+        ));
+        if let Some((rps, burst)) = t.quota {
+            text.push_str(&format!(
+                "quota = {{ requests_per_second = {rps}, burst = {burst} }}\n"
+            ));
+        }
+        if let Some(file_creds) = &t.credentials_file {
+            let name = format!("{}.credentials", ks.file_stem().unwrap().to_str().unwrap());
+            std::fs::write(dir.join(&name), creds_toml(file_creds, "credentials")).unwrap();
+            text.push_str(&format!("credentials_file = \"{name}\"\n"));
+        }
+        text.push_str(&format!(
+            "credentials = [{}]\n",
+            t.credentials
+                .iter()
+                .map(|(a, s)| format!("{{ access_key_id = \"{a}\", secret_access_key = \"{s}\" }}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        text.push_str(&t.extra);
+        text.push('\n');
+        // Keys are made before the proxy starts, straight in the keystore file.
+        let b = SoftwareBackend::open(&SoftwareConfig {
+            path: ks.clone(),
+            kek_file: Some(dir.join("kek")),
+            kek_env: None,
+        })
+        .unwrap();
+        for k in &t.keys {
+            b.create_key_with_usage(k.id, k.usage).unwrap();
+            if !k.enabled {
+                b.set_enabled(k.id, false).unwrap();
+            }
+        }
+    }
+    let path = dir.join("xks-proxy.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl Harness {
+    pub async fn start(setup: Setup) -> Harness {
+        init_logging();
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::new("xks");
+        let config_path = write_config(dir.path(), &pki, &setup);
+        let config = Config::load(&config_path).unwrap();
+        let proxy = xks_proxy::start(
+            config,
+            ServeOptions {
+                insecure_http: false,
+                reload_on_sighup: setup.sighup,
+                backends: setup.backends,
+            },
+        )
+        .await
+        .unwrap();
+        Harness {
+            tls: proxy.is_tls(),
+            dir,
+            pki,
+            proxy,
+            config_path,
+            tenants: setup.tenants,
+        }
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.proxy.local_addr()
+    }
+
+    pub fn host(&self) -> String {
+        format!("localhost:{}", self.addr().port())
+    }
+
+    /// A client trusting the test CA (no client certificate).
+    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        client_config(&self.pki, None, None)
+    }
+
+    pub async fn client(&self) -> Client {
+        let tls = self.tls.then(|| self.client_config());
+        Client::connect(self.addr(), self.host(), tls)
+            .await
+            .unwrap()
+    }
+
+    /// An API caller for `prefix` signing with the first credential set.
+    pub async fn api(&self, prefix: &str) -> Api {
+        Api {
+            client: self.client().await,
+            signer: Signer::new(AKID_1, SECRET_1),
+            base: xks::uri_path_for_prefix(prefix),
+        }
+    }
+
+    pub fn keystore(&self, prefix: &str) -> SoftwareBackend {
+        let t = self
+            .tenants
+            .iter()
+            .find(|t| t.prefix == prefix)
+            .expect("tenant");
+        SoftwareBackend::open(&SoftwareConfig {
+            path: keystore_path(self.dir.path(), t),
+            kek_file: Some(self.dir.path().join("kek")),
+            kek_env: None,
+        })
+        .unwrap()
+    }
+}
+
+/// A rustls client configuration with the proxy's restricted provider available for tests
+/// that want specific versions or suites.
+pub fn client_config(
+    pki: &Pki,
+    identity: Option<&ClientIdentity>,
+    provider: Option<Arc<rustls::crypto::CryptoProvider>>,
+) -> Arc<rustls::ClientConfig> {
+    let provider =
+        provider.unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(pki.roots());
+    let mut cfg = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(vec![id.cert.clone()], id.key.clone_key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(cfg)
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP client
+
+pub struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    pub host: String,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn error_name(&self) -> String {
+        self.json()["errorName"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Asserts the status and error name, and the error body's shape.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, name: &str) {
+        assert_eq!(
+            (self.status, self.error_name().as_str()),
+            (status, name),
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let v = self.json();
+        let msg = v["errorMessage"].as_str().unwrap_or("");
+        assert!(
+            msg.len() < 512 && msg.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+            "{msg}"
+        );
+        assert_eq!(
+            self.headers.get("content-type").unwrap(),
+            "application/json"
+        );
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
+        self.json()
+    }
+}
+
+impl Client {
+    pub async fn connect(
+        addr: std::net::SocketAddr,
+        host: String,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Client, String> {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).unwrap();
+        let sender = match tls {
+            Some(cfg) => {
+                let connector = tokio_rustls::TlsConnector::from(cfg);
+                let stream = connector
+                    .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(conn);
+                sender
+            }
+            None => {
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(conn);
+                sender
+            }
+        };
+        Ok(Client { sender, host })
+    }
+
+    pub async fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        signer: Option<&Signer>,
+    ) -> Result<Resp, String> {
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(s) = signer {
+            headers = s.sign(method, &self.host, path, &headers, &body);
+        }
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host);
+        for (k, v) in &headers {
+            req = req.header(k, v);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).unwrap();
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let resp = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes()
+            .to_vec();
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        signer: Option<&Signer>,
+    ) -> Resp {
+        self.try_request(method, path, body, signer).await.unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SigV4 signing by the aws-sigv4 crate
+
+#[derive(Clone)]
+pub struct Signer {
+    pub access_key_id: String,
+    pub secret: String,
+    pub region: String,
+    pub service: String,
+    pub time: Option<SystemTime>,
+}
+
+impl Signer {
+    pub fn new(access_key_id: &str, secret: &str) -> Signer {
+        Signer {
+            access_key_id: access_key_id.into(),
+            secret: secret.into(),
+            region: REGION.into(),
+            service: "kms-xks-proxy".into(),
+            time: None,
+        }
+    }
+
+    pub fn at(mut self, t: SystemTime) -> Signer {
+        self.time = Some(t);
+        self
+    }
+
+    /// `headers` plus the signature headers, signed over host, x-amz-date and `headers`.
+    pub fn sign(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Vec<(String, String)> {
+        use aws_credential_types::Credentials;
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_sigv4::sign::v4;
+        let identity =
+            Credentials::new(&self.access_key_id, &self.secret, None, None, "test").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(&self.service)
+            .time(self.time.unwrap_or_else(SystemTime::now))
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let uri = format!("https://{host}{path}");
+        let signable = SignableRequest::new(
+            method,
+            &uri,
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
+        let (signed, _) = instructions.into_parts();
+        let mut out = headers.to_vec();
+        for h in signed {
+            out.push((h.name().to_string(), h.value().to_string()));
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// API calls
+
+pub fn metadata(op: &str) -> Value {
+    json!({
+        "awsPrincipalArn": "arn:aws:iam::123456789012:user/Alice",
+        "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "kmsOperation": op,
+        "kmsRequestId": "4112f4d6-db54-4af4-ae30-c55a22a8dfae",
+        "kmsViaService": "ebs"
+    })
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    xks::b64::encode(bytes)
+}
+
+pub fn unb64(v: &Value) -> Vec<u8> {
+    xks::b64::decode(v.as_str().expect("a Base64 string")).unwrap()
+}
+
+pub struct Api {
+    pub client: Client,
+    pub signer: Signer,
+    /// `[/<prefix>]/kms/xks/v1`
+    pub base: String,
+}
+
+impl Api {
+    pub async fn call(&mut self, suffix: &str, body: &Value) -> Resp {
+        let path = format!("{}{suffix}", self.base);
+        let signer = self.signer.clone();
+        self.client
+            .request(
+                "POST",
+                &path,
+                serde_json::to_vec(body).unwrap(),
+                Some(&signer),
+            )
+            .await
+    }
+
+    pub async fn raw(&mut self, suffix: &str, body: &[u8]) -> Resp {
+        let path = format!("{}{suffix}", self.base);
+        let signer = self.signer.clone();
+        self.client
+            .request("POST", &path, body.to_vec(), Some(&signer))
+            .await
+    }
+
+    pub async fn health(&mut self) -> Resp {
+        self.call(
+            "/health",
+            &json!({"requestMetadata": {"kmsRequestId": "h-1", "kmsOperation": "KmsHealthCheck"}}),
+        )
+        .await
+    }
+
+    pub async fn metadata(&mut self, key: &str) -> Resp {
+        self.call(
+            &format!("/keys/{key}/metadata"),
+            &json!({"requestMetadata": metadata("DescribeKey")}),
+        )
+        .await
+    }
+
+    pub async fn encrypt(
+        &mut self,
+        key: &str,
+        plaintext: &[u8],
+        aad: Option<&[u8]>,
+        cdiv: bool,
+    ) -> Resp {
+        let mut body = json!({
+            "requestMetadata": metadata("Encrypt"),
+            "plaintext": b64(plaintext),
+            "encryptionAlgorithm": "AES_GCM",
+        });
+        if let Some(a) = aad {
+            body["additionalAuthenticatedData"] = json!(b64(a));
+        }
+        if cdiv {
+            body["ciphertextDataIntegrityValueAlgorithm"] = json!("SHA_256");
+        }
+        self.call(&format!("/keys/{key}/encrypt"), &body).await
+    }
+
+    /// A Decrypt body for an Encrypt response `enc` (and the AAD given to Encrypt).
+    pub fn decrypt_body(enc: &Value, aad: Option<&[u8]>) -> Value {
+        let mut body = json!({
+            "requestMetadata": metadata("Decrypt"),
+            "ciphertext": enc["ciphertext"],
+            "encryptionAlgorithm": "AES_GCM",
+            "initializationVector": enc["initializationVector"],
+            "authenticationTag": enc["authenticationTag"],
+        });
+        if !enc["ciphertextMetadata"].is_null() {
+            body["ciphertextMetadata"] = enc["ciphertextMetadata"].clone();
+        }
+        if let Some(a) = aad {
+            body["additionalAuthenticatedData"] = json!(b64(a));
+        }
+        body
+    }
+
+    pub async fn decrypt(&mut self, key: &str, body: &Value) -> Resp {
+        self.call(&format!("/keys/{key}/decrypt"), body).await
+    }
+}
+
+/// Retries `f` until it returns true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if f().await {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

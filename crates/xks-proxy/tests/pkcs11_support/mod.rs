@@ -1,0 +1,149 @@
+//! Shared setup of the PKCS#11 backend tests: a fresh SoftHSMv2 token directory per test.
+//!
+//! SoftHSMv2 reads `SOFTHSM2_CONF` when the library is initialized, and environment variables
+//! are process-wide, so each test points `SOFTHSM2_CONF` at its own directory before it opens a
+//! backend. cargo-nextest runs every test in its own process; under `cargo test` the tests of
+//! one binary are serialized by a process-wide lock held for the whole test (so
+//! `--test-threads=1` is not strictly needed, but it is what the lock amounts to).
+//!
+//! The tests fail (never skip) when SoftHSMv2 is not installed.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use xks_proxy::backend::pkcs11::{Pkcs11Backend, Pkcs11Config};
+
+pub const SO_PIN: &str = "12345678";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The SoftHSMv2 module (`STRONGROOM_TEST_PKCS11_MODULE` overrides the Debian path).
+pub fn module() -> PathBuf {
+    let path = std::env::var_os("STRONGROOM_TEST_PKCS11_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
+    assert!(
+        path.exists(),
+        "SoftHSMv2 is not installed ({} is missing): the PKCS#11 tests need it; install it with \
+         `apt-get install -y softhsm2`",
+        path.display()
+    );
+    path
+}
+
+fn setup_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/softhsm-setup.sh")
+}
+
+/// A temporary SoftHSM token directory with initialized tokens; `SOFTHSM2_CONF` points at it.
+pub struct Hsm {
+    pub dir: tempfile::TempDir,
+    pub module: PathBuf,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Hsm {
+    /// Tokens as `(label, user PIN)`.
+    pub fn new(tokens: &[(&str, &str)]) -> Hsm {
+        let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let module = module();
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (label, pin) in tokens {
+            let out = Command::new("bash")
+                .arg(setup_script())
+                .arg(dir.path())
+                .arg(label)
+                .arg(pin)
+                .arg(SO_PIN)
+                .output()
+                .expect("run scripts/softhsm-setup.sh");
+            assert!(
+                out.status.success(),
+                "scripts/softhsm-setup.sh failed (is SoftHSMv2 installed? `apt-get install -y \
+                 softhsm2`): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::write(dir.path().join(format!("pin-{label}")), format!("{pin}\n"))
+                .expect("write pin file");
+        }
+        // Edition 2021: set_var is safe; every test of this process is serialized above.
+        std::env::set_var("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"));
+        Hsm {
+            dir,
+            module,
+            _serial: serial,
+        }
+    }
+
+    /// One token `strongroom` with PIN `1234`.
+    pub fn single() -> Hsm {
+        Hsm::new(&[("strongroom", "1234")])
+    }
+
+    pub fn config(&self, label: &str) -> Pkcs11Config {
+        let mut cfg = Pkcs11Config::new(&self.module, label);
+        cfg.pin_file = Some(self.dir.path().join(format!("pin-{label}")));
+        cfg.pool_size = 4;
+        cfg.acquire_timeout_ms = 100;
+        cfg
+    }
+
+    pub fn open(&self, label: &str) -> Pkcs11Backend {
+        Pkcs11Backend::open(&self.config(label)).expect("open the PKCS#11 backend")
+    }
+
+    /// A second, independent handle on the same library (what another component of the process
+    /// would hold): initialized if needed.
+    pub fn raw(&self) -> Pkcs11 {
+        let ctx = Pkcs11::new(&self.module).expect("load SoftHSM");
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => panic!("C_Initialize: {e}"),
+        }
+        ctx
+    }
+
+    pub fn slot(&self, ctx: &Pkcs11, label: &str) -> Slot {
+        ctx.get_slots_with_token()
+            .expect("slots")
+            .into_iter()
+            .find(|s| {
+                ctx.get_token_info(*s)
+                    .expect("token info")
+                    .label()
+                    .trim_end()
+                    == label
+            })
+            .expect("token by label")
+    }
+
+    /// A logged-in read-write session through the second handle.
+    pub fn raw_session(&self, ctx: &Pkcs11, label: &str, pin: &str) -> Session {
+        let session = ctx
+            .open_rw_session(self.slot(ctx, label))
+            .expect("open session");
+        match session.login(UserType::User, Some(&AuthPin::from(pin))) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => panic!("login: {e}"),
+        }
+        session
+    }
+}
+
+/// The one secret key labelled `label`, through a raw session.
+pub fn raw_find(session: &Session, label: &str) -> ObjectHandle {
+    let found = session
+        .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+        .expect("find");
+    assert_eq!(found.len(), 1, "one object labelled {label}");
+    found[0]
+}
