@@ -2,6 +2,7 @@
 //! that lets a grant authorize a request. Grants take effect at once here (no eventual
 //! consistency), so a grant token only has to be well formed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kms_api::types::{
@@ -33,6 +34,10 @@ const CONTEXT_OPERATIONS: &[&str] = &[
     "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext",
 ];
+
+/// Grant operations a constrained grant may include although constraints do not apply to them
+/// (CreateGrant passes its constraints on to the grants it makes).
+const UNCONSTRAINED_OPERATIONS: &[&str] = &["DescribeKey", "RetireGrant", "CreateGrant"];
 
 /// Grant operations a symmetric encryption key supports.
 const SYMMETRIC_OPERATIONS: &[&str] = &[
@@ -115,6 +120,45 @@ fn constraints_hold(g: &GrantRecord, ctx: Option<&serde_json::Map<String, Value>
     true
 }
 
+/// Whether the grant a CreateGrant request asks for stays within `parent`: only the parent's
+/// operations, and constraints at least as strict as the parent's.
+fn child_within_parent(parent: &GrantRecord, request: &Value) -> bool {
+    let ops_ok = request
+        .get("Operations")
+        .and_then(Value::as_array)
+        .is_some_and(|ops| {
+            ops.iter().all(|o| {
+                o.as_str()
+                    .is_some_and(|o| parent.operations.iter().any(|p| p == o))
+            })
+        });
+    let constraints = request.get("Constraints");
+    let child = |member: &str| -> Option<BTreeMap<String, String>> {
+        let map = constraints?.get(member)?.as_object()?;
+        Some(
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect(),
+        )
+    };
+    let (child_equals, child_subset) = (
+        child("EncryptionContextEquals"),
+        child("EncryptionContextSubset"),
+    );
+    let includes = |outer: &BTreeMap<String, String>, inner: &BTreeMap<String, String>| {
+        inner.iter().all(|(k, v)| outer.get(k) == Some(v))
+    };
+    let constraints_ok = match (&parent.context_equals, &parent.context_subset) {
+        (Some(eq), _) => child_equals.as_ref() == Some(eq),
+        (None, Some(sub)) => {
+            child_equals.as_ref().is_some_and(|c| includes(c, sub))
+                || child_subset.as_ref().is_some_and(|c| includes(c, sub))
+        }
+        (None, None) => true,
+    };
+    ops_ok && constraints_ok
+}
+
 fn entry(key_arn: &str, g: &GrantRecord) -> GrantListEntry {
     let constraints =
         (g.context_equals.is_some() || g.context_subset.is_some()).then(|| GrantConstraints {
@@ -148,7 +192,13 @@ impl Kms {
         key.grants.iter().any(|g| {
             (g.grantee_principal == *caller || Some(g.grantee_principal.as_str()) == role)
                 && g.operations.iter().any(|o| o == op)
-                && constraints_hold(g, ctx)
+                && match op {
+                    // Constraints do not apply to these; a grant made through a grant must stay
+                    // within its parent.
+                    "DescribeKey" | "RetireGrant" => true,
+                    "CreateGrant" => child_within_parent(g, access.request),
+                    _ => constraints_hold(g, ctx),
+                }
         })
     }
 
@@ -214,11 +264,10 @@ impl Kms {
         let constrained = constraints.encryption_context_equals.is_some()
             || constraints.encryption_context_subset.is_some();
         if constrained {
-            if let Some(op) = req
-                .operations
-                .iter()
-                .find(|o| !CONTEXT_OPERATIONS.contains(&o.as_str()))
-            {
+            if let Some(op) = req.operations.iter().find(|o| {
+                !CONTEXT_OPERATIONS.contains(&o.as_str())
+                    && !UNCONSTRAINED_OPERATIONS.contains(&o.as_str())
+            }) {
                 return Err(KmsError::new(
                     ErrorCode::ValidationException,
                     format!("Grant constraints are not allowed on a grant for {op}: it takes no encryption context."),
@@ -318,7 +367,7 @@ impl Kms {
     pub(crate) fn list_retirable_grants(
         &self,
         req: ListRetirableGrantsRequest,
-        caller: &Access<'_>,
+        _caller: &Access<'_>,
     ) -> Result<ListGrantsResponse, KmsError> {
         let Some(retiring) = req.retiring_principal else {
             return Err(KmsError::new(
@@ -334,7 +383,6 @@ impl Kms {
             cache
                 .keys
                 .values()
-                .filter(|k| k.record.account_id == caller.account_id)
                 .flat_map(|k| {
                     let arn = self.arn_of(&k.record);
                     k.grants

@@ -51,21 +51,21 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
-    /// The reason as AWS words it after "because": `no identity-based policy allows the
-    /// kms:Encrypt action`.
+    /// The reason as AWS words it at the end of the message: `because no identity-based policy
+    /// allows the kms:Encrypt action`, `with an explicit deny in a resource-based policy`.
     pub fn describe(self, action: &str) -> String {
         match self {
             DenyReason::ExplicitDenyInResourcePolicy => {
-                "an explicit deny in a resource-based policy".to_string()
+                "with an explicit deny in a resource-based policy".to_string()
             }
             DenyReason::ExplicitDenyInIdentityPolicy => {
-                "an explicit deny in an identity-based policy".to_string()
+                "with an explicit deny in an identity-based policy".to_string()
             }
             DenyReason::NoResourcePolicyAllows => {
-                format!("no resource-based policy allows the {action} action")
+                format!("because no resource-based policy allows the {action} action")
             }
             DenyReason::NoIdentityPolicyAllows => {
-                format!("no identity-based policy allows the {action} action")
+                format!("because no identity-based policy allows the {action} action")
             }
         }
     }
@@ -92,12 +92,12 @@ impl AuthzResult {
     }
 
     /// The `AccessDeniedException` message AWS gives for a denied request: `User: ARN is not
-    /// authorized to perform: kms:Op on resource: ARN because <reason>`. `None` when allowed.
+    /// authorized to perform: kms:Op on resource: ARN because|with <reason>`. `None` when allowed.
     pub fn access_denied_message(&self, ctx: &RequestContext<'_>) -> Option<String> {
         match self {
             AuthzResult::Allowed(_) => None,
             AuthzResult::Denied { message, .. } => Some(format!(
-                "User: {} is not authorized to perform: {} on resource: {} because {}",
+                "User: {} is not authorized to perform: {} on resource: {} {}",
                 caller_name(ctx),
                 ctx.action,
                 ctx.resource,

@@ -149,7 +149,18 @@ fn load_root_key(src: &RootKeySource) -> Result<crypto::RootKey, String> {
 }
 
 /// Builds the service from a configuration and binds its listener.
-async fn start(config: &Config) -> Result<(Arc<App>, tokio::net::TcpListener), String> {
+async fn start(
+    config: &Config,
+) -> Result<
+    (
+        Arc<App>,
+        tokio::net::TcpListener,
+        tokio::signal::unix::Signal,
+    ),
+    String,
+> {
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     let root = load_root_key(&config.root_key)?;
@@ -174,17 +185,16 @@ async fn start(config: &Config) -> Result<(Arc<App>, tokio::net::TcpListener), S
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    Ok((app, listener))
+    Ok((app, listener, hangup))
 }
 
 /// Reloads the principals (access keys, identity policies, tags) from the configuration file on
 /// every SIGHUP; a file that does not load leaves the current principals in place.
-async fn reload_on_hangup(app: Arc<App>, config_path: PathBuf) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP; configuration reload disabled");
-        return;
-    };
+async fn reload_on_hangup(
+    app: Arc<App>,
+    config_path: PathBuf,
+    mut hup: tokio::signal::unix::Signal,
+) {
     while hup.recv().await.is_some() {
         match Config::load(&config_path).and_then(|c| c.principals()) {
             Ok(p) => {
@@ -208,9 +218,12 @@ async fn run(
     listener: tokio::net::TcpListener,
     sweep: Duration,
     config_path: PathBuf,
+    hangup: tokio::signal::unix::Signal,
 ) -> Result<(), String> {
     tokio::spawn(server::deletion_sweeper(Arc::clone(&app.kms), sweep));
-    tokio::spawn(reload_on_hangup(Arc::clone(&app), config_path));
+    // The handler is installed before `start` returns to the caller that prints readiness, so a
+    // SIGHUP right after the "listening" line cannot kill the process.
+    tokio::spawn(reload_on_hangup(Arc::clone(&app), config_path, hangup));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("signal handling failed: {e}"))?;
     // Returning (rather than exiting) lets `dev` remove its temporary directory.
@@ -224,7 +237,7 @@ async fn run(
 /// `strongroom serve --config FILE`.
 pub async fn serve(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path)?;
-    let (app, listener) = start(&config).await?;
+    let (app, listener, hangup) = start(&config).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("strongroom: KMS listening on http://{addr}");
     let _ = std::io::stdout().flush();
@@ -233,6 +246,7 @@ pub async fn serve(config_path: &Path) -> Result<(), String> {
         listener,
         Duration::from_secs(config.deletion_sweep_seconds.max(1)),
         config_path.to_path_buf(),
+        hangup,
     )
     .await
 }
@@ -266,7 +280,7 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
         c.config.listen = format!("127.0.0.1:{port}");
         c
     };
-    let (app, listener) = start(&created.config).await?;
+    let (app, listener, hangup) = start(&created.config).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("# Strongroom dev KMS, data in {}", dir.display());
     created.print_exports(Some(&format!("http://{addr}")));
@@ -275,6 +289,7 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
         listener,
         Duration::from_secs(created.config.deletion_sweep_seconds.max(1)),
         created.config_path.clone(),
+        hangup,
     )
     .await
 }

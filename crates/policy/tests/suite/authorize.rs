@@ -366,24 +366,24 @@ fn denial_messages() {
     );
     assert_eq!(
         r.to_string(),
-        "denied: no identity-based policy allows the kms:Encrypt action"
+        "denied: because no identity-based policy allows the kms:Encrypt action"
     );
     let rows = [
         (
             DenyReason::ExplicitDenyInResourcePolicy,
-            "an explicit deny in a resource-based policy",
+            "with an explicit deny in a resource-based policy",
         ),
         (
             DenyReason::ExplicitDenyInIdentityPolicy,
-            "an explicit deny in an identity-based policy",
+            "with an explicit deny in an identity-based policy",
         ),
         (
             DenyReason::NoResourcePolicyAllows,
-            "no resource-based policy allows the kms:Sign action",
+            "because no resource-based policy allows the kms:Sign action",
         ),
         (
             DenyReason::NoIdentityPolicyAllows,
-            "no identity-based policy allows the kms:Sign action",
+            "because no identity-based policy allows the kms:Sign action",
         ),
     ];
     for (reason, text) in rows {
