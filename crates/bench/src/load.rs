@@ -123,6 +123,7 @@ pub struct RunResult {
     pub first_error: Option<String>,
     pub client_cpu_pct: f64,
     pub server_cpu_pct: f64,
+    pub other_cpu_pct: f64,
     pub server_cpu_us_per_req: f64,
 }
 
@@ -269,10 +270,12 @@ pub async fn run(
     let t0 = Instant::now();
     let client0 = procstat::cpu_seconds(client_pid);
     let server0 = procstat::cpu_seconds(server_pid);
+    let machine0 = procstat::machine_busy_seconds();
     tokio::time::sleep_until(schedule.end.into()).await;
     let t1 = Instant::now();
     let client1 = procstat::cpu_seconds(client_pid);
     let server1 = procstat::cpu_seconds(server_pid);
+    let machine1 = procstat::machine_busy_seconds();
 
     let mut latencies: Vec<u32> = Vec::new();
     let mut last_done = schedule.measure_start;
@@ -311,6 +314,9 @@ pub async fn run(
         _ => f64::NAN,
     };
     let server_cpu_pct = pct(server0, server1);
+    let client_cpu_pct = pct(client0, client1);
+    // Whatever else ran on the machine meanwhile (other processes compete for the cores).
+    let other_cpu_pct = (pct(machine0, machine1) - server_cpu_pct - client_cpu_pct).max(0.0);
     let server_cpu_us_per_req = if rps > 0.0 {
         server_cpu_pct / 100.0 / rps * 1e6
     } else {
@@ -325,8 +331,9 @@ pub async fn run(
         p99_us: percentile(&latencies, 99.0),
         errors,
         first_error,
-        client_cpu_pct: pct(client0, client1),
+        client_cpu_pct,
         server_cpu_pct,
+        other_cpu_pct,
         server_cpu_us_per_req,
     }
 }

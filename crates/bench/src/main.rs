@@ -45,6 +45,10 @@ struct Cli {
     /// Warm-up before each measured window (not recorded), in seconds.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Repeat the whole sequence this many times and report, per row, the round with the
+    /// median requests/s (rounds are interleaved, so a burst of outside load hits one round).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Plaintext size for Encrypt (and for the ciphertext Decrypt decrypts), in bytes.
     #[arg(long, default_value_t = 1024)]
     plaintext_bytes: usize,
@@ -92,7 +96,7 @@ impl TargetKind {
 }
 
 fn size_label(n: usize) -> String {
-    if n >= 1024 && n % 1024 == 0 {
+    if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} B")
@@ -119,12 +123,16 @@ fn main() -> ExitCode {
 
 /// Runs the benchmark; `Ok(false)` when some run saw errors.
 fn run(cli: &Cli) -> Result<bool, String> {
+    if !(1..=100).contains(&cli.rounds) {
+        return Err("--rounds must be in [1, 100]".to_string());
+    }
     if cli.concurrency.is_empty() || cli.concurrency.contains(&0) {
         return Err("--concurrency needs levels of at least 1".to_string());
     }
-    if !(cli.seconds > 0.0 && cli.seconds <= 3600.0) || !(0.0..=600.0).contains(&cli.warmup) {
-        return Err("--seconds must be in (0, 3600] and --warmup in [0, 600]".to_string());
+    if !(0.001..=3600.0).contains(&cli.seconds) || !(0.0..=600.0).contains(&cli.warmup) {
+        return Err("--seconds must be in [0.001, 3600] and --warmup in [0, 600]".to_string());
     }
+    let load_before = procstat::load_average();
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own path: {e}"))?;
     let strongroom_bin = match &cli.strongroom_bin {
         Some(p) => p.clone(),
@@ -191,49 +199,51 @@ fn run(cli: &Cli) -> Result<bool, String> {
 
         let mut results: Vec<RunResult> = Vec::new();
         // Concurrency outermost, so each KMS row is measured right after its floor row.
-        for &concurrency in &cli.concurrency {
-            for &kind in &cli.targets {
-                let (addr, pid, x_amz_target, body) = match kind {
-                    TargetKind::Floor => (
-                        floor.addr,
-                        floor.pid(),
-                        "TrentService.Encrypt",
-                        &encrypt_body,
-                    ),
-                    TargetKind::Encrypt => {
-                        (kms.addr, kms.pid(), "TrentService.Encrypt", &encrypt_body)
-                    }
-                    TargetKind::Decrypt => {
-                        (kms.addr, kms.pid(), "TrentService.Decrypt", &decrypt_body)
-                    }
-                    TargetKind::GenerateDataKey => (
-                        kms.addr,
-                        kms.pid(),
-                        "TrentService.GenerateDataKey",
-                        &gdk_body,
-                    ),
-                };
-                let target = Arc::new(Target::new(
-                    addr,
-                    Arc::clone(&creds),
-                    x_amz_target,
-                    Bytes::from(body.clone()),
-                ));
-                let schedule = Schedule::starting_now(
-                    Duration::from_secs_f64(cli.warmup),
-                    Duration::from_secs_f64(cli.seconds),
-                );
-                let label = kind.label(cli.plaintext_bytes);
-                eprint!("{label} @ {concurrency} ... ");
-                let r = load::run(kind, label, target, concurrency, schedule, pid).await;
-                eprintln!(
-                    "{:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, {} errors",
-                    r.rps,
-                    r.p50_us as f64 / 1000.0,
-                    r.p99_us as f64 / 1000.0,
-                    r.errors
-                );
-                results.push(r);
+        for round in 1..=cli.rounds {
+            for &concurrency in &cli.concurrency {
+                for &kind in &cli.targets {
+                    let (addr, pid, x_amz_target, body) = match kind {
+                        TargetKind::Floor => (
+                            floor.addr,
+                            floor.pid(),
+                            "TrentService.Encrypt",
+                            &encrypt_body,
+                        ),
+                        TargetKind::Encrypt => {
+                            (kms.addr, kms.pid(), "TrentService.Encrypt", &encrypt_body)
+                        }
+                        TargetKind::Decrypt => {
+                            (kms.addr, kms.pid(), "TrentService.Decrypt", &decrypt_body)
+                        }
+                        TargetKind::GenerateDataKey => (
+                            kms.addr,
+                            kms.pid(),
+                            "TrentService.GenerateDataKey",
+                            &gdk_body,
+                        ),
+                    };
+                    let target = Arc::new(Target::new(
+                        addr,
+                        Arc::clone(&creds),
+                        x_amz_target,
+                        Bytes::from(body.clone()),
+                    ));
+                    let schedule = Schedule::starting_now(
+                        Duration::from_secs_f64(cli.warmup),
+                        Duration::from_secs_f64(cli.seconds),
+                    );
+                    let label = kind.label(cli.plaintext_bytes);
+                    eprint!("round {round}/{}: {label} @ {concurrency} ... ", cli.rounds);
+                    let r = load::run(kind, label, target, concurrency, schedule, pid).await;
+                    eprintln!(
+                        "{:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, {} errors",
+                        r.rps,
+                        r.p50_us as f64 / 1000.0,
+                        r.p99_us as f64 / 1000.0,
+                        r.errors
+                    );
+                    results.push(r);
+                }
             }
         }
         Ok::<_, String>(results)
@@ -242,11 +252,52 @@ fn run(cli: &Cli) -> Result<bool, String> {
     drop(kms);
     drop(floor);
 
-    print_report(cli, &results);
-    Ok(results.iter().all(|r| r.errors == 0))
+    let rows = median_rounds(results);
+    print_report(cli, &rows, load_before.as_deref());
+    Ok(rows.iter().all(|r| r.row.errors == 0))
 }
 
-fn print_report(cli: &Cli, results: &[RunResult]) {
+/// One table row: the median round of one (target, concurrency), with the spread.
+struct Row {
+    row: RunResult,
+    min_rps: f64,
+    max_rps: f64,
+}
+
+/// Groups the runs by (target, concurrency), in first-seen order, and keeps for each the run
+/// with the median requests/s (the lower middle one for an even count), summing errors.
+fn median_rounds(results: Vec<RunResult>) -> Vec<Row> {
+    let mut groups: Vec<Vec<RunResult>> = Vec::new();
+    for r in results {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].kind == r.kind && g[0].concurrency == r.concurrency)
+        {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut g| {
+            g.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            let errors: u64 = g.iter().map(|r| r.errors).sum();
+            let first_error = g.iter().find_map(|r| r.first_error.clone());
+            let min_rps = g.first().map_or(0.0, |r| r.rps);
+            let max_rps = g.last().map_or(0.0, |r| r.rps);
+            let mut row = g.swap_remove((g.len() - 1) / 2);
+            row.errors = errors;
+            row.first_error = first_error;
+            Row {
+                row,
+                min_rps,
+                max_rps,
+            }
+        })
+        .collect()
+}
+
+fn print_report(cli: &Cli, rows: &[Row], load_before: Option<&str>) {
     let cpu = procstat::cpu_model().unwrap_or_else(|| "unknown".to_string());
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("## strongroom-bench results");
@@ -256,19 +307,36 @@ fn print_report(cli: &Cli, results: &[RunResult]) {
         println!("- Kernel: Linux {k}");
     }
     println!("- Command: `{}`", command_line());
+    if let Some(l) = load_before {
+        println!("- Load average (1 min) before the run: {l}");
+    }
     println!(
         "- Each window: {} s warm-up, then {} s measured; every request freshly SigV4-signed; \
          one HTTP/1.1 keep-alive connection per concurrent worker; client on one thread",
         cli.warmup, cli.seconds
     );
+    if cli.rounds > 1 {
+        println!(
+            "- {} interleaved rounds; each row is the round with the median req/s \
+             (its latencies and CPU figures), errors summed over all rounds",
+            cli.rounds
+        );
+    }
     println!();
+    let spread = cli.rounds > 1;
     println!(
-        "| target | concurrency | req/s | p50 ms | p99 ms | % of floor req/s | errors | client CPU | server CPU | server CPU µs/req |"
+        "| target | concurrency | req/s | p50 ms | p99 ms | % of floor req/s | errors | client CPU | server CPU | server CPU µs/req | other CPU |{}",
+        if spread { " req/s min–max |" } else { "" }
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in results {
-        let floor = results
+    println!(
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+        if spread { "---:|" } else { "" }
+    );
+    for row in rows {
+        let r = &row.row;
+        let floor = rows
             .iter()
+            .map(|f| &f.row)
             .find(|f| f.kind == TargetKind::Floor && f.concurrency == r.concurrency);
         let pct = match floor {
             Some(f) if f.rps > 0.0 => format!("{:.0}%", 100.0 * r.rps / f.rps),
@@ -280,7 +348,7 @@ fn print_report(cli: &Cli, results: &[RunResult]) {
             format!("**{} ⚠**", r.errors)
         };
         println!(
-            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {:.0}% | {:.0}% | {:.0} |",
+            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {:.0}% | {:.0}% | {:.1} | {:.0}% |{}",
             r.label,
             r.concurrency,
             r.rps,
@@ -291,9 +359,19 @@ fn print_report(cli: &Cli, results: &[RunResult]) {
             r.client_cpu_pct,
             r.server_cpu_pct,
             r.server_cpu_us_per_req,
+            r.other_cpu_pct,
+            if spread {
+                format!(" {:.0}–{:.0} |", row.min_rps, row.max_rps)
+            } else {
+                String::new()
+            },
         );
     }
-    let flagged: Vec<&RunResult> = results.iter().filter(|r| r.errors > 0).collect();
+    let flagged: Vec<&RunResult> = rows
+        .iter()
+        .map(|r| &r.row)
+        .filter(|r| r.errors > 0)
+        .collect();
     if !flagged.is_empty() {
         println!();
         println!("Runs with errors (their figures are not valid):");
@@ -309,8 +387,10 @@ fn print_report(cli: &Cli, results: &[RunResult]) {
     }
     println!();
     println!(
-        "CPU columns: share of one core over the measured window (the server may use up to {}%); \
-         server CPU µs/req = server process CPU time / requests answered.",
+        "CPU columns: share of one core over the measured window (the machine has {}%); \
+         server CPU µs/req = server process CPU time / requests answered; other CPU = \
+         everything else busy on the machine meanwhile (from /proc/stat) — if it is high, \
+         other processes took cores from the run and its figures are low.",
         100 * nproc.max(1)
     );
 }

@@ -12,7 +12,7 @@ mod validate;
 pub use error_code::{ErrorCode, ALL_ERROR_CODES};
 pub use model::model_operation_names;
 pub use operation::Operation;
-pub use validate::validate_input;
+pub use validate::{validate_input, validate_input_except_patterns};
 
 use serde_json::Value;
 

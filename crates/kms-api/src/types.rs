@@ -672,3 +672,147 @@ RevokeGrantRequest {
     /// Dry run.
     dry_run: Option<bool>,
 });
+
+/// The credential KMS signs proxy requests with.
+#[derive(Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct XksProxyAuthenticationCredential {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub raw_secret_access_key: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for XksProxyAuthenticationCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XksProxyAuthenticationCredential")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+request!(/// CreateCustomKeyStore.
+CreateCustomKeyStoreRequest {
+    /// Name.
+    custom_key_store_name: String,
+    /// `AWS_CLOUDHSM` (default) or `EXTERNAL_KEY_STORE`.
+    custom_key_store_type: Option<String>,
+    /// CloudHSM only.
+    cloud_hsm_cluster_id: Option<String>,
+    /// CloudHSM only.
+    trust_anchor_certificate: Option<String>,
+    /// CloudHSM only.
+    key_store_password: Option<serde_json::Value>,
+    /// Proxy endpoint.
+    xks_proxy_uri_endpoint: Option<String>,
+    /// Proxy path.
+    xks_proxy_uri_path: Option<String>,
+    /// VPC endpoint service.
+    xks_proxy_vpc_endpoint_service_name: Option<String>,
+    /// VPC endpoint service owner.
+    xks_proxy_vpc_endpoint_service_owner: Option<String>,
+    /// Proxy credential.
+    xks_proxy_authentication_credential: Option<XksProxyAuthenticationCredential>,
+    /// `PUBLIC_ENDPOINT` or `VPC_ENDPOINT_SERVICE`.
+    xks_proxy_connectivity: Option<String>,
+});
+
+response!(/// CreateCustomKeyStore.
+CreateCustomKeyStoreResponse {
+    /// The new store's id.
+    custom_key_store_id: String,
+});
+
+request!(/// UpdateCustomKeyStore.
+UpdateCustomKeyStoreRequest {
+    /// Store.
+    custom_key_store_id: String,
+    /// New name.
+    new_custom_key_store_name: Option<String>,
+    /// CloudHSM only.
+    cloud_hsm_cluster_id: Option<String>,
+    /// CloudHSM only.
+    key_store_password: Option<serde_json::Value>,
+    /// Proxy endpoint.
+    xks_proxy_uri_endpoint: Option<String>,
+    /// Proxy path.
+    xks_proxy_uri_path: Option<String>,
+    /// VPC endpoint service.
+    xks_proxy_vpc_endpoint_service_name: Option<String>,
+    /// VPC endpoint service owner.
+    xks_proxy_vpc_endpoint_service_owner: Option<String>,
+    /// Proxy credential.
+    xks_proxy_authentication_credential: Option<XksProxyAuthenticationCredential>,
+    /// Connectivity.
+    xks_proxy_connectivity: Option<String>,
+});
+
+request!(/// ConnectCustomKeyStore, DisconnectCustomKeyStore, DeleteCustomKeyStore.
+CustomKeyStoreIdRequest {
+    /// Store.
+    custom_key_store_id: String,
+});
+
+request!(/// DescribeCustomKeyStores.
+DescribeCustomKeyStoresRequest {
+    /// By id.
+    custom_key_store_id: Option<String>,
+    /// By name.
+    custom_key_store_name: Option<String>,
+    /// Page size.
+    limit: Option<i64>,
+    /// Paging marker.
+    marker: Option<String>,
+});
+
+/// How KMS reaches an external key store's proxy (never the secret).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct XksProxyConfiguration {
+    /// `PUBLIC_ENDPOINT` or `VPC_ENDPOINT_SERVICE`.
+    pub connectivity: String,
+    /// Access key id of the credential.
+    pub access_key_id: String,
+    /// Endpoint.
+    pub uri_endpoint: String,
+    /// Path.
+    pub uri_path: String,
+    /// VPC endpoint service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_service_name: Option<String>,
+    /// VPC endpoint service owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_service_owner: Option<String>,
+}
+
+/// One custom key store in DescribeCustomKeyStores.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CustomKeyStoresListEntry {
+    /// Id.
+    pub custom_key_store_id: String,
+    /// Name.
+    pub custom_key_store_name: String,
+    /// `EXTERNAL_KEY_STORE`.
+    pub custom_key_store_type: String,
+    /// Connection state.
+    pub connection_state: String,
+    /// Why the last connection failed (only when FAILED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_error_code: Option<String>,
+    /// Creation time.
+    pub creation_date: Option<Timestamp>,
+    /// The proxy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_proxy_configuration: Option<XksProxyConfiguration>,
+}
+
+response!(/// DescribeCustomKeyStores.
+DescribeCustomKeyStoresResponse {
+    /// Stores of this page.
+    custom_key_stores: Vec<CustomKeyStoresListEntry>,
+    /// Marker of the next page.
+    next_marker: Option<String>,
+    /// More pages follow.
+    truncated: bool,
+});

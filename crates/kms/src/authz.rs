@@ -53,13 +53,16 @@ pub struct Access<'a> {
     pub origin: &'a RequestOrigin,
 }
 
-/// Facts about the connection a request came on.
-#[derive(Debug, Clone, Copy, Default)]
+/// Facts about the request and the connection it came on.
+#[derive(Debug, Clone, Default)]
 pub struct RequestOrigin {
     /// The client's address, for `aws:SourceIp`.
     pub source_ip: Option<std::net::IpAddr>,
     /// Whether the request came over TLS, for `aws:SecureTransport`.
     pub secure_transport: bool,
+    /// The request id the caller sees (`x-amzn-RequestId`), passed on to external key store
+    /// proxies as `kmsRequestId`.
+    pub request_id: String,
 }
 
 impl std::ops::Deref for Access<'_> {

@@ -55,6 +55,8 @@ pub(crate) struct Cache {
     pub keys: HashMap<String, Arc<CachedKey>>,
     /// Aliases by (account, alias name).
     pub aliases: HashMap<(String, String), AliasRecord>,
+    /// Custom key stores by id.
+    pub stores: HashMap<String, Arc<crate::external::StoreEntry>>,
 }
 
 /// Compiles a stored key policy. Stored policies were checked when they were written; one that no

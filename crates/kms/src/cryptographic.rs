@@ -70,6 +70,7 @@ impl Kms {
         let op = caller.op;
         let key = self.resolve(key_ref, caller, Naming::KeyOrAlias)?;
         self.check_state(&key, StateRule::Enabled)?;
+        self.external_quota(&key)?;
         if key.record.key_usage != "ENCRYPT_DECRYPT" {
             return Err(KmsError::new(
                 ErrorCode::InvalidKeyUsageException,
@@ -84,23 +85,29 @@ impl Kms {
         Ok(key)
     }
 
-    fn seal(
+    async fn seal(
         &self,
         key: &CachedKey,
         plaintext: &[u8],
         ctx: &EncryptionContext,
+        caller: &Access<'_>,
     ) -> Result<Vec<u8>, KmsError> {
         let prepared = key
             .backing
             .get(&key.current)
             .ok_or_else(|| KmsError::internal("The key's current backing key is missing."))?;
+        if key.record.xks_key_id.is_some() {
+            return self
+                .seal_external(key, prepared, plaintext, ctx, caller)
+                .await;
+        }
         crypto::encrypt_blob_with(prepared, &key.record.key_id, &key.current, plaintext, ctx)
             .map_err(|_| KmsError::internal("Encryption failed."))
     }
 
     /// Opens a ciphertext blob: finds its key, checks it against `expected` (a `KeyId` the caller
     /// named), its state and the caller, then decrypts with the backing key the blob names.
-    fn open_blob(
+    async fn open_blob(
         &self,
         blob: &[u8],
         ctx: &EncryptionContext,
@@ -124,10 +131,20 @@ impl Kms {
         let alias = expected.filter(|e| e.starts_with("alias/"));
         self.authorize_key(caller, &key, alias)?;
         self.check_state(&key, StateRule::Enabled)?;
+        self.external_quota(&key)?;
         let backing_id = *parsed.backing_key_id();
         let prepared = key.backing.get(&backing_id).ok_or_else(bad_ciphertext)?;
-        let plaintext =
-            crypto::decrypt_blob_with(prepared, &parsed, ctx).map_err(|_| bad_ciphertext())?;
+        let plaintext = match (parsed.layer(), key.record.xks_key_id.is_some()) {
+            (crypto::Layer::Single, false) => {
+                crypto::decrypt_blob_with(prepared, &parsed, ctx).map_err(|_| bad_ciphertext())?
+            }
+            (crypto::Layer::External(_), true) => {
+                self.open_external(&key, prepared, &parsed, ctx, caller)
+                    .await?
+            }
+            // A blob whose layering does not match its key's kind was not made by that key.
+            _ => return Err(bad_ciphertext()),
+        };
         Ok(Opened {
             key: key.clone(),
             backing_key_id: hex::encode(backing_id),
@@ -135,7 +152,7 @@ impl Kms {
         })
     }
 
-    pub(crate) fn encrypt(
+    pub(crate) async fn encrypt(
         &self,
         req: EncryptRequest,
         caller: &Access<'_>,
@@ -144,7 +161,9 @@ impl Kms {
         check_algorithm(req.encryption_algorithm.as_deref())?;
         dry_run(req.dry_run)?;
         let ctx = req.encryption_context.unwrap_or_default();
-        let blob = self.seal(&key, req.plaintext.as_bytes(), &ctx)?;
+        let blob = self
+            .seal(&key, req.plaintext.as_bytes(), &ctx, caller)
+            .await?;
         Ok(EncryptResponse {
             ciphertext_blob: Some(Blob::new(blob)),
             key_id: self.arn_of(&key.record),
@@ -152,7 +171,7 @@ impl Kms {
         })
     }
 
-    pub(crate) fn decrypt(
+    pub(crate) async fn decrypt(
         &self,
         req: DecryptRequest,
         caller: &Access<'_>,
@@ -164,12 +183,14 @@ impl Kms {
             key,
             backing_key_id,
             plaintext,
-        } = self.open_blob(
-            req.ciphertext_blob.as_bytes(),
-            &ctx,
-            req.key_id.as_deref(),
-            caller,
-        )?;
+        } = self
+            .open_blob(
+                req.ciphertext_blob.as_bytes(),
+                &ctx,
+                req.key_id.as_deref(),
+                caller,
+            )
+            .await?;
         dry_run(req.dry_run)?;
         Ok(DecryptResponse {
             key_id: self.arn_of(&key.record),
@@ -179,7 +200,7 @@ impl Kms {
         })
     }
 
-    pub(crate) fn re_encrypt(
+    pub(crate) async fn re_encrypt(
         &self,
         req: ReEncryptRequest,
         caller: &Access<'_>,
@@ -191,19 +212,28 @@ impl Kms {
             key: source,
             backing_key_id: source_backing,
             plaintext,
-        } = self.open_blob(
-            req.ciphertext_blob.as_bytes(),
-            &src_ctx,
-            req.source_key_id.as_deref(),
-            &caller.with_action("kms:ReEncryptFrom"),
-        )?;
+        } = self
+            .open_blob(
+                req.ciphertext_blob.as_bytes(),
+                &src_ctx,
+                req.source_key_id.as_deref(),
+                &caller.with_action("kms:ReEncryptFrom"),
+            )
+            .await?;
         let dest = self.encrypting_key(
             &req.destination_key_id,
             &caller.with_action("kms:ReEncryptTo"),
         )?;
         dry_run(req.dry_run)?;
         let dest_ctx = req.destination_encryption_context.unwrap_or_default();
-        let blob = self.seal(&dest, &plaintext, &dest_ctx)?;
+        let blob = self
+            .seal(
+                &dest,
+                &plaintext,
+                &dest_ctx,
+                &caller.with_action("kms:ReEncryptTo"),
+            )
+            .await?;
         Ok(ReEncryptResponse {
             ciphertext_blob: Some(Blob::new(blob)),
             source_key_id: self.arn_of(&source.record),
@@ -215,7 +245,7 @@ impl Kms {
         })
     }
 
-    pub(crate) fn generate_data_key(
+    pub(crate) async fn generate_data_key(
         &self,
         req: GenerateDataKeyRequest,
         caller: &Access<'_>,
@@ -244,7 +274,7 @@ impl Kms {
         let data_key = crypto::random_bytes(len)
             .map_err(|_| KmsError::internal("Random generation failed."))?;
         let ctx = req.encryption_context.unwrap_or_default();
-        let blob = self.seal(&key, &data_key, &ctx)?;
+        let blob = self.seal(&key, &data_key, &ctx, caller).await?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Some(Blob::new(blob)),
             plaintext: with_plaintext.then_some(Blob(data_key)),
@@ -259,10 +289,16 @@ impl Kms {
     ) -> Result<GenerateRandomResponse, KmsError> {
         no_recipient(req.recipient.as_ref())?;
         if let Some(id) = req.custom_key_store_id {
-            return Err(KmsError::new(
-                ErrorCode::CustomKeyStoreNotFoundException,
-                format!("Custom key store '{id}' does not exist."),
-            ));
+            return Err(match self.store_entry(&id) {
+                Some(_) => KmsError::new(
+                    ErrorCode::UnsupportedOperationException,
+                    format!("GenerateRandom does not support {id}: it is an external key store."),
+                ),
+                None => KmsError::new(
+                    ErrorCode::CustomKeyStoreNotFoundException,
+                    format!("Custom key store '{id}' does not exist."),
+                ),
+            });
         }
         let Some(n) = req.number_of_bytes else {
             return Err(KmsError::new(

@@ -34,10 +34,16 @@ pub(crate) enum StateRule {
 impl Kms {
     pub(crate) fn check_state(&self, key: &CachedKey, rule: StateRule) -> Result<(), KmsError> {
         let arn = key_arn(&self.config, &key.record.account_id, &key.record.key_id);
-        let state = key.record.state;
+        let state = self.visible_state(&key.record);
         match (rule, state) {
             (StateRule::Any, _) | (_, KeyState::Enabled) => Ok(()),
-            (StateRule::NotPendingDeletion, KeyState::Disabled) => Ok(()),
+            // Management of a key whose external key store is disconnected changes its own state,
+            // which shows again when the store reconnects.
+            (StateRule::NotPendingDeletion, KeyState::Disabled | KeyState::Unavailable) => Ok(()),
+            (StateRule::Enabled, KeyState::Unavailable) => Err(KmsError::new(
+                ErrorCode::KmsInvalidStateException,
+                crate::xks_crypto::NOT_CONNECTED,
+            )),
             (StateRule::Enabled, KeyState::Disabled) => Err(KmsError::new(
                 ErrorCode::DisabledException,
                 format!("{arn} is disabled."),
@@ -59,15 +65,17 @@ impl Kms {
 
     pub(crate) fn metadata(&self, record: &KeyRecord) -> KeyMetadata {
         let pending = record.state == KeyState::PendingDeletion;
+        let state = self.visible_state(record);
+        let external = record.xks_key_id.is_some();
         KeyMetadata {
             aws_account_id: record.account_id.clone(),
             key_id: record.key_id.clone(),
             arn: self.arn_of(record),
             creation_date: Some(timestamp(record.created_ms)),
-            enabled: record.state == KeyState::Enabled,
+            enabled: state == KeyState::Enabled,
             description: record.description.clone(),
             key_usage: record.key_usage.clone(),
-            key_state: record.state.as_str().to_string(),
+            key_state: state.as_str().to_string(),
             deletion_date: record.deletion_ms.filter(|_| pending).map(timestamp),
             pending_deletion_window_in_days: None,
             origin: record.origin.clone(),
@@ -77,8 +85,11 @@ impl Kms {
             key_spec: record.key_spec.clone(),
             encryption_algorithms: Some(vec!["SYMMETRIC_DEFAULT".to_string()]),
             multi_region: false,
-            current_key_material_id: Some(record.current_backing_key_id.clone()),
-            xks_key_configuration: None,
+            current_key_material_id: (!external).then(|| record.current_backing_key_id.clone()),
+            xks_key_configuration: record
+                .xks_key_id
+                .as_ref()
+                .map(|id| kms_api::types::XksKeyConfiguration { id: id.clone() }),
         }
     }
 
@@ -111,18 +122,46 @@ impl Kms {
             ));
         }
         let origin = req.origin.as_deref().unwrap_or("AWS_KMS");
-        if origin != "AWS_KMS" {
-            return Err(KmsError::new(
-                ErrorCode::UnsupportedOperationException,
-                format!("Origin {origin} is not supported by Strongroom yet."),
-            ));
-        }
-        if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
-            return Err(KmsError::new(
-                ErrorCode::UnsupportedOperationException,
-                "Custom key stores are not supported by Strongroom yet.",
-            ));
-        }
+        let external = match origin {
+            "AWS_KMS" => {
+                if req.xks_key_id.is_some() {
+                    return Err(KmsError::new(
+                        ErrorCode::ValidationException,
+                        "XksKeyId is valid only for keys with Origin EXTERNAL_KEY_STORE.",
+                    ));
+                }
+                if req.custom_key_store_id.is_some() {
+                    return Err(KmsError::new(
+                        ErrorCode::UnsupportedOperationException,
+                        "A CustomKeyStoreId needs Origin EXTERNAL_KEY_STORE (AWS CloudHSM key stores are not supported by Strongroom).",
+                    ));
+                }
+                None
+            }
+            "EXTERNAL_KEY_STORE" => {
+                if req.multi_region == Some(true) {
+                    return Err(KmsError::new(
+                        ErrorCode::UnsupportedOperationException,
+                        "You cannot create a multi-Region key in a custom key store.",
+                    ));
+                }
+                let (Some(store), Some(xks_key)) =
+                    (req.custom_key_store_id.clone(), req.xks_key_id.clone())
+                else {
+                    return Err(KmsError::new(
+                        ErrorCode::ValidationException,
+                        "Origin EXTERNAL_KEY_STORE requires CustomKeyStoreId and XksKeyId.",
+                    ));
+                };
+                Some((store, xks_key))
+            }
+            other => {
+                return Err(KmsError::new(
+                    ErrorCode::UnsupportedOperationException,
+                    format!("Origin {other} is not supported by Strongroom yet."),
+                ))
+            }
+        };
         if req.multi_region == Some(true) {
             return Err(KmsError::new(
                 ErrorCode::UnsupportedOperationException,
@@ -146,6 +185,9 @@ impl Kms {
             ))?,
         };
 
+        if let Some((store_id, xks_key)) = &external {
+            self.check_external_key(store_id, xks_key, caller).await?;
+        }
         let material = crypto::KeyMaterial::generate()
             .map_err(|_| KmsError::internal("Key generation failed."))?;
         let backing_id = crypto::new_backing_key_id()
@@ -170,8 +212,8 @@ impl Kms {
             policy,
             tags,
             current_backing_key_id: backing_hex.clone(),
-            custom_key_store_id: None,
-            xks_key_id: None,
+            custom_key_store_id: external.as_ref().map(|(s, _)| s.clone()),
+            xks_key_id: external.as_ref().map(|(_, x)| x.clone()),
         };
         let backing = BackingKeyRecord {
             key_id: key_id.clone(),
@@ -181,6 +223,10 @@ impl Kms {
         };
         let (id, prepared) = prepare(&self.root, &backing)?;
         let _w = self.writes.lock().await;
+        if let Some((store_id, xks_key)) = &external {
+            // Checked again under the write lock: another CreateKey may have taken it meanwhile.
+            self.check_external_key_unused(store_id, xks_key)?;
+        }
         let (r, b) = (record.clone(), backing);
         self.store_write(move |s| s.create_key(&r, &b)).await?;
         let cached = CachedKey {

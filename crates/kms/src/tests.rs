@@ -48,6 +48,7 @@ impl Fixture {
             KmsConfig {
                 region: "us-east-1".into(),
                 partition: "aws".into(),
+                xks: XksSettings::default(),
             },
             Arc::new(store),
             RootKey::from_file_contents(&self.root).expect("root"),
@@ -212,6 +213,7 @@ async fn another_root_key_refuses_to_open_the_store() {
         KmsConfig {
             region: "us-east-1".into(),
             partition: "aws".into(),
+            xks: XksSettings::default(),
         },
         Arc::new(store),
         RootKey::generate().expect("root"),

@@ -26,6 +26,69 @@ pub struct Config {
     /// Accounts and their principals.
     #[serde(default)]
     pub accounts: Vec<Account>,
+    /// How the KMS reaches external key store proxies.
+    #[serde(default, skip_serializing_if = "XksClientConfig::is_default")]
+    pub xks: XksClientConfig,
+}
+
+/// External key store proxy client settings (`[xks]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XksClientConfig {
+    /// Deadline of one proxy call, in milliseconds (AWS: 250).
+    pub timeout_ms: u64,
+    /// Accept `https://host:port` endpoints (AWS does not) — for development.
+    pub allow_endpoint_port: bool,
+    /// Accept `http://` endpoints — for development only.
+    pub allow_http: bool,
+    /// Extra CA certificates (PEM file) trusted for proxies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_bundle_file: Option<PathBuf>,
+    /// Trust the system's CA roots.
+    pub system_roots: bool,
+    /// Cryptographic requests per second shared by the keys of one external key store.
+    pub requests_per_second: u32,
+    /// Period of the KmsHealthCheck of connected stores, in seconds.
+    pub health_check_seconds: u64,
+}
+
+impl Default for XksClientConfig {
+    fn default() -> Self {
+        XksClientConfig {
+            timeout_ms: 250,
+            allow_endpoint_port: false,
+            allow_http: false,
+            ca_bundle_file: None,
+            system_roots: true,
+            requests_per_second: 1800,
+            health_check_seconds: 60,
+        }
+    }
+}
+
+impl XksClientConfig {
+    fn is_default(&self) -> bool {
+        *self == XksClientConfig::default()
+    }
+
+    /// The service's settings, reading the CA bundle.
+    pub fn settings(&self) -> Result<kms::XksSettings, String> {
+        let ca_bundle_pem = match &self.ca_bundle_file {
+            Some(p) => {
+                Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?)
+            }
+            None => None,
+        };
+        Ok(kms::XksSettings {
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+            allow_endpoint_port: self.allow_endpoint_port,
+            allow_http: self.allow_http,
+            ca_bundle_pem,
+            system_roots: self.system_roots,
+            requests_per_second: self.requests_per_second.max(1),
+            health_check_interval: std::time::Duration::from_secs(self.health_check_seconds.max(1)),
+        })
+    }
 }
 
 /// The root key's source.
@@ -148,6 +211,9 @@ impl Config {
         cfg.data_dir = base.join(&cfg.data_dir);
         if let Some(f) = &cfg.root_key.file {
             cfg.root_key.file = Some(base.join(f));
+        }
+        if let Some(f) = &cfg.xks.ca_bundle_file {
+            cfg.xks.ca_bundle_file = Some(base.join(f));
         }
         cfg.principals()?;
         Ok(cfg)

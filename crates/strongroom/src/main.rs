@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod dev_proxy;
 mod server;
 mod setup;
 

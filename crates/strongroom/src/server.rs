@@ -85,6 +85,10 @@ impl App {
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
+        let origin = kms::RequestOrigin {
+            request_id: request_id.clone(),
+            ..origin
+        };
         match self.process(req, &origin).await {
             Ok((op, body)) => {
                 tracing::debug!(
@@ -244,10 +248,12 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         let origin = kms::RequestOrigin {
             source_ip: Some(peer.ip()),
             secure_transport: false,
+            request_id: String::new(),
         };
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let app = Arc::clone(&app);
+                let origin = origin.clone();
                 async move { Ok::<_, Infallible>(app.serve_request(req, origin).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -258,6 +264,18 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
+    }
+}
+
+/// Runs the `KmsHealthCheck` of connected external key stores periodically.
+pub async fn xks_health_checker(kms: Arc<kms::Kms>) {
+    let mut tick = tokio::time::interval(kms.config().xks.health_check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = kms.health_check_stores().await {
+            tracing::warn!(error = %e, "external key store health check failed");
+        }
     }
 }
 

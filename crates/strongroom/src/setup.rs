@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{AccessKey, Account, Config, RootKeySource, User};
+use crate::dev_proxy;
 use crate::server::{self, App};
 
 /// What `init` created.
@@ -91,6 +92,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
             env: None,
         },
         deletion_sweep_seconds: 60,
+        xks: Default::default(),
         accounts: vec![Account {
             id: random_account_id()?,
             roles: Vec::new(),
@@ -171,6 +173,7 @@ async fn start(
         kms::KmsConfig {
             region: config.region.clone(),
             partition: "aws".to_string(),
+            xks: config.xks.settings()?,
         },
         Arc::new(store),
         root,
@@ -221,6 +224,7 @@ async fn run(
     hangup: tokio::signal::unix::Signal,
 ) -> Result<(), String> {
     tokio::spawn(server::deletion_sweeper(Arc::clone(&app.kms), sweep));
+    tokio::spawn(server::xks_health_checker(Arc::clone(&app.kms)));
     // The handler is installed before `start` returns to the caller that prints readiness, so a
     // SIGHUP right after the "listening" line cannot kill the process.
     tokio::spawn(reload_on_hangup(Arc::clone(&app), config_path, hangup));
@@ -282,14 +286,29 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
     };
     let (app, listener, hangup) = start(&created.config).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The XKS proxy (software keystore, CA and credentials in DIR/xks) is up before anything
+    // is printed, so the exports are usable as soon as they appear.
+    let xks = dev_proxy::start_dev_proxy(&dir, &created.config.region).await?;
     println!("# Strongroom dev KMS, data in {}", dir.display());
     created.print_exports(Some(&format!("http://{addr}")));
-    run(
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "# External key store (XKS) proxy, keystore in {}",
+            dir.join(dev_proxy::XKS_DIR).display()
+        );
+        xks.print_exports(&mut out);
+        let _ = out.flush();
+    }
+    let result = run(
         app,
         listener,
         Duration::from_secs(created.config.deletion_sweep_seconds.max(1)),
         created.config_path.clone(),
         hangup,
     )
-    .await
+    .await;
+    xks.shutdown().await;
+    result
 }

@@ -759,3 +759,91 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The external key store (XKS) proxy `strongroom dev` starts beside the KMS.
+
+/// The `STRONGROOM_XKS_*` lines `strongroom dev` prints after `AWS_REGION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XksExports {
+    /// `https://localhost:PORT`.
+    pub endpoint: String,
+    /// `XksProxyUriPath`, e.g. `/dev/kms/xks/v1`.
+    pub uri_path: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// The external key to use.
+    pub key_id: String,
+    /// The CA certificate (PEM) to trust.
+    pub ca_file: PathBuf,
+    /// Every `STRONGROOM_XKS_*` variable read up to the last required one, by name (values
+    /// unquoted).
+    pub all: std::collections::BTreeMap<String, String>,
+}
+
+/// The variables [`XksExports`] requires.
+pub const XKS_EXPORT_NAMES: [&str; 6] = [
+    "STRONGROOM_XKS_URI_ENDPOINT",
+    "STRONGROOM_XKS_URI_PATH",
+    "STRONGROOM_XKS_ACCESS_KEY_ID",
+    "STRONGROOM_XKS_SECRET_ACCESS_KEY",
+    "STRONGROOM_XKS_KEY_ID",
+    "STRONGROOM_XKS_CA_FILE",
+];
+
+/// A shell word as `strongroom dev` prints it: bare, or single-quoted.
+fn unquote_shell(v: &str) -> String {
+    match v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        Some(inner) => inner.replace(r"'\''", "'"),
+        None => v.to_string(),
+    }
+}
+
+impl Kms {
+    /// Reads the `STRONGROOM_XKS_*` lines of the running process (they follow the AWS lines the
+    /// harness stopped at). Call once per process start: the lines are consumed. Gives up (kills
+    /// the server) after 60 s without them.
+    pub fn xks_exports(&mut self) -> XksExports {
+        let process = self.process.as_mut().expect("a running strongroom");
+        let pid = process.child.id();
+        let (done, watchdog) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                watchdog.recv_timeout(Duration::from_secs(60))
+            {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        });
+        let mut all = std::collections::BTreeMap::new();
+        while !XKS_EXPORT_NAMES.iter().all(|k| all.contains_key(*k)) {
+            let mut line = String::new();
+            let n = process
+                ._stdout
+                .read_line(&mut line)
+                .expect("read strongroom stdout");
+            assert!(
+                n > 0,
+                "strongroom stopped before printing the STRONGROOM_XKS_* lines; got {all:?}"
+            );
+            let export = line.trim().strip_prefix("export ");
+            if let Some((k, v)) = export.and_then(|r| r.split_once('=')) {
+                if k.starts_with("STRONGROOM_XKS_") {
+                    all.insert(k.to_string(), unquote_shell(v));
+                }
+            }
+        }
+        let _ = done.send(());
+        let get = |k: &str| all[k].clone();
+        XksExports {
+            endpoint: get("STRONGROOM_XKS_URI_ENDPOINT"),
+            uri_path: get("STRONGROOM_XKS_URI_PATH"),
+            access_key_id: get("STRONGROOM_XKS_ACCESS_KEY_ID"),
+            secret_access_key: get("STRONGROOM_XKS_SECRET_ACCESS_KEY"),
+            key_id: get("STRONGROOM_XKS_KEY_ID"),
+            ca_file: PathBuf::from(get("STRONGROOM_XKS_CA_FILE")),
+            all,
+        }
+    }
+}

@@ -7,6 +7,7 @@ mod authz;
 mod common;
 mod concurrency;
 mod crypto;
+mod dev_xks;
 mod durability;
 mod keys;
 mod policies;

@@ -51,7 +51,7 @@ async fn model_operations_not_built_are_unsupported() {
         ),
         ("GetKeyRotationStatus", serde_json::json!({ "KeyId": key })),
         ("EnableKeyRotation", serde_json::json!({ "KeyId": key })),
-        ("DescribeCustomKeyStores", serde_json::json!({})),
+        ("GetPublicKey", serde_json::json!({ "KeyId": key })),
     ];
     for (op, body) in cases {
         let r = kms.signed(&format!("TrentService.{op}"), body.to_string().as_bytes());

@@ -1,0 +1,332 @@
+//! The KMS side of the XKS Proxy API: calls an external key store proxy over HTTPS with SigV4
+//! (service `kms-xks-proxy`), on pooled keep-alive connections, with a deadline per call, and
+//! classifies every way a call can end so the KMS can map it to AWS's exceptions.
+#![forbid(unsafe_code)]
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use xks::{ErrorName, XksError};
+use zeroize::Zeroizing;
+
+pub use xks::{
+    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GetHealthStatusRequest,
+    GetHealthStatusResponse, GetKeyMetadataRequest, GetKeyMetadataResponse, RequestMetadata,
+};
+
+/// Where a proxy is and how to sign for it.
+#[derive(Clone)]
+pub struct ProxyTarget {
+    /// `https://host` (or, where the KMS's configuration allows, `https://host:port` and `http://`).
+    pub endpoint: String,
+    /// `[/prefix]/kms/xks/v1`.
+    pub uri_path: String,
+    /// SigV4 access key id.
+    pub access_key_id: String,
+    /// SigV4 secret.
+    pub secret: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for ProxyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyTarget")
+            .field("endpoint", &self.endpoint)
+            .field("uri_path", &self.uri_path)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a proxy call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyError {
+    /// The proxy answered with one of the specification's errors.
+    Xks {
+        /// The error name.
+        name: ErrorName,
+        /// The HTTP status it came with.
+        status: u16,
+    },
+    /// No TCP connection could be made.
+    Unreachable(String),
+    /// The TLS handshake failed (certificate, name, CA, version).
+    Tls(String),
+    /// No complete answer within the deadline.
+    Timeout,
+    /// An answer that is not what the specification allows.
+    InvalidResponse(String),
+}
+
+impl std::fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyError::Xks { name, status } => {
+                write!(f, "proxy answered {status} {}", name.as_str())
+            }
+            ProxyError::Unreachable(e) => write!(f, "proxy unreachable: {e}"),
+            ProxyError::Tls(e) => write!(f, "TLS with the proxy failed: {e}"),
+            ProxyError::Timeout => write!(f, "proxy did not answer in time"),
+            ProxyError::InvalidResponse(e) => write!(f, "invalid proxy response: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The region the KMS runs in (the SigV4 scope).
+    pub region: String,
+    /// Deadline of one call (AWS KMS: 250 ms).
+    pub timeout: Duration,
+    /// Extra trusted CA certificates (PEM), besides the system roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
+    /// Whether the system's roots are trusted.
+    pub system_roots: bool,
+}
+
+/// A pooled client for any number of proxies.
+#[derive(Clone)]
+pub struct XksClient {
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    region: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for XksClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XksClient")
+            .field("region", &self.region)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+fn root_store(cfg: &ClientConfig) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    if cfg.system_roots {
+        let found = rustls_native_certs::load_native_certs();
+        for cert in found.certs {
+            // A system certificate rustls cannot use is skipped, as browsers do.
+            let _ = roots.add(cert);
+        }
+    }
+    if let Some(pem) = &cfg.extra_ca_pem {
+        let mut n = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("CA bundle: {e}"))?;
+            roots.add(cert).map_err(|e| format!("CA bundle: {e}"))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err("the CA bundle holds no certificate".to_string());
+        }
+    }
+    Ok(roots)
+}
+
+/// The most specific description of why a connection failed: TLS or not.
+fn classify_connect(e: &hyper_util::client::legacy::Error) -> ProxyError {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return ProxyError::Tls(tls.to_string());
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return ProxyError::Tls(tls.to_string());
+            }
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return ProxyError::Tls(io.to_string());
+            }
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        ProxyError::Unreachable(e.to_string())
+    } else {
+        ProxyError::InvalidResponse(e.to_string())
+    }
+}
+
+impl XksClient {
+    /// A client trusting the system roots and/or the given CA bundle.
+    pub fn new(cfg: &ClientConfig) -> Result<XksClient, String> {
+        let roots = root_store(cfg)?;
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS configuration: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(XksClient {
+            http,
+            region: cfg.region.clone(),
+            timeout: cfg.timeout,
+        })
+    }
+
+    /// GetHealthStatus.
+    pub async fn health(
+        &self,
+        t: &ProxyTarget,
+        meta: RequestMetadata,
+    ) -> Result<GetHealthStatusResponse, ProxyError> {
+        self.call(
+            t,
+            "/health",
+            &GetHealthStatusRequest {
+                request_metadata: meta,
+            },
+        )
+        .await
+    }
+
+    /// GetKeyMetadata.
+    pub async fn key_metadata(
+        &self,
+        t: &ProxyTarget,
+        key_id: &str,
+        meta: RequestMetadata,
+    ) -> Result<GetKeyMetadataResponse, ProxyError> {
+        self.call(
+            t,
+            &format!("/keys/{key_id}/metadata"),
+            &GetKeyMetadataRequest {
+                request_metadata: meta,
+            },
+        )
+        .await
+    }
+
+    /// Encrypt.
+    pub async fn encrypt(
+        &self,
+        t: &ProxyTarget,
+        key_id: &str,
+        req: &EncryptRequest,
+    ) -> Result<EncryptResponse, ProxyError> {
+        self.call(t, &format!("/keys/{key_id}/encrypt"), req).await
+    }
+
+    /// Decrypt.
+    pub async fn decrypt(
+        &self,
+        t: &ProxyTarget,
+        key_id: &str,
+        req: &DecryptRequest,
+    ) -> Result<DecryptResponse, ProxyError> {
+        self.call(t, &format!("/keys/{key_id}/decrypt"), req).await
+    }
+
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        t: &ProxyTarget,
+        suffix: &str,
+        body: &Req,
+    ) -> Result<Resp, ProxyError> {
+        match tokio::time::timeout(self.timeout, self.call_inner(t, suffix, body)).await {
+            Ok(r) => r,
+            Err(_) => Err(ProxyError::Timeout),
+        }
+    }
+
+    async fn call_inner<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        t: &ProxyTarget,
+        suffix: &str,
+        body: &Req,
+    ) -> Result<Resp, ProxyError> {
+        let body =
+            Zeroizing::new(serde_json::to_vec(body).map_err(|e| {
+                ProxyError::InvalidResponse(format!("cannot encode the request: {e}"))
+            })?);
+        let path = format!("{}{suffix}", t.uri_path);
+        let uri: hyper::Uri = format!("{}{path}", t.endpoint)
+            .parse()
+            .map_err(|e| ProxyError::Unreachable(format!("invalid proxy URI: {e}")))?;
+        let host = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .ok_or_else(|| ProxyError::Unreachable("the proxy URI has no host".to_string()))?;
+        let amz_date = sigv4::format_amz_date(time::OffsetDateTime::now_utc());
+        let content_type = "application/json";
+        let headers = [
+            ("content-type", content_type),
+            ("host", host.as_str()),
+            ("x-amz-date", amz_date.as_str()),
+        ];
+        let signed: Vec<String> = headers.iter().map(|(n, _)| (*n).to_string()).collect();
+        let request = sigv4::Request {
+            method: "POST",
+            path: &path,
+            query: "",
+            headers: &headers,
+            body: &body,
+        };
+        let authorization = sigv4::sign(
+            &t.secret,
+            &t.access_key_id,
+            &self.region,
+            xks::SIGV4_SERVICE,
+            &amz_date,
+            &request,
+            &signed,
+            &sigv4::sha256_hex(&body),
+        )
+        .map_err(|e| ProxyError::InvalidResponse(format!("cannot sign the request: {e}")))?;
+        let req = hyper::Request::post(uri)
+            .header("content-type", content_type)
+            .header("x-amz-date", &amz_date)
+            .header("authorization", authorization)
+            .body(Full::new(Bytes::copy_from_slice(&body)))
+            .map_err(|e| ProxyError::InvalidResponse(format!("cannot build the request: {e}")))?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| classify_connect(&e))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ProxyError::InvalidResponse(format!("reading the answer: {e}")))?
+            .to_bytes();
+        if status == 200 {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| ProxyError::InvalidResponse(format!("malformed answer: {e}")));
+        }
+        match XksError::from_body(&bytes) {
+            Some(err) => Err(ProxyError::Xks {
+                name: err.name,
+                status,
+            }),
+            None => Err(ProxyError::InvalidResponse(format!(
+                "HTTP {status} without an XKS error body"
+            ))),
+        }
+    }
+}
