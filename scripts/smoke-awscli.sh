@@ -50,6 +50,12 @@ expect_error "cli encrypt on disabled key" DisabledException "$aws" kms encrypt 
 check "cli schedule-key-deletion" bash -c "\"$aws\" kms schedule-key-deletion --key-id $key_id --pending-window-in-days 7 --query KeyState --output text | grep -qx PendingDeletion"
 expect_error "cli unknown key" NotFoundException "$aws" kms describe-key --key-id 00000000-0000-0000-0000-000000000000
 AWS_SECRET_ACCESS_KEY=wrong expect_error "cli wrong secret" InvalidSignatureException "$aws" kms list-keys
+xks_key=$("$aws" kms create-key --origin EXTERNAL_KEY_STORE --custom-key-store-id "$STRONGROOM_CUSTOM_KEY_STORE_ID" --xks-key-id "$STRONGROOM_XKS_KEY_ID" --query KeyMetadata.KeyId --output text 2>"$work/xk.err")
+check "cli create-key in the external key store" test -n "$xks_key"
+check "cli describe-custom-key-stores" bash -c "\"$aws\" kms describe-custom-key-stores --custom-key-store-id $STRONGROOM_CUSTOM_KEY_STORE_ID --query 'CustomKeyStores[0].ConnectionState' --output text | grep -qx CONNECTED"
+check "cli encrypt with an XKS key" bash -c "\"$aws\" kms encrypt --key-id $xks_key --plaintext fileb://$work/pt.bin --query CiphertextBlob --output text | base64 -d >$work/xct.bin"
+check "cli decrypt with an XKS key" bash -c "\"$aws\" kms decrypt --ciphertext-blob fileb://$work/xct.bin --query Plaintext --output text | base64 -d | cmp - $work/pt.bin"
+expect_error "cli XksKeyAlreadyInUse" XksKeyAlreadyInUseException "$aws" kms create-key --origin EXTERNAL_KEY_STORE --custom-key-store-id "$STRONGROOM_CUSTOM_KEY_STORE_ID" --xks-key-id "$STRONGROOM_XKS_KEY_ID"
 check "boto3 round trip" "$venv/bin/python" "$here/scripts/smoke_boto3.py"
 
 echo "smoke: $passed passed, $failed failed"

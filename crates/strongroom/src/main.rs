@@ -53,6 +53,10 @@ enum Command {
         /// Keep the data (and credentials) in this directory instead of a fresh temporary one.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Create no demo external key store, leaving the proxy's URI free for your own
+        /// CreateCustomKeyStore.
+        #[arg(long)]
+        no_demo_store: bool,
     },
 }
 
@@ -80,9 +84,11 @@ fn main() -> ExitCode {
         }),
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(setup::serve(&config))),
         Command::XksProxy(args) => xks_proxy::run_cli(args),
-        Command::Dev { port, data_dir } => {
-            runtime().and_then(|rt| rt.block_on(setup::dev(port, data_dir)))
-        }
+        Command::Dev {
+            port,
+            data_dir,
+            no_demo_store,
+        } => runtime().and_then(|rt| rt.block_on(setup::dev(port, data_dir, !no_demo_store))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

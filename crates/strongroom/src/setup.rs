@@ -255,8 +255,125 @@ pub async fn serve(config_path: &Path) -> Result<(), String> {
     .await
 }
 
-/// `strongroom dev [--port N] [--data-dir DIR]`.
-pub async fn dev(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
+/// The name of the external key store `dev` creates on its proxy.
+const DEMO_STORE_NAME: &str = "strongroom-dev";
+
+/// Creates (or, with a kept data directory, points at this run's proxy again) and connects the
+/// demo external key store, through the KMS API as the dev account's admin user.
+async fn demo_key_store(
+    app: &App,
+    config: &Config,
+    xks: &dev_proxy::DevProxy,
+) -> Result<String, String> {
+    let admin = config
+        .accounts
+        .first()
+        .and_then(|a| a.users.first())
+        .and_then(|u| u.access_keys.first())
+        .ok_or("the dev configuration has no access key")?;
+    let principal = app
+        .principals
+        .read()
+        .map_err(|_| "principal table lock poisoned".to_string())?
+        .get(&admin.id)
+        .cloned()
+        .ok_or("the dev access key is not loaded")?;
+    let call = |op: kms_api::Operation, body: serde_json::Value| {
+        let kms = Arc::clone(&app.kms);
+        let caller = principal.caller.clone();
+        async move {
+            let out = kms
+                .handle(op, body.to_string().as_bytes(), &caller)
+                .await
+                .map_err(|e| format!("{}: {e}", op.name()))?;
+            serde_json::from_slice::<serde_json::Value>(&out).map_err(|e| e.to_string())
+        }
+    };
+    use kms_api::Operation as Op;
+    let credential = serde_json::json!({
+        "AccessKeyId": xks.access_key_id,
+        "RawSecretAccessKey": xks.secret_access_key,
+    });
+    let existing = call(
+        Op::DescribeCustomKeyStores,
+        serde_json::json!({ "CustomKeyStoreName": DEMO_STORE_NAME }),
+    )
+    .await;
+    let id = match existing
+        .ok()
+        .and_then(|v| v["CustomKeyStores"][0].as_object().cloned())
+    {
+        Some(store) => {
+            let id = store
+                .get("CustomKeyStoreId")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            if store.get("ConnectionState").and_then(|v| v.as_str()) != Some("DISCONNECTED") {
+                call(
+                    Op::DisconnectCustomKeyStore,
+                    serde_json::json!({ "CustomKeyStoreId": id }),
+                )
+                .await?;
+            }
+            // The proxy listens on a new port each run.
+            call(
+                Op::UpdateCustomKeyStore,
+                serde_json::json!({
+                    "CustomKeyStoreId": id,
+                    "XksProxyUriEndpoint": xks.endpoint,
+                    "XksProxyUriPath": xks.uri_path,
+                    "XksProxyAuthenticationCredential": credential,
+                }),
+            )
+            .await?;
+            id
+        }
+        None => {
+            let created = call(
+                Op::CreateCustomKeyStore,
+                serde_json::json!({
+                    "CustomKeyStoreName": DEMO_STORE_NAME,
+                    "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+                    "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+                    "XksProxyUriEndpoint": xks.endpoint,
+                    "XksProxyUriPath": xks.uri_path,
+                    "XksProxyAuthenticationCredential": credential,
+                }),
+            )
+            .await?;
+            created["CustomKeyStoreId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    call(
+        Op::ConnectCustomKeyStore,
+        serde_json::json!({ "CustomKeyStoreId": id }),
+    )
+    .await?;
+    let state = call(
+        Op::DescribeCustomKeyStores,
+        serde_json::json!({ "CustomKeyStoreId": id }),
+    )
+    .await?;
+    let connection = state["CustomKeyStores"][0]["ConnectionState"]
+        .as_str()
+        .unwrap_or_default();
+    if connection != "CONNECTED" {
+        return Err(format!(
+            "the demo external key store did not connect: {connection} {}",
+            state["CustomKeyStores"][0]["ConnectionErrorCode"]
+                .as_str()
+                .unwrap_or_default()
+        ));
+    }
+    Ok(id)
+}
+
+/// `strongroom dev [--port N] [--data-dir DIR] [--no-demo-store]`.
+pub async fn dev(port: u16, data_dir: Option<PathBuf>, demo_store: bool) -> Result<(), String> {
     let temp;
     let dir = match data_dir {
         Some(d) => d,
@@ -284,11 +401,20 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
         c.config.listen = format!("127.0.0.1:{port}");
         c
     };
+    // The XKS proxy (software keystore, CA and credentials in DIR/xks) is up before anything
+    // is printed, so the exports are usable as soon as they appear; the KMS trusts its CA and
+    // accepts its `https://localhost:PORT` endpoint.
+    let xks = dev_proxy::start_dev_proxy(&dir, &created.config.region).await?;
+    let mut created = created;
+    created.config.xks.ca_bundle_file = Some(xks.ca_file.clone());
+    created.config.xks.allow_endpoint_port = true;
     let (app, listener, hangup) = start(&created.config).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    // The XKS proxy (software keystore, CA and credentials in DIR/xks) is up before anything
-    // is printed, so the exports are usable as soon as they appear.
-    let xks = dev_proxy::start_dev_proxy(&dir, &created.config.region).await?;
+    let demo = if demo_store {
+        Some(demo_key_store(&app, &created.config, &xks).await?)
+    } else {
+        None
+    };
     println!("# Strongroom dev KMS, data in {}", dir.display());
     created.print_exports(Some(&format!("http://{addr}")));
     {
@@ -299,6 +425,18 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
             dir.join(dev_proxy::XKS_DIR).display()
         );
         xks.print_exports(&mut out);
+        if let Some(id) = &demo {
+            let _ = writeln!(out, "export STRONGROOM_CUSTOM_KEY_STORE_ID={id}");
+            let _ = writeln!(
+                out,
+                "export STRONGROOM_XKS_SPARE_KEY_ID={}",
+                xks.spare_key_id
+            );
+            let _ = writeln!(
+                out,
+                "# aws kms create-key --origin EXTERNAL_KEY_STORE --custom-key-store-id $STRONGROOM_CUSTOM_KEY_STORE_ID --xks-key-id $STRONGROOM_XKS_KEY_ID"
+            );
+        }
         let _ = out.flush();
     }
     let result = run(

@@ -181,8 +181,7 @@ impl XksCaller {
     }
 
     async fn post(&self, suffix: &str, body: &Value) -> Resp {
-        self.post_with(suffix, body, Some(&self.secret.clone()))
-            .await
+        self.post_with(suffix, body, Some(&self.secret)).await
     }
 
     async fn health(&self) -> Resp {
