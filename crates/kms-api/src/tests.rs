@@ -204,6 +204,29 @@ fn validation_table() {
 }
 
 #[test]
+fn base64_lengths_without_decoding() {
+    use base64::Engine;
+    for n in 0..20 {
+        let text = base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+        assert_eq!(
+            crate::validate::base64_decoded_len(&text),
+            Some(n),
+            "{text}"
+        );
+    }
+    for bad in ["A", "AB=", "A===", "AB C", "AB*=", "====", "AB=C"] {
+        let valid = base64::engine::general_purpose::STANDARD
+            .decode(bad)
+            .is_ok();
+        assert!(!valid, "{bad} decodes");
+        if crate::validate::base64_decoded_len(bad).is_some() {
+            // Only padding placement escapes the cheap check; the typed decode refuses it.
+            assert!(bad.contains('='), "{bad}");
+        }
+    }
+}
+
+#[test]
 fn decode_typed_requests() {
     let r: EncryptRequest = decode_request(
         Operation::Encrypt,
