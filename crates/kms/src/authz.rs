@@ -51,6 +51,8 @@ pub struct Access<'a> {
     pub now_ms: i64,
     /// Where the request came from.
     pub origin: &'a RequestOrigin,
+    /// For ReEncrypt: whether source and destination are the same key (`kms:ReEncryptOnSameKey`).
+    pub reencrypt_same_key: Option<bool>,
 }
 
 /// Facts about the request and the connection it came on.
@@ -82,7 +84,14 @@ impl<'a> Access<'a> {
             request: self.request,
             now_ms: self.now_ms,
             origin: self.origin,
+            reencrypt_same_key: self.reencrypt_same_key,
         }
+    }
+
+    /// The same access, knowing whether a ReEncrypt stays on one key.
+    pub(crate) fn with_same_key(mut self, same: Option<bool>) -> Access<'a> {
+        self.reencrypt_same_key = same;
+        self
     }
 }
 
@@ -297,11 +306,7 @@ impl ContextKeys for Conditions<'_> {
             }
             "kms:datakeypairspec" => str_at(req, "KeyPairSpec").map(ContextValue::String),
             "kms:messagetype" => str_at(req, "MessageType").map(ContextValue::String),
-            "kms:reencryptonsamekey" if self.access.op == Operation::ReEncrypt => {
-                // Filled by the ReEncrypt handler through the destination's own check; here only
-                // a destination naming the same key id as the source is known to be the same.
-                None
-            }
+            "kms:reencryptonsamekey" => self.access.reencrypt_same_key.map(ContextValue::Bool),
             "aws:tagkeys" => {
                 let keys = self.tag_keys.get_or_init(|| match self.access.op {
                     Operation::UntagResource => req

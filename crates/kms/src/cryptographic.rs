@@ -208,6 +208,15 @@ impl Kms {
         check_algorithm(req.source_encryption_algorithm.as_deref())?;
         check_algorithm(req.destination_encryption_algorithm.as_deref())?;
         let src_ctx = req.source_encryption_context.unwrap_or_default();
+        // `kms:ReEncryptOnSameKey` is known before either key is authorized.
+        let source_id = crypto::parse_blob(req.ciphertext_blob.as_bytes())
+            .ok()
+            .map(|p| p.key_id().to_string());
+        let dest_id = self
+            .lookup(&req.destination_key_id, caller, Naming::KeyOrAlias)
+            .ok()
+            .map(|k| k.record.key_id.clone());
+        let same_key = source_id.zip(dest_id).map(|(a, b)| a == b);
         let Opened {
             key: source,
             backing_key_id: source_backing,
@@ -217,7 +226,9 @@ impl Kms {
                 req.ciphertext_blob.as_bytes(),
                 &src_ctx,
                 req.source_key_id.as_deref(),
-                &caller.with_action("kms:ReEncryptFrom"),
+                &caller
+                    .with_action("kms:ReEncryptFrom")
+                    .with_same_key(same_key),
             )
             .await?;
         let dest = self.encrypting_key(

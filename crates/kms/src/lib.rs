@@ -147,6 +147,7 @@ impl Kms {
             request: &value,
             now_ms: self.now_ms(),
             origin,
+            reencrypt_same_key: None,
         };
         grants::check_grant_tokens(&value)?;
         if !authz::uses_key_policy(op) {

@@ -240,3 +240,51 @@ async fn every_model_operation_is_routed() {
         }
     }
 }
+
+#[tokio::test]
+async fn reencrypt_on_same_key_is_a_condition_key() {
+    let fx = Fixture::new();
+    let kms = fx.open();
+    let identity = policy::Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"kms:*","Resource":"*"},
+            {"Effect":"Deny","Action":["kms:ReEncryptFrom","kms:ReEncryptTo"],"Resource":"*",
+             "Condition":{"Bool":{"kms:ReEncryptOnSameKey":"true"}}}]}"#,
+        policy::PolicyKind::Identity,
+    )
+    .expect("policy");
+    let user = Caller::user("111122223333", "rotator", vec![identity]);
+    let call_as = |op: Operation, body: Value| {
+        let kms = &kms;
+        let user = user.clone();
+        async move {
+            let out = kms.handle(op, body.to_string().as_bytes(), &user).await?;
+            Ok::<Value, KmsError>(serde_json::from_slice(&out).expect("json"))
+        }
+    };
+    let a = s(
+        &call_as(Operation::CreateKey, json!({})).await.expect("a")["KeyMetadata"],
+        "KeyId",
+    );
+    let b = s(
+        &call_as(Operation::CreateKey, json!({})).await.expect("b")["KeyMetadata"],
+        "KeyId",
+    );
+    let pt = base64::engine::general_purpose::STANDARD.encode(b"x");
+    let ct = call_as(Operation::Encrypt, json!({"KeyId": a, "Plaintext": pt}))
+        .await
+        .expect("encrypt");
+    call_as(
+        Operation::ReEncrypt,
+        json!({"CiphertextBlob": ct["CiphertextBlob"], "DestinationKeyId": b}),
+    )
+    .await
+    .expect("to another key is allowed");
+    let same = call_as(
+        Operation::ReEncrypt,
+        json!({"CiphertextBlob": ct["CiphertextBlob"], "DestinationKeyId": a}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(same.code, ErrorCode::AccessDeniedException, "{same}");
+}
