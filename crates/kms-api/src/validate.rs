@@ -229,7 +229,7 @@ fn check(
 /// The length of what a standard, padded base64 text decodes to; `None` when it is not such a text.
 pub(crate) fn base64_decoded_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return None;
     }
     let padding = b.iter().rev().take_while(|c| **c == b'=').count();
