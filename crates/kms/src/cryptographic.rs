@@ -297,19 +297,16 @@ impl Kms {
     pub(crate) fn generate_random(
         &self,
         req: GenerateRandomRequest,
+        caller: &Access<'_>,
     ) -> Result<GenerateRandomResponse, KmsError> {
         no_recipient(req.recipient.as_ref())?;
         if let Some(id) = req.custom_key_store_id {
-            return Err(match self.store_entry(&id) {
-                Some(_) => KmsError::new(
-                    ErrorCode::UnsupportedOperationException,
-                    format!("GenerateRandom does not support {id}: it is an external key store."),
-                ),
-                None => KmsError::new(
-                    ErrorCode::CustomKeyStoreNotFoundException,
-                    format!("Custom key store '{id}' does not exist."),
-                ),
-            });
+            // Another account's store is not found, as in every custom key store operation.
+            self.own_store(&id, caller)?;
+            return Err(KmsError::new(
+                ErrorCode::UnsupportedOperationException,
+                format!("GenerateRandom does not support {id}: it is an external key store."),
+            ));
         }
         let Some(n) = req.number_of_bytes else {
             return Err(KmsError::new(

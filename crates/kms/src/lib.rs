@@ -186,7 +186,7 @@ impl Kms {
             Operation::GenerateDataKeyWithoutPlaintext => {
                 json(self.generate_data_key(req.decode()?, caller, false).await)
             }
-            Operation::GenerateRandom => json(self.generate_random(req.decode()?)),
+            Operation::GenerateRandom => json(self.generate_random(req.decode()?, caller)),
             Operation::GetKeyPolicy => json(self.get_key_policy(req.decode()?, caller)),
             Operation::PutKeyPolicy => json(self.put_key_policy(req.decode()?, caller).await),
             Operation::ListKeyPolicies => json(self.list_key_policies(req.decode()?, caller)),

@@ -3,7 +3,6 @@
 //! classifies every way a call can end so the KMS can map it to AWS's exceptions.
 #![forbid(unsafe_code)]
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -136,25 +135,31 @@ fn root_store(cfg: &ClientConfig) -> Result<rustls::RootCertStore, String> {
     Ok(roots)
 }
 
+/// Whether an error, or anything it wraps, is a TLS failure. An I/O error that wraps another
+/// I/O error does not expose the inner one through `source()` (only its source), so wrapped
+/// payloads are searched through `get_ref()`.
+fn tls_failure(e: &(dyn std::error::Error + 'static), depth: usize) -> Option<String> {
+    if depth > 16 {
+        return None;
+    }
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls.to_string());
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if let Some(found) = io.get_ref().and_then(|inner| tls_failure(inner, depth + 1)) {
+            return Some(found);
+        }
+        if io.kind() == std::io::ErrorKind::InvalidData {
+            return Some(io.to_string());
+        }
+    }
+    e.source().and_then(|s| tls_failure(s, depth + 1))
+}
+
 /// The most specific description of why a connection failed: TLS or not.
 fn classify_connect(e: &hyper_util::client::legacy::Error) -> ProxyError {
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
-            return ProxyError::Tls(tls.to_string());
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return ProxyError::Tls(tls.to_string());
-            }
-            if io.kind() == std::io::ErrorKind::InvalidData {
-                return ProxyError::Tls(io.to_string());
-            }
-        }
-        source = s.source();
+    if let Some(tls) = tls_failure(e, 0) {
+        return ProxyError::Tls(tls);
     }
     if e.is_connect() {
         ProxyError::Unreachable(e.to_string())

@@ -1087,8 +1087,15 @@ async fn encrypt(
                     &sealed.tag,
                     &gcm_aad,
                 )
-                .map_err(|e| {
-                    BackendError::Internal(format!("the encryption did not decrypt: {e}"))
+                .map_err(|e| match e {
+                    // The key changed between the two steps (disabled, removed, usage changed):
+                    // report that, not a broken key manager.
+                    e @ (BackendError::KeyDisabled(_)
+                    | BackendError::KeyNotFound(_)
+                    | BackendError::InvalidKeyUsage { .. }
+                    | BackendError::Busy
+                    | BackendError::Unavailable(_)) => e,
+                    e => BackendError::Internal(format!("the encryption did not decrypt: {e}")),
                 })?;
             if !bool::from(check.as_slice().ct_eq(plaintext.as_slice())) {
                 return Err(BackendError::Internal(

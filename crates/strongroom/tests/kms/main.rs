@@ -15,3 +15,4 @@ mod protocol;
 mod sigv4;
 mod states;
 mod tags;
+mod xks;
