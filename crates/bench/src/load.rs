@@ -124,6 +124,7 @@ pub struct RunResult {
     pub client_cpu_pct: f64,
     pub server_cpu_pct: f64,
     pub other_cpu_pct: f64,
+    pub client_cpu_us_per_req: f64,
     pub server_cpu_us_per_req: f64,
 }
 
@@ -317,10 +318,12 @@ pub async fn run(
     let client_cpu_pct = pct(client0, client1);
     // Whatever else ran on the machine meanwhile (other processes compete for the cores).
     let other_cpu_pct = (pct(machine0, machine1) - server_cpu_pct - client_cpu_pct).max(0.0);
-    let server_cpu_us_per_req = if rps > 0.0 {
-        server_cpu_pct / 100.0 / rps * 1e6
-    } else {
-        f64::NAN
+    let per_req = |pct: f64| {
+        if rps > 0.0 {
+            pct / 100.0 / rps * 1e6
+        } else {
+            f64::NAN
+        }
     };
     RunResult {
         kind,
@@ -334,7 +337,8 @@ pub async fn run(
         client_cpu_pct,
         server_cpu_pct,
         other_cpu_pct,
-        server_cpu_us_per_req,
+        client_cpu_us_per_req: per_req(client_cpu_pct),
+        server_cpu_us_per_req: per_req(server_cpu_pct),
     }
 }
 

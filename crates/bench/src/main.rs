@@ -13,8 +13,14 @@
 
 mod floor;
 mod load;
+mod policy;
 mod procstat;
+mod serve;
 mod servers;
+mod suite;
+mod tls;
+mod xks;
+mod xks_kms;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +68,31 @@ struct Cli {
     /// The `strongroom` binary (default: `strongroom` next to this executable).
     #[arg(long)]
     strongroom_bin: Option<PathBuf>,
+    /// Which benchmark to run; `kms` (the default) is the one the options above describe.
+    #[arg(long, value_enum, default_value = "kms")]
+    suite: Suite,
+    /// xks-proxy / xks-kms suites: the key managers behind the proxy, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "software,softhsm")]
+    xks_backends: Vec<xks::XksBackend>,
+    /// xks-proxy / xks-kms suites: PKCS#11 sessions in the proxy's pool (`pool_size`).
+    #[arg(long, default_value_t = 8)]
+    pkcs11_pool_size: usize,
+    /// xks-proxy suite: do not run `wrk` even if it is installed.
+    #[arg(long)]
+    no_wrk: bool,
+}
+
+/// The benchmark suites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Suite {
+    /// Encrypt/Decrypt/GenerateDataKey on `strongroom dev` beside the HTTP floor.
+    Kms,
+    /// The XKS proxy over HTTPS: software keystore and SoftHSMv2, beside HTTP/HTTPS floors.
+    XksProxy,
+    /// KMS keys in external key stores beside AWS_KMS keys (`strongroom serve` + proxy).
+    XksKms,
+    /// Encrypt under the default key policy vs a realistic key + identity policy.
+    Policy,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +100,14 @@ enum Command {
     /// Internal: run the HTTP floor server (prints `LISTEN addr`, exits when stdin closes).
     #[command(hide = true)]
     FloorServer,
+    /// Internal: run the HTTPS floor server (prints `LISTEN addr`, exits when stdin closes).
+    #[command(hide = true)]
+    TlsFloorServer {
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
 }
 
 /// What a run measures.
@@ -105,10 +144,18 @@ fn size_label(n: usize) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::FloorServer) = cli.command {
-        return floor::run_server();
+    match &cli.command {
+        Some(Command::FloorServer) => return floor::run_server(),
+        Some(Command::TlsFloorServer { cert, key }) => return tls::run_server(cert, key),
+        None => {}
     }
-    match run(&cli) {
+    let outcome = match cli.suite {
+        Suite::Kms => run(&cli),
+        Suite::XksProxy => xks::run(&cli),
+        Suite::XksKms => xks_kms::run(&cli),
+        Suite::Policy => policy::run(&cli),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!("strongroom-bench: some runs had errors (flagged in the table)");
@@ -325,11 +372,11 @@ fn print_report(cli: &Cli, rows: &[Row], load_before: Option<&str>) {
     println!();
     let spread = cli.rounds > 1;
     println!(
-        "| target | concurrency | req/s | p50 ms | p99 ms | % of floor req/s | errors | client CPU | server CPU | server CPU µs/req | other CPU |{}",
+        "| target | concurrency | req/s | p50 ms | p99 ms | % of floor req/s | errors | client CPU | server CPU | other CPU | client CPU µs/req | server CPU µs/req | % of floor, CPU-bound estimate |{}",
         if spread { " req/s min–max |" } else { "" }
     );
     println!(
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
         if spread { "---:|" } else { "" }
     );
     for row in rows {
@@ -342,13 +389,28 @@ fn print_report(cli: &Cli, rows: &[Row], load_before: Option<&str>) {
             Some(f) if f.rps > 0.0 => format!("{:.0}%", 100.0 * r.rps / f.rps),
             _ => "–".to_string(),
         };
+        // If client and server together kept every core busy, req/s would be
+        // cores / (client + server CPU per request): the ratio to the floor's is then
+        // independent of how much of the machine other processes took.
+        let est = match floor {
+            Some(f) => {
+                let ratio = (f.client_cpu_us_per_req + f.server_cpu_us_per_req)
+                    / (r.client_cpu_us_per_req + r.server_cpu_us_per_req);
+                if ratio.is_finite() {
+                    format!("{:.0}%", 100.0 * ratio)
+                } else {
+                    "–".to_string()
+                }
+            }
+            None => "–".to_string(),
+        };
         let errors = if r.errors == 0 {
             "0".to_string()
         } else {
             format!("**{} ⚠**", r.errors)
         };
         println!(
-            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {:.0}% | {:.0}% | {:.1} | {:.0}% |{}",
+            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {:.1} | {:.1} | {} |{}",
             r.label,
             r.concurrency,
             r.rps,
@@ -358,8 +420,10 @@ fn print_report(cli: &Cli, rows: &[Row], load_before: Option<&str>) {
             errors,
             r.client_cpu_pct,
             r.server_cpu_pct,
-            r.server_cpu_us_per_req,
             r.other_cpu_pct,
+            r.client_cpu_us_per_req,
+            r.server_cpu_us_per_req,
+            est,
             if spread {
                 format!(" {:.0}–{:.0} |", row.min_rps, row.max_rps)
             } else {
@@ -388,9 +452,11 @@ fn print_report(cli: &Cli, rows: &[Row], load_before: Option<&str>) {
     println!();
     println!(
         "CPU columns: share of one core over the measured window (the machine has {}%); \
-         server CPU µs/req = server process CPU time / requests answered; other CPU = \
-         everything else busy on the machine meanwhile (from /proc/stat) — if it is high, \
-         other processes took cores from the run and its figures are low.",
+         other CPU = everything else busy on the machine meanwhile (from /proc/stat) — if it \
+         is high, other processes took cores from the run and its req/s are low; CPU µs/req = \
+         process CPU time / requests answered; the CPU-bound estimate is \
+         (client + server µs/req of the floor) / (client + server µs/req of the row), the \
+         req/s ratio if client and server together saturated the cores.",
         100 * nproc.max(1)
     );
 }
