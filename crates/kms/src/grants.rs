@@ -70,6 +70,18 @@ fn grant_id_of_token(token: &str) -> Option<&str> {
     (hex_ok(id, 64) && hex_ok(nonce, 32)).then_some(id)
 }
 
+/// Grant ids this KMS issues are 64 hex digits; anything else cannot name a grant.
+fn check_grant_id(id: &str) -> Result<(), KmsError> {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(KmsError::new(
+            ErrorCode::InvalidGrantIdException,
+            "The request was rejected because the specified GrantId is not valid.",
+        ))
+    }
+}
+
 fn invalid_token() -> KmsError {
     KmsError::new(
         ErrorCode::InvalidGrantTokenException,
@@ -454,6 +466,7 @@ impl Kms {
                 })?
             }
             (None, Some(key_ref), Some(grant_id)) => {
+                check_grant_id(grant_id)?;
                 let key = self.lookup(key_ref, caller, Naming::KeyOnly)?;
                 let grant = key
                     .grants
@@ -506,6 +519,7 @@ impl Kms {
         req: RevokeGrantRequest,
         caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
+        check_grant_id(&req.grant_id)?;
         let _w = self.writes.lock().await;
         let key = self.resolve(&req.key_id, caller, Naming::KeyOnly)?;
         if !key.grants.iter().any(|g| g.grant_id == req.grant_id) {

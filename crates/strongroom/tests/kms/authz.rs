@@ -663,6 +663,15 @@ async fn grant_allows_the_grantee_until_revoked() {
             .await,
         NOT_FOUND,
     );
+    expect_code(
+        w.admin
+            .revoke_grant()
+            .key_id(&key)
+            .grant_id("not-a-grant-id")
+            .send()
+            .await,
+        "InvalidGrantIdException",
+    );
     let left = w
         .admin
         .list_grants()
