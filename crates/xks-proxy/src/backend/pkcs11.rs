@@ -80,7 +80,13 @@
 //! * **Administrative writes** (`create_key`, `set_enabled`) run while no other operation of
 //!   the backend does: SoftHSMv2's object store races the creation of a token object against
 //!   concurrent object searches (the creation then fails with `CKR_GENERAL_ERROR`). Key
-//!   handles found by label are cached and checked against the label on every use.
+//!   handles found by label are cached with their attributes (see below).
+//! * **Attribute cache.** A key's handle and attributes (usage, type, length, end date, label)
+//!   are cached and used as is for [`ATTR_CACHE_TTL`] (1 s), then read again and checked
+//!   against the label. This backend's own `set_enabled` and `create_key` drop the entry at
+//!   once; changes by another process (`keys disable`, other tools) show within a second. An
+//!   operation that fails with cached attributes drops the entry and is retried once with
+//!   attributes read afresh; `key_info` always reads afresh.
 
 mod module;
 mod ops;
@@ -103,9 +109,11 @@ use zeroize::Zeroizing;
 
 use super::{BackendError, BackendHealth, KeyBackend, KeyInfo, Sealed};
 use module::Module;
+pub use ops::ATTR_CACHE_TTL;
 use ops::{
     cache_lock, ck_error, create_key_on, decrypt_on, encrypt_on, ensure_logged_in, find_key,
-    internal, is_ambiguous, lookup_key, probe_after, read_key_attrs, HandleCache, OpError,
+    internal, invalidate, is_ambiguous, lookup_key_fresh, probe_after, read_key_attrs, HandleCache,
+    OpError,
 };
 use pool::{Pool, PooledSession};
 
@@ -630,7 +638,12 @@ impl std::fmt::Debug for Pkcs11Backend {
 
 impl KeyBackend for Pkcs11Backend {
     fn key_info(&self, key_id: &str) -> Result<KeyInfo, BackendError> {
-        self.run(|session, _| Ok(lookup_key(&self.handles, session, key_id)?.1.info(key_id)))
+        // Metadata is read afresh (and refreshes the cache): it is not on the hot path.
+        self.run(|session, _| {
+            Ok(lookup_key_fresh(&self.handles, session, key_id)?
+                .attrs
+                .info(key_id))
+        })
     }
 
     fn encrypt(&self, key_id: &str, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, BackendError> {
@@ -693,7 +706,12 @@ impl KeyBackend for Pkcs11Backend {
             .create_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        self.run_with(true, |session, _| create_key_on(session, label, true))?;
+        let created = self.run_with(true, |session, _| {
+            invalidate(&self.handles, label);
+            create_key_on(session, label, true)
+        });
+        invalidate(&self.handles, label);
+        created?;
         tracing::info!(key = %label, token = %self.cfg.token_label, "created an AES-256 key in the token");
         Ok(label.to_string())
     }
@@ -721,7 +739,10 @@ impl KeyBackend for Pkcs11Backend {
     }
 
     fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), BackendError> {
-        self.run_with(true, |session, _| {
+        let result = self.run_with(true, |session, _| {
+            // No operation runs meanwhile (exclusive): none can cache the old attributes
+            // between this invalidation and the write.
+            invalidate(&self.handles, key_id);
             let key = find_key(session, key_id)?;
             let (y, m, d) = DISABLED_END_DATE;
             let first = if enabled {
@@ -745,7 +766,9 @@ impl KeyBackend for Pkcs11Backend {
                 }
                 Err(e) => Err(e.into()),
             }
-        })?;
+        });
+        invalidate(&self.handles, key_id);
+        result?;
         tracing::info!(key = %key_id, enabled, token = %self.cfg.token_label, "changed key status");
         Ok(())
     }

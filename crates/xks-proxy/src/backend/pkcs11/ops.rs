@@ -2,7 +2,8 @@
 //! classification of PKCS#11 failures.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
@@ -280,36 +281,134 @@ pub(super) fn find_key(session: &Session, label: &str) -> Result<ObjectHandle, O
     }
 }
 
-/// Object handles of keys found by label, valid for the current library initialization
-/// (cleared by every recovery). A token search costs SoftHSMv2 a decryption of every private
-/// object's label; a cached handle is checked by reading its label back with the attributes.
-pub(super) type HandleCache = Mutex<HashMap<String, ObjectHandle>>;
+/// How long a key's cached attributes are trusted without reading them again. Changes made by
+/// another process (`keys disable`, another PKCS#11 tool) show within this time; this backend's
+/// own administrative writes invalidate the entry at once.
+pub const ATTR_CACHE_TTL: Duration = Duration::from_secs(1);
 
-pub(super) fn cache_lock(cache: &HandleCache) -> MutexGuard<'_, HashMap<String, ObjectHandle>> {
+/// A key found by label: its handle, its attributes, and when they were read.
+#[derive(Clone)]
+pub(super) struct CachedKey {
+    handle: ObjectHandle,
+    attrs: Arc<KeyAttrs>,
+    read_at: Instant,
+}
+
+/// Keys found by label, with their attributes, valid for the current library initialization
+/// (cleared by every recovery and, per label, by this backend's administrative writes). A token
+/// search costs SoftHSMv2 a decryption of every private object's label, and reading attributes
+/// costs it a check of the object files; a cached entry is used as is for [`ATTR_CACHE_TTL`],
+/// then checked by reading its label back with the attributes. Any failure of an operation
+/// that used a cached entry drops the entry and retries once with attributes read afresh, so
+/// a stale entry never turns into a wrong answer, only into a retry.
+pub(super) type HandleCache = Mutex<HashMap<String, CachedKey>>;
+
+pub(super) fn cache_lock(cache: &HandleCache) -> MutexGuard<'_, HashMap<String, CachedKey>> {
     cache.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The key labelled `label` and its attributes, through the handle cache.
+/// Drops the cached entry of `label` (after a write to the key, or a failure that used it).
+pub(super) fn invalidate(cache: &HandleCache, label: &str) {
+    cache_lock(cache).remove(label);
+}
+
+/// A key found by [`lookup_key`].
+pub(super) struct FoundKey {
+    pub(super) handle: ObjectHandle,
+    pub(super) attrs: Arc<KeyAttrs>,
+    /// Whether the attributes came from the cache without being read now.
+    pub(super) cached: bool,
+}
+
+/// The key labelled `label` and its attributes, from the cache while they are fresh.
 pub(super) fn lookup_key(
     cache: &HandleCache,
     session: &Session,
     label: &str,
-) -> Result<(ObjectHandle, KeyAttrs), OpError> {
-    let cached = cache_lock(cache).get(label).copied();
+) -> Result<FoundKey, OpError> {
+    if let Some(entry) = cache_lock(cache).get(label) {
+        if entry.read_at.elapsed() < ATTR_CACHE_TTL {
+            return Ok(FoundKey {
+                handle: entry.handle,
+                attrs: entry.attrs.clone(),
+                cached: true,
+            });
+        }
+    }
+    lookup_key_fresh(cache, session, label)
+}
+
+/// The key labelled `label` with its attributes read now (through the cached handle, checked
+/// against the label, or by a search); refreshes the cache.
+pub(super) fn lookup_key_fresh(
+    cache: &HandleCache,
+    session: &Session,
+    label: &str,
+) -> Result<FoundKey, OpError> {
+    let cached = cache_lock(cache).get(label).map(|entry| entry.handle);
     if let Some(key) = cached {
+        let read_at = Instant::now();
         match read_key_attrs(session, key, true) {
-            Ok(attrs) if attrs.label.as_deref() == Some(label) => return Ok((key, attrs)),
-            // Deleted, or the handle now names another object: search again.
-            Ok(_) | Err(OpError::Ck(CkError::Pkcs11(RvError::ObjectHandleInvalid, _))) => {
-                cache_lock(cache).remove(label);
+            Ok(attrs) if attrs.label.as_deref() == Some(label) => {
+                return Ok(remember(cache, label, key, attrs, read_at));
             }
+            // Deleted, or the handle now names another object: search again.
+            Ok(_)
+            | Err(OpError::Ck(CkError::Pkcs11(
+                RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid,
+                _,
+            ))) => invalidate(cache, label),
             Err(e) => return Err(e),
         }
     }
+    let read_at = Instant::now();
     let key = find_key(session, label)?;
     let attrs = read_key_attrs(session, key, false)?;
-    cache_lock(cache).insert(label.to_string(), key);
-    Ok((key, attrs))
+    Ok(remember(cache, label, key, attrs, read_at))
+}
+
+fn remember(
+    cache: &HandleCache,
+    label: &str,
+    handle: ObjectHandle,
+    attrs: KeyAttrs,
+    read_at: Instant,
+) -> FoundKey {
+    let attrs = Arc::new(attrs);
+    cache_lock(cache).insert(
+        label.to_string(),
+        CachedKey {
+            handle,
+            attrs: attrs.clone(),
+            read_at,
+        },
+    );
+    FoundKey {
+        handle,
+        attrs,
+        cached: false,
+    }
+}
+
+/// Runs `op` with the key labelled `label`; when it fails with cached attributes (the key may
+/// have changed meanwhile: disabled or enabled, deleted, recreated, usage changed), drops the
+/// entry and runs it once more with attributes read afresh. Failures of the session itself are
+/// not retried here (the pool recovers from them).
+fn with_key<T>(
+    cache: &HandleCache,
+    session: &Session,
+    label: &str,
+    mut op: impl FnMut(&FoundKey) -> Result<T, OpError>,
+) -> Result<T, OpError> {
+    let found = lookup_key(cache, session, label)?;
+    match op(&found) {
+        Err(e) if found.cached && !e.is_recoverable() => {
+            invalidate(cache, label);
+            let fresh = lookup_key_fresh(cache, session, label)?;
+            op(&fresh)
+        }
+        other => other,
+    }
 }
 
 pub(super) fn gcm_tag_bits() -> Result<Ulong, OpError> {
@@ -327,8 +426,20 @@ pub(super) fn encrypt_on(
     plaintext: &[u8],
     aad: &[u8],
 ) -> Result<Sealed, OpError> {
-    let (key, attrs) = lookup_key(cache, session, key_id)?;
-    attrs.check(key_id, "encrypt")?;
+    with_key(cache, session, key_id, |found| {
+        encrypt_with(session, found, key_id, plaintext, aad)
+    })
+}
+
+fn encrypt_with(
+    session: &Session,
+    found: &FoundKey,
+    key_id: &str,
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Sealed, OpError> {
+    found.attrs.check(key_id, "encrypt")?;
+    let key = found.handle;
     let mut iv = [0u8; IV_LEN];
     aws_lc_rs::rand::fill(&mut iv).map_err(|_| internal("the CSPRNG failed"))?;
     let mut ciphertext = {
@@ -361,8 +472,22 @@ pub(super) fn decrypt_on(
     tag: &[u8],
     aad: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, OpError> {
-    let (key, attrs) = lookup_key(cache, session, key_id)?;
-    attrs.check(key_id, "decrypt")?;
+    with_key(cache, session, key_id, |found| {
+        decrypt_with(session, found, key_id, ciphertext, iv, tag, aad)
+    })
+}
+
+fn decrypt_with(
+    session: &Session,
+    found: &FoundKey,
+    key_id: &str,
+    ciphertext: &[u8],
+    iv: &[u8],
+    tag: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpError> {
+    found.attrs.check(key_id, "decrypt")?;
+    let key = found.handle;
     let (Ok(iv), true) = (<[u8; IV_LEN]>::try_from(iv), tag.len() == TAG_LEN) else {
         return Err(BackendError::InvalidCiphertext.into());
     };

@@ -30,6 +30,9 @@ struct PoolState {
     in_use: usize,
     /// Open, logged-in sessions nobody holds. Never more than `size`.
     idle: Vec<PooledSession>,
+    /// Requests waiting for a permit: a returned permit wakes one only when some wait (a
+    /// condition variable's notification is a system call even when nobody waits).
+    waiters: usize,
 }
 
 /// The right to hold one session; returned to the pool on drop.
@@ -45,6 +48,7 @@ impl Pool {
             state: Mutex::new(PoolState {
                 in_use: 0,
                 idle: Vec::with_capacity(size),
+                waiters: 0,
             }),
             freed: Condvar::new(),
         }
@@ -64,11 +68,13 @@ impl Pool {
             if now >= deadline {
                 return Err(BackendError::Busy);
             }
+            state.waiters += 1;
             state = self
                 .freed
                 .wait_timeout(state, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            state.waiters -= 1;
         }
         state.in_use += 1;
         Ok(Permit { pool: self })
@@ -107,7 +113,10 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut state = self.pool.lock();
         state.in_use = state.in_use.saturating_sub(1);
+        let waiting = state.waiters > 0;
         drop(state);
-        self.pool.freed.notify_one();
+        if waiting {
+            self.pool.freed.notify_one();
+        }
     }
 }
