@@ -26,6 +26,7 @@ use zeroize::Zeroizing;
 use xks::{ErrorName, KeyOperation, RequestMetadata, Route, XksError};
 
 use crate::authz::{self, Rule};
+use crate::backend::workers::Workers;
 use crate::backend::{BackendError, BackendHealth, KeyBackend, KeyStatus};
 use crate::config::{self, BackendConfig, Config, QuotaConfig, Secret, TenantConfig};
 
@@ -49,6 +50,9 @@ const FAILED_HEALTH_TTL: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time open connections get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Calls that may wait for a blocking backend's threads, per thread; past that, ThrottlingException.
+const WORKER_QUEUE_PER_THREAD: usize = 64;
 
 /// How to run.
 #[derive(Clone, Default)]
@@ -149,9 +153,24 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
                 .map_err(|e| format!("tenant {uri_path}: cannot open its backend: {e}"))?,
         };
         let dynamic = Dynamic::build(t, None)?;
+        let workers = if backend.is_blocking() {
+            let threads = backend.worker_threads();
+            Some(
+                Workers::start(
+                    backend.clone(),
+                    threads,
+                    threads.saturating_mul(WORKER_QUEUE_PER_THREAD),
+                    "xks-backend",
+                )
+                .map_err(|e| format!("tenant {uri_path}: cannot start backend threads: {e}"))?,
+            )
+        } else {
+            None
+        };
         let tenant = Tenant {
             uri_path: uri_path.clone(),
             blocking: backend.is_blocking(),
+            workers,
             backend,
             timeout: Duration::from_millis(t.backend_timeout_ms),
             verify_encrypt: t.verify_encrypt,
@@ -255,6 +274,8 @@ struct Tenant {
     uri_path: String,
     backend: Arc<dyn KeyBackend>,
     blocking: bool,
+    /// The threads running the calls of a blocking backend.
+    workers: Option<Workers>,
     timeout: Duration,
     verify_encrypt: bool,
     ekm_vendor: String,
@@ -916,22 +937,30 @@ fn backend_error(tenant: &Tenant, e: BackendError) -> Reject {
     }
 }
 
-/// Runs a backend call: inline for a non-blocking backend, else on the blocking pool within
-/// the tenant's time limit (DependencyTimeoutException past it).
+/// Runs a backend call: inline for a non-blocking backend, else on the tenant's backend threads
+/// within the tenant's time limit (DependencyTimeoutException past it; a call still queued when
+/// the limit passes is skipped).
 async fn call_backend<T, F>(tenant: &Arc<Tenant>, f: F) -> Result<T, Reject>
 where
     T: Send + 'static,
     F: FnOnce(&dyn KeyBackend) -> Result<T, BackendError> + Send + 'static,
 {
-    if !tenant.blocking {
-        return f(tenant.backend.as_ref()).map_err(|e| backend_error(tenant, e));
-    }
-    let backend = tenant.backend.clone();
-    let task = tokio::task::spawn_blocking(move || f(backend.as_ref()));
-    match tokio::time::timeout(tenant.timeout, task).await {
-        Ok(Ok(result)) => result.map_err(|e| backend_error(tenant, e)),
-        Ok(Err(join)) => {
-            tracing::error!(tenant = %tenant.uri_path, "backend call panicked: {join}");
+    let workers = match &tenant.workers {
+        Some(w) if tenant.blocking => w,
+        _ => return f(tenant.backend.as_ref()).map_err(|e| backend_error(tenant, e)),
+    };
+    let reply = workers.submit(f).map_err(|e| backend_error(tenant, e))?;
+    match tokio::time::timeout(tenant.timeout, reply).await {
+        Ok(Ok(Ok(result))) => result.map_err(|e| backend_error(tenant, e)),
+        Ok(Ok(Err(_panic))) => {
+            tracing::error!(tenant = %tenant.uri_path, "backend call panicked");
+            Err(reject(
+                ErrorName::InternalException,
+                "The proxy failed the operation",
+            ))
+        }
+        Ok(Err(_closed)) => {
+            tracing::error!(tenant = %tenant.uri_path, "backend worker dropped the call");
             Err(reject(
                 ErrorName::InternalException,
                 "The proxy failed the operation",

@@ -1,10 +1,11 @@
 //! Key backends: where the external keys live and where AES-GCM runs. Calls block (PKCS#11 is a
-//! blocking C API); the server runs them on the blocking pool.
+//! blocking C API); the server runs them on a few dedicated threads per backend ([`workers`]).
 
 use zeroize::Zeroizing;
 
 pub mod pkcs11;
 pub mod software;
+pub mod workers;
 
 /// The status of an external key, as GetKeyMetadata reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +105,12 @@ pub trait KeyBackend: Send + Sync + 'static {
     /// Administration: enables or disables a key.
     fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<(), BackendError>;
     /// Whether calls may block (a blocking C API, network I/O). The server runs the calls of a
-    /// blocking backend on tokio's blocking pool with a timeout, and calls the others inline.
+    /// blocking backend on its [`workers`] threads with a timeout, and calls the others inline.
     fn is_blocking(&self) -> bool {
         true
+    }
+    /// How many threads the server dedicates to the calls of a blocking backend.
+    fn worker_threads(&self) -> usize {
+        4
     }
 }

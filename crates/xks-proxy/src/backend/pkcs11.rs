@@ -49,7 +49,7 @@
 //! * **Sessions.** A pool of at most `pool_size` read-write sessions, logged in as the user,
 //!   opened on demand and reused. A request that finds every session busy waits up to
 //!   `acquire_timeout_ms` for one, then fails with [`BackendError::Busy`]. Calls block; the
-//!   server runs them on the blocking pool.
+//!   server runs them on `pool_size` dedicated threads (see [`super::workers`]).
 //! * **PIN.** From `pin_file` (one trailing newline ignored) or the environment variable named
 //!   by `pin_env`, exactly one of them; kept in [`Zeroizing`] memory and never logged.
 //! * **Recovery.** When an operation fails with an error that means the session, the token or
@@ -659,6 +659,10 @@ impl KeyBackend for Pkcs11Backend {
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         self.run(|session, _| decrypt_on(&self.handles, session, key_id, ciphertext, iv, tag, aad))
+    }
+
+    fn worker_threads(&self) -> usize {
+        self.cfg.pool_size
     }
 
     fn health(&self) -> BackendHealth {
