@@ -2,6 +2,11 @@
 //! development instance (`dev`).
 #![forbid(unsafe_code)]
 
+/// A thread-caching allocator: request buffers are allocated on one tokio worker and freed on
+/// another, which serialises on glibc malloc's arena locks (about 8% of the server's CPU).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod config;
 mod dev_proxy;
 mod server;
