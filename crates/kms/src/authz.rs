@@ -158,6 +158,24 @@ fn str_at<'v>(v: &'v Value, member: &str) -> Option<&'v str> {
 }
 
 impl<'a> Conditions<'a> {
+    fn new(
+        access: &'a Access<'a>,
+        key: Option<&'a KeyRecord>,
+        kms: &'a Kms,
+        request_alias: Option<&'a str>,
+    ) -> Self {
+        Conditions {
+            access,
+            key,
+            kms,
+            request_alias,
+            context_keys: OnceCell::new(),
+            tag_keys: OnceCell::new(),
+            grant_operations: OnceCell::new(),
+            resource_aliases: OnceCell::new(),
+        }
+    }
+
     /// The encryption context this action is about (ReEncrypt has two).
     fn encryption_context(&self) -> Option<&'a serde_json::Map<String, Value>> {
         let member = match self.access.action {
@@ -352,16 +370,7 @@ impl Kms {
         request_alias: Option<&str>,
     ) -> Result<(), KmsError> {
         let arn = self.arn_of(&key.record);
-        let conditions = Conditions {
-            access,
-            key: Some(&key.record),
-            kms: self,
-            request_alias,
-            context_keys: OnceCell::new(),
-            tag_keys: OnceCell::new(),
-            grant_operations: OnceCell::new(),
-            resource_aliases: OnceCell::new(),
-        };
+        let conditions = Conditions::new(access, Some(&key.record), self, request_alias);
         let ctx = RequestContext::new(&access.caller.principal, access.action, &arn, &conditions);
         let identity: Vec<&Policy> = access.caller.identity_policies.iter().collect();
         let grants_allow = self.grants_allow(access, key);
@@ -373,16 +382,7 @@ impl Kms {
 
     /// Authorizes an operation on no key (CreateKey, ListKeys, GenerateRandom ...): IAM alone.
     pub(crate) fn authorize_without_key(&self, access: &Access<'_>) -> Result<(), KmsError> {
-        let conditions = Conditions {
-            access,
-            key: None,
-            kms: self,
-            request_alias: None,
-            context_keys: OnceCell::new(),
-            tag_keys: OnceCell::new(),
-            grant_operations: OnceCell::new(),
-            resource_aliases: OnceCell::new(),
-        };
+        let conditions = Conditions::new(access, None, self, None);
         let ctx = RequestContext::new(&access.caller.principal, access.action, "*", &conditions);
         let identity: Vec<&Policy> = access.caller.identity_policies.iter().collect();
         decide(authorize(None, &identity, false, &ctx), &ctx)
@@ -396,16 +396,7 @@ impl Kms {
         policy: &Policy,
         key_arn: &str,
     ) -> Result<(), KmsError> {
-        let conditions = Conditions {
-            access,
-            key: None,
-            kms: self,
-            request_alias: None,
-            context_keys: OnceCell::new(),
-            tag_keys: OnceCell::new(),
-            grant_operations: OnceCell::new(),
-            resource_aliases: OnceCell::new(),
-        };
+        let conditions = Conditions::new(access, None, self, None);
         let ctx = RequestContext::new(
             &access.caller.principal,
             "kms:PutKeyPolicy",
