@@ -77,6 +77,9 @@ struct Cli {
     /// xks-proxy / xks-kms suites: PKCS#11 sessions in the proxy's pool (`pool_size`).
     #[arg(long, default_value_t = 8)]
     pkcs11_pool_size: usize,
+    /// xks-proxy / xks-kms suites: the proxy's `worker_threads` (default: its own, one per core).
+    #[arg(long)]
+    proxy_worker_threads: Option<usize>,
     /// xks-proxy suite: do not run `wrk` even if it is installed.
     #[arg(long)]
     no_wrk: bool,

@@ -97,6 +97,8 @@ pub struct ProxySetup {
     pub signer: Signer,
     pub tenants: Vec<Tenant>,
     pub pool_size: usize,
+    /// The proxy's `worker_threads` (connection threads); `None`: its default.
+    pub worker_threads: Option<usize>,
     /// `SOFTHSM2_CONF` for the proxy, when a tenant uses SoftHSM.
     pub softhsm_conf: Option<String>,
     dir: PathBuf,
@@ -156,6 +158,7 @@ impl ProxySetup {
         bin: &Path,
         tenants: Vec<Tenant>,
         pool_size: usize,
+        worker_threads: Option<usize>,
     ) -> Result<ProxySetup, String> {
         let dir = dir.join("xks-proxy");
         std::fs::create_dir_all(&dir)
@@ -185,6 +188,7 @@ impl ProxySetup {
             signer,
             tenants,
             pool_size,
+            worker_threads,
             softhsm_conf,
             dir,
         };
@@ -223,6 +227,10 @@ impl ProxySetup {
             cert = toml_str(&self.pki.cert_file.to_string_lossy()),
             key = toml_str(&self.pki.key_file.to_string_lossy()),
         );
+        if let Some(n) = self.worker_threads {
+            // A top-level key: it must come before the first table.
+            s = s.replacen("\n[tls]", &format!("worker_threads = {n}\n\n[tls]"), 1);
+        }
         for t in &self.tenants {
             s.push_str(&format!(
                 "\n[[tenants]]\n\
@@ -438,7 +446,13 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
     if tenants.is_empty() {
         return Err("--xks-backends names no backend".to_string());
     }
-    let setup = ProxySetup::prepare(tmp.path(), &bin, tenants, cli.pkcs11_pool_size)?;
+    let setup = ProxySetup::prepare(
+        tmp.path(),
+        &bin,
+        tenants,
+        cli.pkcs11_pool_size,
+        cli.proxy_worker_threads,
+    )?;
     let proxy = setup.start(&bin)?;
     let floor = servers::spawn_floor(&exe)?;
     let (tls_floor, tls_floor_addr) = spawn_tls_floor(&exe, &setup.pki)?;
@@ -585,6 +599,10 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
              requests_per_second = {TENANT_QUOTA_RPS} }}` (checked, never reached)"
         ),
     ];
+    notes.push(match setup.worker_threads {
+        Some(n) => format!("Proxy `worker_threads = {n}` (connection threads)"),
+        None => "Proxy `worker_threads` unset: one connection thread per core".to_string(),
+    });
     if setup.softhsm_conf.is_some() {
         notes.push(format!(
             "SoftHSMv2: token `{SOFTHSM_TOKEN}` created for this run by \

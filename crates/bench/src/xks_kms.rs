@@ -152,7 +152,13 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
     if tenants.is_empty() {
         return Err("--xks-backends names no backend".to_string());
     }
-    let setup = ProxySetup::prepare(tmp.path(), &bin, tenants, cli.pkcs11_pool_size)?;
+    let setup = ProxySetup::prepare(
+        tmp.path(),
+        &bin,
+        tenants,
+        cli.pkcs11_pool_size,
+        cli.proxy_worker_threads,
+    )?;
     let proxy = setup.start(&bin)?;
     let kms = serve::start(
         &bin,

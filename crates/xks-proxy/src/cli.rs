@@ -97,11 +97,22 @@ pub enum KeysCommand {
 /// [`run`] there).
 pub fn run_cli(args: XksProxyArgs) -> Result<(), String> {
     match args.command {
-        XksProxyCommand::Serve { .. } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?
-            .block_on(run(args)),
+        XksProxyCommand::Serve {
+            config,
+            insecure_http,
+        } => {
+            // The configuration is read first: it sizes the runtime.
+            let cfg = Config::load(&config).map_err(|e| e.to_string())?;
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = cfg.worker_threads {
+                runtime.worker_threads(n);
+            }
+            runtime
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?
+                .block_on(serve_loaded(cfg, insecure_http))
+        }
         other => run_sync(other, &mut std::io::stdout()),
     }
 }
@@ -121,6 +132,10 @@ pub async fn run(args: XksProxyArgs) -> Result<(), String> {
 
 async fn serve(config: PathBuf, insecure_http: bool) -> Result<(), String> {
     let cfg = Config::load(&config).map_err(|e| e.to_string())?;
+    serve_loaded(cfg, insecure_http).await
+}
+
+async fn serve_loaded(cfg: Config, insecure_http: bool) -> Result<(), String> {
     let running = server::start(
         cfg,
         ServeOptions {

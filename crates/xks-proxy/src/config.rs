@@ -17,6 +17,9 @@ pub const DEFAULT_MAX_SKEW_SECONDS: u64 = 300;
 pub const DEFAULT_HEALTH_CACHE_SECONDS: u64 = 30;
 /// The specification's ceiling on a cached health result.
 pub const MAX_HEALTH_CACHE_SECONDS: u64 = 60;
+/// Upper bound of `worker_threads`.
+pub const MAX_WORKER_THREADS: usize = 1024;
+
 /// Default time a blocking backend call may take before DependencyTimeoutException.
 pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 1000;
 
@@ -43,6 +46,12 @@ pub struct Config {
     /// Unauthenticated `GET` path for load-balancer health checks (`""` turns it off).
     #[serde(default = "default_lb_path")]
     pub lb_health_check_path: String,
+    /// Threads that serve connections (TLS, HTTP, SigV4, JSON). Default: one per CPU core.
+    /// Backend calls run on their own threads; with an in-process, CPU-bound PKCS#11 module
+    /// (SoftHSMv2) on a small machine, fewer connection threads leave a core to the HSM thread
+    /// and save context switches (docs/xks-proxy.md, "Tuning"). Read at start, not on reload.
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
     /// HTTPS settings (required unless `insecure_http`).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -360,6 +369,13 @@ impl Config {
         if self.fleet_size == 0 {
             return err("fleet_size must be greater than zero".into());
         }
+        if let Some(n) = self.worker_threads {
+            if !(1..=MAX_WORKER_THREADS).contains(&n) {
+                return err(format!(
+                    "worker_threads must be between 1 and {MAX_WORKER_THREADS}"
+                ));
+            }
+        }
         if !self.lb_health_check_path.is_empty() && !self.lb_health_check_path.starts_with('/') {
             return err("lb_health_check_path must start with '/'".into());
         }
@@ -595,6 +611,11 @@ backend = {{ type = "pkcs11", module = "/usr/lib/softhsm/libsofthsm2.so", token_
                 "listen = \"127.0.0.1:8443\"",
                 "listen = \"nowhere\"",
                 "listen",
+            ),
+            (
+                "listen = \"127.0.0.1:8443\"",
+                "listen = \"127.0.0.1:8443\"\nworker_threads = 0",
+                "worker_threads",
             ),
         ] {
             let text = s.replacen(from, to, 1);

@@ -454,3 +454,46 @@ async fn mutual_tls_requires_the_configured_ca_and_subject() {
     let stranger = Pki::new("other").client(KMS_SUBJECT, &[]);
     assert!(mtls_request(&h, Some(&stranger)).await.is_err());
 }
+
+/// A metadata call over a new HTTPS connection that trusts only `pki`'s CA.
+async fn metadata_trusting(h: &Harness, pki: &Pki) -> Result<Resp, String> {
+    let mut c = Client::connect(h.addr(), h.host(), Some(client_config(pki, None, None))).await?;
+    let body = serde_json::to_vec(&json!({"requestMetadata": metadata("DescribeKey")})).unwrap();
+    c.try_request(
+        "POST",
+        "/kms/xks/v1/keys/key-1/metadata",
+        body,
+        Some(&Signer::new(AKID_1, SECRET_1)),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_replaces_the_server_certificate() {
+    let h = Harness::start(Setup::default()).await;
+    let mut before = h.api("").await;
+    assert_eq!(metadata_trusting(&h, &h.pki).await.unwrap().status, 200);
+
+    // The certificate is renewed under another CA: new connections get the new one.
+    let renewed = Pki::new("renewed");
+    std::fs::write(h.dir.path().join("server.pem"), &renewed.server_cert_pem).unwrap();
+    std::fs::write(h.dir.path().join("server.key"), &renewed.server_key_pem).unwrap();
+    h.proxy.reload().unwrap();
+    assert_eq!(metadata_trusting(&h, &renewed).await.unwrap().status, 200);
+    let refused = metadata_trusting(&h, &h.pki).await;
+    assert!(
+        refused.is_err(),
+        "a client trusting only the old CA must refuse the new certificate: {:?}",
+        refused.map(|r| r.status)
+    );
+    // A connection opened before the reload keeps working.
+    assert_eq!(before.metadata("key-1").await.status, 200);
+
+    // A broken certificate or a key that does not match is refused; the renewed one stays.
+    std::fs::write(h.dir.path().join("server.pem"), "not a certificate").unwrap();
+    assert!(h.proxy.reload().is_err());
+    std::fs::write(h.dir.path().join("server.pem"), &renewed.server_cert_pem).unwrap();
+    std::fs::write(h.dir.path().join("server.key"), &h.pki.server_key_pem).unwrap();
+    assert!(h.proxy.reload().is_err());
+    assert_eq!(metadata_trusting(&h, &renewed).await.unwrap().status, 200);
+}

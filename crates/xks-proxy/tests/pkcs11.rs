@@ -16,7 +16,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::types::Ulong;
 use pkcs11_support::{raw_find, Hsm};
 use xks_proxy::backend::pkcs11::{
-    Pkcs11Backend, Pkcs11Config, DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
+    Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
 };
 use xks_proxy::backend::{BackendError, KeyBackend, KeyStatus};
 
@@ -450,6 +450,79 @@ fn key_handles_follow_changes_by_other_tools() {
     let s2 = b.encrypt("k", b"y", b"").unwrap();
     b.decrypt("k", &s2.ciphertext, &s2.iv, &s2.tag, b"")
         .unwrap();
+}
+
+/// The backend caches key attributes for `ATTR_CACHE_TTL`: a change made by another tool shows
+/// within that time, a change that makes the HSM refuse shows at once (the failed call is
+/// retried with fresh attributes), and this backend's own changes show at once.
+#[test]
+fn cached_key_attributes_follow_other_tools_within_the_ttl() {
+    let hsm = Hsm::single();
+    let b = hsm.open(TOKEN);
+    b.create_key("k").unwrap();
+    let public_key = {
+        let mut t = aes_key_template("pub", 32, true, true);
+        t.retain(|a| !matches!(a, Attribute::Private(_)));
+        t.push(Attribute::Private(false));
+        t
+    };
+    raw_generate(&hsm, &public_key);
+    b.encrypt("k", b"x", b"").unwrap();
+    b.encrypt("pub", b"x", b"").unwrap();
+    let ctx = hsm.raw();
+    let rs = hsm.raw_session(&ctx, TOKEN, PIN);
+
+    // Disabled by another tool (an end date in the past): SoftHSM does not enforce end dates,
+    // so only the attribute check stops the key, once the cached attributes expire.
+    let past = cryptoki::types::Date::new(*b"2001", *b"02", *b"03");
+    rs.update_attributes(raw_find(&rs, "pub"), &[Attribute::EndDate(past)])
+        .unwrap();
+    let changed = Instant::now();
+    let mut stale_answers = 0;
+    loop {
+        match b.encrypt("pub", b"x", b"") {
+            Err(BackendError::KeyDisabled(_)) => break,
+            Ok(_) => {
+                stale_answers += 1;
+                assert!(
+                    changed.elapsed() < ATTR_CACHE_TTL + Duration::from_millis(500),
+                    "a disabled key still encrypts {:?} after the change",
+                    changed.elapsed()
+                )
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // What the cache is for: no attribute reads for a while (timing-dependent, so only logged).
+    eprintln!("stale answers within the TTL: {stale_answers}");
+    assert_eq!(b.key_info("pub").unwrap().status, KeyStatus::Disabled);
+    // Enabled again by the other tool: the cached "disabled" is rechecked at once.
+    let future = cryptoki::types::Date::new(*b"2999", *b"12", *b"31");
+    rs.update_attributes(raw_find(&rs, "pub"), &[Attribute::EndDate(future)])
+        .unwrap();
+    b.encrypt("pub", b"x", b"").unwrap();
+
+    // Encryption taken away by another tool: the HSM refuses, the backend rereads and reports
+    // the key usage without waiting for the cache.
+    rs.update_attributes(raw_find(&rs, "k"), &[Attribute::Encrypt(false)])
+        .unwrap();
+    assert!(matches!(
+        b.encrypt("k", b"x", b""),
+        Err(BackendError::InvalidKeyUsage { .. })
+    ));
+    let s = {
+        rs.update_attributes(raw_find(&rs, "k"), &[Attribute::Encrypt(true)])
+            .unwrap();
+        b.encrypt("k", b"x", b"").unwrap()
+    };
+
+    // This backend's own disable is seen at once.
+    b.set_enabled("k", false).unwrap();
+    assert!(matches!(
+        b.decrypt("k", &s.ciphertext, &s.iv, &s.tag, b""),
+        Err(BackendError::KeyDisabled(_))
+    ));
 }
 
 #[test]

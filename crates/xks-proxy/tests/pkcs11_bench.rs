@@ -1,5 +1,5 @@
 //! Throughput of the PKCS#11 backend over SoftHSMv2: 1 KiB AES-GCM encryptions (and
-//! decryptions) in a tight loop from 1 and 8 threads, 3 seconds each. Ignored by default; run:
+//! decryptions) in a tight loop from 1, 2 and 8 threads, 3 seconds each. Ignored by default; run:
 //!   cargo nextest run -p xks-proxy -E 'binary(pkcs11_bench)' --run-ignored only --no-capture
 
 mod pkcs11_support;
@@ -55,7 +55,7 @@ fn pkcs11_throughput_1kib() {
     let b = Arc::new(Pkcs11Backend::open(&cfg).unwrap());
     b.create_key("bench").unwrap();
     for (op, decrypt) in [("encrypt", false), ("decrypt", true)] {
-        for threads in [1, 8] {
+        for threads in [1, 2, 8] {
             let rate = measure(&b, threads, decrypt);
             println!("pkcs11 {op} 1 KiB, {threads} thread(s), pool 8: {rate:.0} ops/s");
         }
