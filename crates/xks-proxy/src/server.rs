@@ -221,6 +221,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         %addr,
         tls = !plain_http,
         tenants = ?shared.tenants.keys().collect::<Vec<_>>(),
+        connection_threads = tokio::runtime::Handle::current().metrics().num_workers(),
         "XKS proxy listening"
     );
     Ok(RunningProxy {

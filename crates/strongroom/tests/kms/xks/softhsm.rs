@@ -18,6 +18,8 @@ async fn softhsm_lifecycle() {
     proxy.create_key("hsm-1");
     proxy.create_key("hsm-2");
     proxy.start();
+    // The configuration's `worker_threads = 1` sized the runtime.
+    assert_eq!(proxy.connection_threads(), 1);
     let kms = KmsServer::start(&pki).await;
     let c = &kms.client;
 
