@@ -77,7 +77,19 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> S
 
 /// Lower-case hex SHA-256 of `data` (the payload hash SigV4 uses).
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, data))
+    lower_hex(digest::digest(&digest::SHA256, data).as_ref())
+}
+
+/// Lower-case hex of `bytes`. Two per request are on the hot path; `hex::encode` goes through
+/// a `char` iterator and was 1% of the XKS proxy's CPU per request.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
 }
 
 /// Format a time as an `X-Amz-Date` value (`20150830T123600Z`), converting to UTC.
@@ -134,7 +146,7 @@ pub fn sign(
     let creq = canonical_request(req, signed_headers, payload_hash_hex, true)?;
     let sts = string_to_sign(amz_date, &scope, &creq);
     let key = derive_signing_key(secret, date, region, service);
-    let signature = hex::encode(key.sign(&sts));
+    let signature = lower_hex(&key.sign(&sts));
     Ok(format!(
         "{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={}, Signature={signature}",
         signed_headers.join(";")
@@ -144,6 +156,22 @@ pub fn sign(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lower_hex_matches_the_hex_crate() {
+        for bytes in [
+            &b""[..],
+            &[0x00],
+            &[0x0f, 0xf0, 0xff, 0x10],
+            &(0u8..=255).collect::<Vec<u8>>(),
+        ] {
+            assert_eq!(lower_hex(bytes), hex::encode(bytes));
+        }
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
 
     #[test]
     fn signing_key_debug_is_redacted() {

@@ -17,7 +17,6 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -1127,7 +1126,9 @@ async fn encrypt(
                     | BackendError::Unavailable(_)) => e,
                     e => BackendError::Internal(format!("the encryption did not decrypt: {e}")),
                 })?;
-            if !bool::from(check.as_slice().ct_eq(plaintext.as_slice())) {
+            // aws-lc's CRYPTO_memcmp: constant time, and word-at-a-time unlike subtle's
+            // per-byte comparison (which was 1.3% of the proxy's CPU per software Encrypt).
+            if aws_lc_rs::constant_time::verify_slices_are_equal(&check, &plaintext).is_err() {
                 return Err(BackendError::Internal(
                     "the encryption decrypted to different bytes".into(),
                 ));

@@ -705,22 +705,34 @@ mod tests {
         let path = dir.path().join("keys.json");
         let b = SoftwareBackend::open_with_kek(&path, kek(1)).unwrap();
         assert!(b.list_keys().unwrap().is_empty());
-        assert_eq!(b.create_key("k1").unwrap(), "k1");
-        assert!(b.create_key("k1").is_err());
+        assert_eq!(b.create_key("key.one").unwrap(), "key.one");
+        assert!(b.create_key("key.one").is_err());
         assert!(b.create_key("bad id").is_err());
-        let sealed = b.encrypt("k1", b"hello", b"aad").unwrap();
+        let sealed = b.encrypt("key.one", b"hello", b"aad").unwrap();
         assert_eq!(sealed.iv.len(), 12);
         assert_eq!(sealed.ciphertext.len(), 5);
         let pt = b
-            .decrypt("k1", &sealed.ciphertext, &sealed.iv, &sealed.tag, b"aad")
+            .decrypt(
+                "key.one",
+                &sealed.ciphertext,
+                &sealed.iv,
+                &sealed.tag,
+                b"aad",
+            )
             .unwrap();
         assert_eq!(pt.as_slice(), b"hello");
         assert!(matches!(
-            b.decrypt("k1", &sealed.ciphertext, &sealed.iv, &sealed.tag, b"aaX"),
+            b.decrypt(
+                "key.one",
+                &sealed.ciphertext,
+                &sealed.iv,
+                &sealed.tag,
+                b"aaX"
+            ),
             Err(BackendError::InvalidCiphertext)
         ));
         assert!(matches!(
-            b.decrypt("k1", &sealed.ciphertext, &[0; 16], &sealed.tag, b"aad"),
+            b.decrypt("key.one", &sealed.ciphertext, &[0; 16], &sealed.tag, b"aad"),
             Err(BackendError::InvalidCiphertext)
         ));
         assert!(matches!(
@@ -731,12 +743,19 @@ mod tests {
         // A second open (as after a restart) sees the same key.
         let again = SoftwareBackend::open_with_kek(&path, kek(1)).unwrap();
         let pt = again
-            .decrypt("k1", &sealed.ciphertext, &sealed.iv, &sealed.tag, b"aad")
+            .decrypt(
+                "key.one",
+                &sealed.ciphertext,
+                &sealed.iv,
+                &sealed.tag,
+                b"aad",
+            )
             .unwrap();
         assert_eq!(pt.as_slice(), b"hello");
-        // The key material is not in the file in the clear, nor is the id.
+        // The key material is not in the file in the clear, nor is the id (whose `.` cannot
+        // occur in the Base64 of the sealed document by chance, as `k1` could).
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.contains(FORMAT) && !text.contains("k1"), "{text}");
+        assert!(text.contains(FORMAT) && !text.contains("key.one"), "{text}");
         // A wrong KEK is refused.
         assert!(SoftwareBackend::open_with_kek(&path, kek(2)).is_err());
     }
