@@ -60,7 +60,7 @@ pub enum ProxyError {
     Unreachable(String),
     /// The TLS handshake failed (certificate, name, CA, version).
     Tls(String),
-    /// No complete answer within the deadline.
+    /// No complete answer within the deadline, twice (the call is retried once).
     Timeout,
     /// An answer that is not what the specification allows.
     InvalidResponse(String),
@@ -82,12 +82,15 @@ impl std::fmt::Display for ProxyError {
 
 impl std::error::Error for ProxyError {}
 
+/// Attempts of a call that times out (the first and one retry).
+pub const CALL_ATTEMPTS: u32 = 2;
+
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// The region the KMS runs in (the SigV4 scope).
     pub region: String,
-    /// Deadline of one call (AWS KMS: 250 ms).
+    /// Deadline of one attempt (AWS KMS: 250 ms). A call that times out is tried once more.
     pub timeout: Duration,
     /// Extra trusted CA certificates (PEM), besides the system roots.
     pub extra_ca_pem: Option<Vec<u8>>,
@@ -252,10 +255,21 @@ impl XksClient {
         suffix: &str,
         body: &Req,
     ) -> Result<Resp, ProxyError> {
-        match tokio::time::timeout(self.timeout, self.call_inner(t, suffix, body)).await {
-            Ok(r) => r,
-            Err(_) => Err(ProxyError::Timeout),
+        // AWS KMS retries a call that timed out once, so a failing call takes up to twice the
+        // deadline (developer guide, "Monitoring external key stores", Latency). Every other
+        // outcome, including a refused connection or an error answer, is final.
+        for attempt in 1..=CALL_ATTEMPTS {
+            match tokio::time::timeout(self.timeout, self.call_inner(t, suffix, body)).await {
+                Ok(r) => return r,
+                Err(_) => tracing::debug!(
+                    endpoint = %t.endpoint,
+                    path = suffix,
+                    attempt,
+                    "the external key store proxy did not answer in time"
+                ),
+            }
         }
+        Err(ProxyError::Timeout)
     }
 
     async fn call_inner<Req: Serialize, Resp: DeserializeOwned>(

@@ -117,7 +117,8 @@ pub fn run_cli(args: XksProxyArgs) -> Result<(), String> {
     }
 }
 
-/// [`run_cli`] for callers already inside a tokio runtime.
+/// [`run_cli`] for callers already inside a tokio runtime, whose threads serve the proxy: the
+/// configuration's `worker_threads` has no effect here.
 pub async fn run(args: XksProxyArgs) -> Result<(), String> {
     match args.command {
         XksProxyCommand::Serve {

@@ -581,8 +581,31 @@ async fn crypto_outcomes_become_kms_invalid_state() {
         assert_eq!(msg, message, "GenerateDataKey, {what}");
     }
 
-    // Too slow: KMS gives up at its deadline (250 ms), well before the answer.
+    // Slow once: KMS retries a call that timed out, once, and the retry's answer counts.
+    let encrypts = |fake: &FakeProxy| {
+        fake.requests()
+            .iter()
+            .filter(|(path, _)| path.ends_with("/encrypt"))
+            .count()
+    };
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    fake.set(move |op, req| {
+        let first = op == "encrypt" && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        good(op, req).after(if first { SLOW } else { Duration::ZERO })
+    });
+    let before = encrypts(&fake);
+    c.encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .expect("Encrypt after one timed-out attempt");
+    assert_eq!(encrypts(&fake) - before, 2, "one attempt and one retry");
+
+    // Too slow: KMS gives up at its deadline (250 ms) twice, well before the answer.
     fake.set(slow(SLOW));
+    let before = encrypts(&fake);
     let started = Instant::now();
     let msg = expect_code(
         c.encrypt()
@@ -593,11 +616,12 @@ async fn crypto_outcomes_become_kms_invalid_state() {
         "KMSInvalidStateException",
     );
     assert_eq!(msg, MSG_TIMEOUT);
+    let waited = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
+        waited >= Duration::from_millis(500) && waited < Duration::from_millis(950),
+        "{waited:?}"
     );
+    assert_eq!(encrypts(&fake) - before, 2, "one attempt and one retry");
     let msg = expect_code(
         c.decrypt()
             .ciphertext_blob(Blob::new(ct.clone()))
