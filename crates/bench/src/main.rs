@@ -9,10 +9,12 @@
 //! The client runs on a single-threaded tokio runtime (one core's worth of work at most),
 //! one HTTP/1.1 keep-alive connection per concurrent worker, so on a 2-core machine the
 //! server under test has the other core. Every loop is bounded in time.
+//!
+//! That is the default suite (`--suite kms`, [`run`]); the other suites live in their own
+//! modules, and all of them measure with the one load engine in `suite.rs`.
 #![forbid(unsafe_code)]
 
 mod floor;
-mod load;
 mod policy;
 mod procstat;
 mod serve;
@@ -24,14 +26,11 @@ mod xks_kms;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
-use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::load::{Creds, RunResult, Schedule, Target};
+use crate::suite::{kms_call, kms_request_maker, Endpoint, FloorColumn, Job, Signer};
 
 #[derive(Parser)]
 #[command(
@@ -127,6 +126,16 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// The row's id in the report (the floor column finds the floor row by it).
+    fn id(self) -> &'static str {
+        match self {
+            TargetKind::Floor => "floor",
+            TargetKind::Encrypt => "encrypt",
+            TargetKind::Decrypt => "decrypt",
+            TargetKind::GenerateDataKey => "generate-data-key",
+        }
+    }
+
     fn label(self, plaintext_bytes: usize) -> String {
         match self {
             TargetKind::Floor => "HTTP floor (bare hyper)".to_string(),
@@ -171,26 +180,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the benchmark; `Ok(false)` when some run saw errors.
+/// `--suite kms`; `Ok(false)` when some run saw errors.
 fn run(cli: &Cli) -> Result<bool, String> {
-    if !(1..=100).contains(&cli.rounds) {
-        return Err("--rounds must be in [1, 100]".to_string());
-    }
-    if cli.concurrency.is_empty() || cli.concurrency.contains(&0) {
-        return Err("--concurrency needs levels of at least 1".to_string());
-    }
-    if !(0.001..=3600.0).contains(&cli.seconds) || !(0.0..=600.0).contains(&cli.warmup) {
-        return Err("--seconds must be in [0.001, 3600] and --warmup in [0, 600]".to_string());
-    }
+    suite::validate(cli)?;
     let load_before = procstat::load_average();
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own path: {e}"))?;
-    let strongroom_bin = match &cli.strongroom_bin {
-        Some(p) => p.clone(),
-        None => exe
-            .parent()
-            .map(|d| d.join("strongroom"))
-            .ok_or("cannot find my own directory")?,
-    };
+    let strongroom_bin = suite::strongroom_bin(cli)?;
 
     // The client: one thread. The servers are separate processes with their own runtimes.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -212,256 +207,124 @@ fn run(cli: &Cli) -> Result<bool, String> {
         kms.pid(),
         kms.log_path.display()
     );
-    let creds = Arc::new(Creds {
+    let signer = Signer {
         access_key_id: kms.access_key_id.clone(),
         secret: kms.secret.clone(),
         region: kms.region.clone(),
-    });
+        service: "kms",
+    };
+    let kms_ep = Endpoint::http(kms.addr);
+    let floor_ep = Endpoint::http(floor.addr);
 
     let plaintext: Vec<u8> = (0..cli.plaintext_bytes)
         .map(|i| (i % 251) as u8) // arbitrary, not compressible to nothing
         .collect();
     let b64 = base64::engine::general_purpose::STANDARD;
+    let job = |kind: TargetKind, endpoint: &Endpoint, pid: u32, op: &str, body| Job {
+        id: kind.id().to_string(),
+        label: kind.label(cli.plaintext_bytes),
+        make: kms_request_maker(endpoint, &signer, op, &body),
+        endpoint: endpoint.clone(),
+        server_pids: vec![pid],
+        baseline: None,
+    };
 
-    let results = rt.block_on(async {
-        // Setup on the real server: one key, one ciphertext; check each operation once.
-        let key_id = load::create_key(kms.addr, &creds).await?;
+    let rows = rt.block_on(async {
+        // Setup on the real server: one key, one ciphertext; each job's request is checked
+        // once, by the same request maker the workers use.
+        let created = kms_call(
+            &kms_ep,
+            &signer,
+            "CreateKey",
+            serde_json::json!({"Description": "strongroom-bench"}),
+        )
+        .await?;
+        let key_id = created["KeyMetadata"]["KeyId"]
+            .as_str()
+            .ok_or("CreateKey answered without KeyMetadata.KeyId")?
+            .to_string();
         let encrypt_body =
-            serde_json::json!({"KeyId": key_id, "Plaintext": b64.encode(&plaintext)}).to_string();
-        let out = load::call_ok(kms.addr, &creds, "TrentService.Encrypt", &encrypt_body).await?;
+            serde_json::json!({"KeyId": key_id, "Plaintext": b64.encode(&plaintext)});
+        let encrypt = job(
+            TargetKind::Encrypt,
+            &kms_ep,
+            kms.pid(),
+            "Encrypt",
+            encrypt_body.clone(),
+        );
+        let out = suite::call_job(&encrypt).await?;
         let blob = out["CiphertextBlob"]
             .as_str()
-            .ok_or("Encrypt answered without a CiphertextBlob")?
-            .to_string();
-        let decrypt_body = serde_json::json!({"CiphertextBlob": blob}).to_string();
-        let out = load::call_ok(kms.addr, &creds, "TrentService.Decrypt", &decrypt_body).await?;
+            .ok_or("Encrypt answered without a CiphertextBlob")?;
+        let decrypt = job(
+            TargetKind::Decrypt,
+            &kms_ep,
+            kms.pid(),
+            "Decrypt",
+            serde_json::json!({ "CiphertextBlob": blob }),
+        );
+        let out = suite::call_job(&decrypt).await?;
         if out["Plaintext"].as_str() != Some(b64.encode(&plaintext).as_str()) {
             return Err("Decrypt did not return the plaintext that was encrypted".to_string());
         }
-        let gdk_body = serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}).to_string();
-        let out =
-            load::call_ok(kms.addr, &creds, "TrentService.GenerateDataKey", &gdk_body).await?;
+        let gdk = job(
+            TargetKind::GenerateDataKey,
+            &kms_ep,
+            kms.pid(),
+            "GenerateDataKey",
+            serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+        );
+        let out = suite::call_job(&gdk).await?;
         if out["Plaintext"].as_str().map(str::len) != Some(44) {
             return Err("GenerateDataKey did not return a 32-byte plaintext key".to_string());
         }
-        // The floor must answer too (and does not look at the signature).
-        load::call_ok(floor.addr, &creds, "TrentService.Encrypt", &encrypt_body).await?;
+        // The floor is sent the same signed Encrypt (it does not look at the signature).
+        let floor_job = job(
+            TargetKind::Floor,
+            &floor_ep,
+            floor.pid(),
+            "Encrypt",
+            encrypt_body,
+        );
+        suite::call_job(&floor_job).await?;
 
-        let mut results: Vec<RunResult> = Vec::new();
-        // Concurrency outermost, so each KMS row is measured right after its floor row.
-        for round in 1..=cli.rounds {
-            for &concurrency in &cli.concurrency {
-                for &kind in &cli.targets {
-                    let (addr, pid, x_amz_target, body) = match kind {
-                        TargetKind::Floor => (
-                            floor.addr,
-                            floor.pid(),
-                            "TrentService.Encrypt",
-                            &encrypt_body,
-                        ),
-                        TargetKind::Encrypt => {
-                            (kms.addr, kms.pid(), "TrentService.Encrypt", &encrypt_body)
-                        }
-                        TargetKind::Decrypt => {
-                            (kms.addr, kms.pid(), "TrentService.Decrypt", &decrypt_body)
-                        }
-                        TargetKind::GenerateDataKey => (
-                            kms.addr,
-                            kms.pid(),
-                            "TrentService.GenerateDataKey",
-                            &gdk_body,
-                        ),
-                    };
-                    let target = Arc::new(Target::new(
-                        addr,
-                        Arc::clone(&creds),
-                        x_amz_target,
-                        Bytes::from(body.clone()),
-                    ));
-                    let schedule = Schedule::starting_now(
-                        Duration::from_secs_f64(cli.warmup),
-                        Duration::from_secs_f64(cli.seconds),
-                    );
-                    let label = kind.label(cli.plaintext_bytes);
-                    eprint!("round {round}/{}: {label} @ {concurrency} ... ", cli.rounds);
-                    let r = load::run(kind, label, target, concurrency, schedule, pid).await;
-                    eprintln!(
-                        "{:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, {} errors",
-                        r.rps,
-                        r.p50_us as f64 / 1000.0,
-                        r.p99_us as f64 / 1000.0,
-                        r.errors
-                    );
-                    results.push(r);
-                }
-            }
-        }
-        Ok::<_, String>(results)
+        let all = [floor_job, encrypt, decrypt, gdk];
+        let jobs: Vec<Job> = cli
+            .targets
+            .iter()
+            .filter_map(|&kind| all.iter().find(|j| j.id == kind.id()).cloned())
+            .collect();
+        Ok::<_, String>(suite::run_jobs(cli, "kms", &jobs).await)
     })?;
 
     drop(kms);
     drop(floor);
 
-    let rows = median_rounds(results);
-    print_report(cli, &rows, load_before.as_deref());
-    Ok(rows.iter().all(|r| r.row.errors == 0))
-}
-
-/// One table row: the median round of one (target, concurrency), with the spread.
-struct Row {
-    row: RunResult,
-    min_rps: f64,
-    max_rps: f64,
-}
-
-/// Groups the runs by (target, concurrency), in first-seen order, and keeps for each the run
-/// with the median requests/s (the lower middle one for an even count), summing errors.
-fn median_rounds(results: Vec<RunResult>) -> Vec<Row> {
-    let mut groups: Vec<Vec<RunResult>> = Vec::new();
-    for r in results {
-        match groups
-            .iter_mut()
-            .find(|g| g[0].kind == r.kind && g[0].concurrency == r.concurrency)
-        {
-            Some(g) => g.push(r),
-            None => groups.push(vec![r]),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|mut g| {
-            g.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-            let errors: u64 = g.iter().map(|r| r.errors).sum();
-            let first_error = g.iter().find_map(|r| r.first_error.clone());
-            let min_rps = g.first().map_or(0.0, |r| r.rps);
-            let max_rps = g.last().map_or(0.0, |r| r.rps);
-            let mut row = g.swap_remove((g.len() - 1) / 2);
-            row.errors = errors;
-            row.first_error = first_error;
-            Row {
-                row,
-                min_rps,
-                max_rps,
-            }
-        })
-        .collect()
-}
-
-fn print_report(cli: &Cli, rows: &[Row], load_before: Option<&str>) {
-    let cpu = procstat::cpu_model().unwrap_or_else(|| "unknown".to_string());
-    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("## strongroom-bench results");
-    println!();
-    println!("- Machine: {nproc} CPUs (`nproc`), {cpu}");
-    if let Some(k) = procstat::kernel() {
-        println!("- Kernel: Linux {k}");
-    }
-    println!("- Command: `{}`", command_line());
-    if let Some(l) = load_before {
-        println!("- Load average (1 min) before the run: {l}");
-    }
-    println!(
-        "- Each window: {} s warm-up, then {} s measured; every request freshly SigV4-signed; \
-         one HTTP/1.1 keep-alive connection per concurrent worker; client on one thread",
-        cli.warmup, cli.seconds
+    let notes = vec![format!(
+        "Servers: `strongroom dev` (fresh data directory) and the HTTP floor \
+         (`strongroom-bench floor-server`), sent the same signed Encrypt; {} plaintext",
+        size_label(cli.plaintext_bytes)
+    )];
+    suite::print_header(
+        cli,
+        "KMS operations (`--suite kms`)",
+        load_before.as_deref(),
+        &notes,
     );
-    if cli.rounds > 1 {
-        println!(
-            "- {} interleaved rounds; each row is the round with the median req/s \
-             (its latencies and CPU figures), errors summed over all rounds",
-            cli.rounds
-        );
-    }
-    println!();
-    let spread = cli.rounds > 1;
-    println!(
-        "| target | concurrency | req/s | p50 ms | p99 ms | % of floor req/s | errors | client CPU | server CPU | other CPU | client CPU µs/req | server CPU µs/req | % of floor, CPU-bound estimate |{}",
-        if spread { " req/s min–max |" } else { "" }
+    suite::print_table(
+        cli,
+        &rows,
+        &[FloorColumn {
+            header: "% of floor req/s",
+            floor_id: TargetKind::Floor.id(),
+            cpu_bound_header: Some("% of floor, CPU-bound estimate"),
+        }],
+        None,
+        None,
     );
-    println!(
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
-        if spread { "---:|" } else { "" }
-    );
-    for row in rows {
-        let r = &row.row;
-        let floor = rows
-            .iter()
-            .map(|f| &f.row)
-            .find(|f| f.kind == TargetKind::Floor && f.concurrency == r.concurrency);
-        let pct = match floor {
-            Some(f) if f.rps > 0.0 => format!("{:.0}%", 100.0 * r.rps / f.rps),
-            _ => "–".to_string(),
-        };
-        // If client and server together kept every core busy, req/s would be
-        // cores / (client + server CPU per request): the ratio to the floor's is then
-        // independent of how much of the machine other processes took.
-        let est = match floor {
-            Some(f) => {
-                let ratio = (f.client_cpu_us_per_req + f.server_cpu_us_per_req)
-                    / (r.client_cpu_us_per_req + r.server_cpu_us_per_req);
-                if ratio.is_finite() {
-                    format!("{:.0}%", 100.0 * ratio)
-                } else {
-                    "–".to_string()
-                }
-            }
-            None => "–".to_string(),
-        };
-        let errors = if r.errors == 0 {
-            "0".to_string()
-        } else {
-            format!("**{} ⚠**", r.errors)
-        };
-        println!(
-            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {:.0}% | {:.0}% | {:.0}% | {:.1} | {:.1} | {} |{}",
-            r.label,
-            r.concurrency,
-            r.rps,
-            r.p50_us as f64 / 1000.0,
-            r.p99_us as f64 / 1000.0,
-            pct,
-            errors,
-            r.client_cpu_pct,
-            r.server_cpu_pct,
-            r.other_cpu_pct,
-            r.client_cpu_us_per_req,
-            r.server_cpu_us_per_req,
-            est,
-            if spread {
-                format!(" {:.0}–{:.0} |", row.min_rps, row.max_rps)
-            } else {
-                String::new()
-            },
-        );
-    }
-    let flagged: Vec<&RunResult> = rows
-        .iter()
-        .map(|r| &r.row)
-        .filter(|r| r.errors > 0)
-        .collect();
-    if !flagged.is_empty() {
-        println!();
-        println!("Runs with errors (their figures are not valid):");
-        for r in flagged {
-            println!(
-                "- {} @ {}: {} errors, first: {}",
-                r.label,
-                r.concurrency,
-                r.errors,
-                r.first_error.as_deref().unwrap_or("?")
-            );
-        }
-    }
-    println!();
-    println!(
-        "CPU columns: share of one core over the measured window (the machine has {}%); \
-         other CPU = everything else busy on the machine meanwhile (from /proc/stat) — if it \
-         is high, other processes took cores from the run and its req/s are low; CPU µs/req = \
-         process CPU time / requests answered; the CPU-bound estimate is \
-         (client + server µs/req of the floor) / (client + server µs/req of the row), the \
-         req/s ratio if client and server together saturated the cores.",
-        100 * nproc.max(1)
-    );
+    suite::print_cpu_note("`strongroom dev` (the floor process on floor rows)");
+    suite::print_cpu_bound_note();
+    Ok(rows.iter().all(|r| r.errors == 0))
 }
 
 /// The command as invoked, shell-quoted where needed.

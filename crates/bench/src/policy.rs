@@ -484,6 +484,7 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
         &[FloorColumn {
             header: "% of HTTP floor",
             floor_id: "http-floor",
+            cpu_bound_header: None,
         }],
         Some("% of default policy (admin)"),
         None,

@@ -1,12 +1,12 @@
-//! Shared machinery of the `--suite xks-proxy`, `xks-kms` and `policy` suites: a load engine
-//! over plain HTTP or HTTPS keep-alive connections with any request (freshly signed per request
+//! The load engine and report shared by every suite (`kms`, `xks-proxy`, `xks-kms`, `policy`):
+//! plain HTTP or HTTPS keep-alive connections sending any request (freshly signed per request
 //! by a closure), CPU accounting over several server processes, median-of-rounds, and the
 //! markdown report.
 //!
-//! The measuring rules are those of the default suite (`load.rs`): one HTTP/1.1 keep-alive
-//! connection per concurrent worker, one request in flight per worker, a warm-up that is not
-//! recorded, latency = the HTTP round trip of a 200 answer to a request started inside the
-//! measured window, requests/s = those answers / (last answer − window start).
+//! The measuring rules: one HTTP/1.1 keep-alive connection per concurrent worker, one request
+//! in flight per worker, a warm-up that is not recorded, latency = the HTTP round trip of a 200
+//! answer to a request started inside the measured window, requests/s = those answers / (last
+//! answer − window start).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
@@ -700,11 +700,16 @@ pub async fn measure(job: &Job, concurrency: usize, schedule: Schedule) -> Measu
     }
 }
 
+/// Sends one of `job`'s requests on a fresh connection; the answer must be 200 with JSON.
+pub async fn call_job(job: &Job) -> Result<serde_json::Value, String> {
+    let req = (job.make)()?;
+    call_json(&job.endpoint, req, &job.label).await
+}
+
 /// Checks that every job answers 200 once (setup errors are clearer than a table of errors).
 pub async fn check_jobs(jobs: &[Job]) -> Result<(), String> {
     for job in jobs {
-        let req = (job.make)()?;
-        call_json(&job.endpoint, req, &job.label).await?;
+        call_job(job).await?;
     }
     Ok(())
 }
@@ -794,7 +799,8 @@ pub fn print_header(cli: &Cli, title: &str, load_before: Option<&str>, notes: &[
     );
     if cli.rounds > 1 {
         println!(
-            "- {} interleaved rounds; each row is the round with the median req/s, errors summed",
+            "- {} interleaved rounds; each row is the round with the median req/s (its latencies \
+             and CPU figures), errors summed over all rounds",
             cli.rounds
         );
     }
@@ -808,11 +814,32 @@ pub fn print_header(cli: &Cli, title: &str, load_before: Option<&str>, notes: &[
 pub struct FloorColumn<'a> {
     pub header: &'a str,
     pub floor_id: &'a str,
+    /// When given, the header of a second column against this floor: the CPU-bound estimate
+    /// (see [`print_cpu_bound_note`]), placed after the CPU µs/req columns.
+    pub cpu_bound_header: Option<&'a str>,
 }
 
-/// Prints one markdown table of `rows`, with a percentage column per floor, when
-/// `baseline_header` is given each row's req/s relative to its baseline row, and when
-/// `split_header` is given the server CPU µs/req of each server process (`a + b`).
+/// The CPU-bound estimate of `r` against its floor `f`: (client + server CPU µs/req of the
+/// floor) / (the same of the row). If client and server together kept every core busy, req/s
+/// would be cores / (their CPU per request), so this ratio does not depend on how much of the
+/// machine other processes took.
+fn cpu_bound_estimate(r: &Measured, f: Option<&Measured>) -> String {
+    let Some(f) = f else {
+        return "–".to_string();
+    };
+    let ratio = (f.client_cpu_us_per_req + f.server_cpu_us_per_req)
+        / (r.client_cpu_us_per_req + r.server_cpu_us_per_req);
+    if ratio.is_finite() {
+        format!("{:.0}%", 100.0 * ratio)
+    } else {
+        "–".to_string()
+    }
+}
+
+/// Prints one markdown table of `rows`, with a percentage column per floor (and its CPU-bound
+/// estimate where asked), when `baseline_header` is given each row's req/s relative to its
+/// baseline row, and when `split_header` is given the server CPU µs/req of each server
+/// process (`a + b`).
 pub fn print_table(
     cli: &Cli,
     rows: &[Measured],
@@ -835,6 +862,10 @@ pub fn print_table(
         " errors | client CPU | server CPU | other CPU | client CPU µs/req | server CPU µs/req |",
     );
     rule.push_str("---:|---:|---:|---:|---:|---:|");
+    for h in floors.iter().filter_map(|f| f.cpu_bound_header) {
+        head.push_str(&format!(" {h} |"));
+        rule.push_str("---:|");
+    }
     let split = rows.iter().any(|r| r.per_server_us.len() > 1);
     if let (true, Some(h)) = (split, split_header) {
         head.push_str(&format!(" {h} |"));
@@ -881,6 +912,10 @@ pub fn print_table(
             r.client_cpu_us_per_req,
             r.server_cpu_us_per_req
         ));
+        for f in floors.iter().filter(|f| f.cpu_bound_header.is_some()) {
+            let est = cpu_bound_estimate(r, find(f.floor_id, r.concurrency));
+            line.push_str(&format!(" {est} |"));
+        }
         if split && split_header.is_some() {
             let parts: Vec<String> = r.per_server_us.iter().map(|u| format!("{u:.1}")).collect();
             line.push_str(&format!(" {} |", parts.join(" + ")));
@@ -920,6 +955,16 @@ pub fn print_cpu_note(server: &str) {
     println!();
 }
 
+/// The closing note on the CPU-bound estimate column.
+pub fn print_cpu_bound_note() {
+    println!(
+        "CPU-bound estimate: (client + server CPU µs/req of the floor) / (client + server CPU \
+         µs/req of the row), the req/s ratio if client and server together saturated the cores \
+         (it holds even when other processes took cores from the run)."
+    );
+    println!();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -950,6 +995,16 @@ mod tests {
         assert_eq!(rows[0].rps, 2.0);
         assert_eq!(rows[0].errors, 3);
         assert_eq!((rows[0].min_rps, rows[0].max_rps), (1.0, 3.0));
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u32> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), 50);
+        assert_eq!(percentile(&v, 99.0), 99);
+        assert_eq!(percentile(&v, 100.0), 100);
+        assert_eq!(percentile(&[7], 99.0), 7);
+        assert_eq!(percentile(&[], 50.0), 0);
     }
 
     #[test]

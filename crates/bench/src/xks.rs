@@ -631,10 +631,12 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
             FloorColumn {
                 header: "% of HTTP floor",
                 floor_id: "http-floor",
+                cpu_bound_header: None,
             },
             FloorColumn {
                 header: "% of HTTPS floor",
                 floor_id: "https-floor",
+                cpu_bound_header: None,
             },
         ],
         None,

@@ -294,6 +294,7 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
         &[FloorColumn {
             header: "% of HTTP floor",
             floor_id: "http-floor",
+            cpu_bound_header: None,
         }],
         Some("% of same op on AWS_KMS key"),
         Some("µs/req: KMS + proxy"),
