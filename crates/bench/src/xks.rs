@@ -112,6 +112,14 @@ pub struct RunningProxy {
 }
 
 impl RunningProxy {
+    /// What the proxy logged of its PKCS#11 calibration, one entry per PKCS#11 tenant.
+    pub fn calibration(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.find("PKCS#11 token").map(|i| l[i..].trim().to_string()))
+            .collect()
+    }
+
     pub fn pid(&self) -> u32 {
         self.guard.pid()
     }
@@ -272,7 +280,9 @@ impl ProxySetup {
         let mut cmd = Command::new(bin);
         cmd.args(["xks-proxy", "serve", "--config"])
             .arg(&self.config_file)
-            .env("RUST_LOG", "warn")
+            // The calibration result (module `cli`, at start) but not the request log lines.
+            .env("RUST_LOG", "warn,xks_proxy::cli=info")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
@@ -575,13 +585,15 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
         run_wrk_all(cli, &setup.signer, tmp.path(), &targets)
     };
 
+    let calibration = proxy.calibration();
     drop(proxy);
     drop(tls_floor);
     drop(floor);
 
     let mut notes = vec![
         format!(
-            "Proxy: `strongroom xks-proxy serve --config xks-proxy.toml` run with `RUST_LOG=warn` \
+            "Proxy: `strongroom xks-proxy serve --config xks-proxy.toml` run with \
+             `RUST_LOG=warn,xks_proxy::cli=info` \
              (at the default `info` it writes one line per request to stderr); HTTPS with a \
              per-run ECDSA P-256 CA and `localhost` certificate (rcgen); the client trusts only \
              that CA; negotiated {negotiated}; HTTP/1.1 keep-alive"
@@ -601,8 +613,13 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
     ];
     notes.push(match setup.worker_threads {
         Some(n) => format!("Proxy `worker_threads = {n}` (connection threads)"),
-        None => "Proxy `worker_threads` unset: one connection thread per core".to_string(),
+        None => "Proxy `worker_threads` unset: one connection thread per core, less one per \
+                 PKCS#11 tenant its calibration found serialized (at least one)"
+            .to_string(),
     });
+    for line in calibration {
+        notes.push(format!("Proxy calibration: {line}"));
+    }
     if setup.softhsm_conf.is_some() {
         notes.push(format!(
             "SoftHSMv2: token `{SOFTHSM_TOKEN}` created for this run by \

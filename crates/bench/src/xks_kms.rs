@@ -269,7 +269,7 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
          `timeout_ms` left at 250; `RUST_LOG=warn`"
             .to_string(),
         format!(
-            "Proxy: `strongroom xks-proxy serve` (`RUST_LOG=warn`), one tenant per backend, \
+            "Proxy: `strongroom xks-proxy serve` (`RUST_LOG=warn,xks_proxy::cli=info`), one tenant per backend, \
              `verify_encrypt = true`, `backend_timeout_ms = {}`, PKCS#11 `pool_size = {}`; \
              external key stores created and connected with CreateCustomKeyStore / \
              ConnectCustomKeyStore (PUBLIC_ENDPOINT, `https://localhost:PORT`), KMS keys by \

@@ -1,5 +1,6 @@
 //! `strongroom xks-proxy ...`: the clap types and what each command does.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -101,17 +102,16 @@ pub fn run_cli(args: XksProxyArgs) -> Result<(), String> {
             config,
             insecure_http,
         } => {
-            // The configuration is read first: it sizes the runtime.
+            // The configuration and the backends come first: they size the runtime.
             let cfg = Config::load(&config).map_err(|e| e.to_string())?;
-            let mut runtime = tokio::runtime::Builder::new_multi_thread();
-            if let Some(n) = cfg.worker_threads {
-                runtime.worker_threads(n);
-            }
-            runtime
+            let backends = open_and_calibrate(&cfg)?;
+            let threads = connection_threads(&cfg, &backends);
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start the async runtime: {e}"))?
-                .block_on(serve_loaded(cfg, insecure_http))
+                .block_on(serve_loaded(cfg, insecure_http, backends))
         }
         other => run_sync(other, &mut std::io::stdout()),
     }
@@ -133,16 +133,53 @@ pub async fn run(args: XksProxyArgs) -> Result<(), String> {
 
 async fn serve(config: PathBuf, insecure_http: bool) -> Result<(), String> {
     let cfg = Config::load(&config).map_err(|e| e.to_string())?;
-    serve_loaded(cfg, insecure_http).await
+    let backends = {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || open_and_calibrate(&cfg))
+            .await
+            .map_err(|e| e.to_string())??
+    };
+    serve_loaded(cfg, insecure_http, backends).await
 }
 
-async fn serve_loaded(cfg: Config, insecure_http: bool) -> Result<(), String> {
+/// Opens every tenant's backend and lets it measure its key manager (PKCS#11: whether calls
+/// overlap), logging what it found.
+fn open_and_calibrate(cfg: &Config) -> Result<HashMap<String, Arc<dyn KeyBackend>>, String> {
+    let mut backends = HashMap::new();
+    for t in &cfg.tenants {
+        let uri_path = t.uri_path();
+        let backend = server::open_backend(&t.backend)
+            .map_err(|e| format!("tenant {uri_path}: cannot open its backend: {e}"))?;
+        if let Some(line) = backend.calibrate() {
+            tracing::info!(tenant = %uri_path, "{line}");
+        }
+        backends.insert(uri_path, backend);
+    }
+    Ok(backends)
+}
+
+/// `worker_threads` if set; else one per core, less one for each backend whose calls are
+/// serialized CPU work in this process (at least one).
+fn connection_threads(cfg: &Config, backends: &HashMap<String, Arc<dyn KeyBackend>>) -> usize {
+    if let Some(n) = cfg.worker_threads {
+        return n;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let busy = backends.values().filter(|b| b.needs_a_core()).count();
+    cores.saturating_sub(busy).max(1)
+}
+
+async fn serve_loaded(
+    cfg: Config,
+    insecure_http: bool,
+    backends: HashMap<String, Arc<dyn KeyBackend>>,
+) -> Result<(), String> {
     let running = server::start(
         cfg,
         ServeOptions {
             insecure_http,
             reload_on_sighup: true,
-            ..Default::default()
+            backends,
         },
     )
     .await?;

@@ -46,10 +46,10 @@ pub struct Config {
     /// Unauthenticated `GET` path for load-balancer health checks (`""` turns it off).
     #[serde(default = "default_lb_path")]
     pub lb_health_check_path: String,
-    /// Threads that serve connections (TLS, HTTP, SigV4, JSON). Default: one per CPU core.
-    /// Backend calls run on their own threads; with an in-process, CPU-bound PKCS#11 module
-    /// (SoftHSMv2) on a small machine, fewer connection threads leave a core to the HSM thread
-    /// and save context switches (docs/xks-proxy.md, "Tuning"). Read at start, not on reload.
+    /// Threads that serve connections (TLS, HTTP, SigV4, JSON). Default: one per CPU core,
+    /// less one per PKCS#11 backend that calibration found to be serialized CPU work in this
+    /// process (SoftHSMv2), at least one (docs/xks-proxy.md, "Tuning"). Read at start, not on
+    /// reload.
     #[serde(default)]
     pub worker_threads: Option<usize>,
     /// HTTPS settings (required unless `insecure_http`).

@@ -16,7 +16,8 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::types::Ulong;
 use pkcs11_support::{raw_find, Hsm};
 use xks_proxy::backend::pkcs11::{
-    Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
+    Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, CALIBRATION_GAIN, DEFAULT_HEALTH_KEY_LABEL,
+    REINIT_MIN_INTERVAL,
 };
 use xks_proxy::backend::{BackendError, KeyBackend, KeyStatus};
 
@@ -523,6 +524,33 @@ fn cached_key_attributes_follow_other_tools_within_the_ttl() {
         b.decrypt("k", &s.ciphertext, &s.iv, &s.tag, b""),
         Err(BackendError::KeyDisabled(_))
     ));
+}
+
+/// SoftHSMv2 serializes on its own locks: calibration finds that a second thread does not
+/// help and has the proxy call it one call at a time, leaving it a core.
+#[test]
+fn calibration_finds_softhsm_serializing() {
+    let hsm = Hsm::single();
+    let mut cfg = hsm.config(TOKEN);
+    cfg.pool_size = 8;
+    let b = Pkcs11Backend::open(&cfg).unwrap();
+    assert_eq!(b.worker_threads(), 8, "before calibration: the pool");
+    assert!(!b.needs_a_core());
+    let c = b.calibrate_concurrency().unwrap();
+    assert!(
+        c.two_threads_per_second < c.one_thread_per_second * CALIBRATION_GAIN,
+        "{c:?}"
+    );
+    assert_eq!(c.concurrency, 1, "{c:?}");
+    assert_eq!(b.worker_threads(), 1);
+    assert!(b.needs_a_core());
+    assert_eq!(b.stats().session_recoveries, 0);
+
+    // A pool of one has nothing to decide.
+    cfg.pool_size = 1;
+    let one = Pkcs11Backend::open(&cfg).unwrap();
+    assert_eq!(one.calibrate_concurrency().unwrap().concurrency, 1);
+    assert!(!one.needs_a_core());
 }
 
 #[test]

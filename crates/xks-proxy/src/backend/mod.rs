@@ -113,4 +113,14 @@ pub trait KeyBackend: Send + Sync + 'static {
     fn worker_threads(&self) -> usize {
         4
     }
+    /// Measures the key manager before serving, where that decides how to call it; returns a
+    /// line for the log. Called once by `serve`, before [`Self::worker_threads`].
+    fn calibrate(&self) -> Option<String> {
+        None
+    }
+    /// Whether the calls are CPU work in this process, one at a time, so that the proxy should
+    /// leave them a core (one connection thread fewer, see `Config::worker_threads`).
+    fn needs_a_core(&self) -> bool {
+        false
+    }
 }

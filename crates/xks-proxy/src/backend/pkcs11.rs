@@ -49,7 +49,9 @@
 //! * **Sessions.** A pool of at most `pool_size` read-write sessions, logged in as the user,
 //!   opened on demand and reused. A request that finds every session busy waits up to
 //!   `acquire_timeout_ms` for one, then fails with [`BackendError::Busy`]. Calls block; the
-//!   server runs them on `pool_size` dedicated threads (see [`super::workers`]).
+//!   server runs them on dedicated threads (see [`super::workers`]): `pool_size` of them, or
+//!   one when [`Pkcs11Backend::calibrate_concurrency`] found that the module serializes its
+//!   work (SoftHSMv2 does), so that calls do not contend inside it.
 //! * **PIN.** From `pin_file` (one trailing newline ignored) or the environment variable named
 //!   by `pin_env`, exactly one of them; kept in [`Zeroizing`] memory and never logged.
 //! * **Recovery.** When an operation fails with an error that means the session, the token or
@@ -95,7 +97,7 @@ mod util;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -132,6 +134,43 @@ const DISABLED_END_DATE: ([u8; 4], [u8; 2], [u8; 2]) = (*b"1970", *b"01", *b"01"
 const FAR_FUTURE_END_DATE: ([u8; 4], [u8; 2], [u8; 2]) = (*b"9999", *b"12", *b"31");
 /// AAD of the health check's probe encryption.
 const HEALTH_AAD: &[u8] = b"strongroom-xks-proxy-health-check";
+
+/// How long each phase of [`Pkcs11Backend::calibrate_concurrency`] encrypts.
+pub const CALIBRATION_PHASE: Duration = Duration::from_millis(150);
+/// Calls each calibration thread makes at least (a slow HSM gets up to ten phases for them).
+const CALIBRATION_MIN_CALLS: u64 = 20;
+/// How much more two threads must get done than one for calls to run concurrently.
+pub const CALIBRATION_GAIN: f64 = 1.2;
+
+/// What [`Pkcs11Backend::calibrate_concurrency`] measured and decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    /// 1 KiB encryptions per second from one thread.
+    pub one_thread_per_second: f64,
+    /// The same from two threads at once, in all.
+    pub two_threads_per_second: f64,
+    /// Calls the proxy now runs at once (1 or `pool_size`).
+    pub concurrency: usize,
+}
+
+struct Rate {
+    per_second: f64,
+    enough_calls: bool,
+}
+
+/// The calibration's decision: one call at a time if a second thread does not add
+/// [`CALIBRATION_GAIN`] (and both phases made enough calls to tell), else `pool_size`.
+fn calls_at_once(pool_size: usize, one: &Rate, two: &Rate) -> usize {
+    let serializes = pool_size > 1
+        && one.enough_calls
+        && two.enough_calls
+        && two.per_second < one.per_second * CALIBRATION_GAIN;
+    if serializes {
+        1
+    } else {
+        pool_size
+    }
+}
 
 /// Configuration of the PKCS#11 backend (`[pkcs11]` in the proxy's configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -231,6 +270,8 @@ pub struct Pkcs11Backend {
     session_recoveries: AtomicU64,
     reinit_attempts: AtomicU64,
     reinits: AtomicU64,
+    /// Calls to run at once: `pool_size`, or 1 once calibration found the module serializing.
+    concurrency: AtomicUsize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,6 +313,7 @@ impl Pkcs11Backend {
             create_lock: Mutex::new(()),
             handles: Mutex::new(HashMap::new()),
             session_recoveries: AtomicU64::new(0),
+            concurrency: AtomicUsize::new(cfg.pool_size),
             reinit_attempts: AtomicU64::new(0),
             reinits: AtomicU64::new(0),
         };
@@ -289,6 +331,61 @@ impl Pkcs11Backend {
             tracing::info!(key = %health_label, token = %backend.cfg.token_label, "created the PKCS#11 health-check key");
         }
         Ok(backend)
+    }
+
+    /// Measures whether calls into the module overlap: 1 KiB encryptions with the health-check
+    /// key, from one thread and then from two, [`CALIBRATION_PHASE`] each. A module that does
+    /// not get [`CALIBRATION_GAIN`] times as many done from two threads (SoftHSMv2, which
+    /// serializes on its own locks, does about half as many) is then called one call at a
+    /// time; any other keeps `pool_size` concurrent calls. Called once, by `serve`, before the
+    /// proxy takes requests.
+    pub fn calibrate_concurrency(&self) -> Result<Calibration, BackendError> {
+        let one = self.calibration_rate(1)?;
+        let two = self.calibration_rate(2)?;
+        let concurrency = calls_at_once(self.cfg.pool_size, &one, &two);
+        self.concurrency.store(concurrency, Ordering::Relaxed);
+        Ok(Calibration {
+            one_thread_per_second: one.per_second,
+            two_threads_per_second: two.per_second,
+            concurrency,
+        })
+    }
+
+    fn calibration_rate(&self, threads: usize) -> Result<Rate, BackendError> {
+        let plaintext = [0x5au8; 1024];
+        let label = &self.cfg.health_key_label;
+        let started = Instant::now();
+        let counts = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| -> Result<u64, BackendError> {
+                        let mut n = 0u64;
+                        while started.elapsed() < CALIBRATION_PHASE
+                            || (n < CALIBRATION_MIN_CALLS
+                                && started.elapsed() < CALIBRATION_PHASE * 10)
+                        {
+                            self.run(|session, _| {
+                                encrypt_on(&self.handles, session, label, &plaintext, HEALTH_AAD)
+                            })?;
+                            n += 1;
+                        }
+                        Ok(n)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(ops::internal("calibration thread panicked")))
+                })
+                .collect::<Result<Vec<u64>, BackendError>>()
+        })?;
+        let total: u64 = counts.iter().sum();
+        Ok(Rate {
+            per_second: total as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            enough_calls: counts.iter().all(|&n| n >= CALIBRATION_MIN_CALLS),
+        })
     }
 
     /// Counters of the recovery machinery.
@@ -662,7 +759,32 @@ impl KeyBackend for Pkcs11Backend {
     }
 
     fn worker_threads(&self) -> usize {
-        self.cfg.pool_size
+        self.concurrency.load(Ordering::Relaxed)
+    }
+
+    fn calibrate(&self) -> Option<String> {
+        match self.calibrate_concurrency() {
+            Ok(c) => Some(format!(
+                "PKCS#11 token {:?}: {:.0} encryptions/s from one thread, {:.0}/s from two: {} call(s) at a time{}",
+                self.cfg.token_label,
+                c.one_thread_per_second,
+                c.two_threads_per_second,
+                c.concurrency,
+                if c.concurrency == 1 && self.cfg.pool_size > 1 {
+                    " (the module serializes its work)"
+                } else {
+                    ""
+                }
+            )),
+            Err(e) => Some(format!(
+                "PKCS#11 token {:?}: calibration failed ({e}); {} calls at a time",
+                self.cfg.token_label, self.cfg.pool_size
+            )),
+        }
+    }
+
+    fn needs_a_core(&self) -> bool {
+        self.cfg.pool_size > 1 && self.concurrency.load(Ordering::Relaxed) == 1
     }
 
     fn health(&self) -> BackendHealth {
@@ -780,6 +902,32 @@ impl KeyBackend for Pkcs11Backend {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn calibration_decision() {
+        use super::{calls_at_once, Rate};
+        let r = |per_second: f64| Rate {
+            per_second,
+            enough_calls: true,
+        };
+        // (pool, one thread, two threads, calls at once)
+        for (pool, one, two, want) in [
+            (8, 54_000.0, 30_000.0, 1), // SoftHSMv2: slower from two threads
+            (8, 54_000.0, 60_000.0, 1), // barely faster: not worth the context switches
+            (8, 500.0, 990.0, 8),       // network HSM: calls overlap
+            (8, 20_000.0, 30_000.0, 8), // CPU work that runs in parallel
+            (1, 54_000.0, 30_000.0, 1),
+            (4, 54_000.0, 30_000.0, 1),
+        ] {
+            assert_eq!(calls_at_once(pool, &r(one), &r(two)), want, "{one} / {two}");
+        }
+        // Too few calls to tell (a very slow HSM): keep the pool.
+        let few = Rate {
+            per_second: 10.0,
+            enough_calls: false,
+        };
+        assert_eq!(calls_at_once(8, &few, &r(5.0)), 8);
+    }
+
     use super::*;
     use serde::de::value::{Error as DeError, MapDeserializer};
 

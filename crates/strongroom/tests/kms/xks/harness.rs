@@ -372,14 +372,8 @@ impl Proxy {
             ));
         }
         write_atomic(&d.join("credentials.toml"), &creds);
-        // Over SoftHSM, the settings docs/xks-proxy.md recommends for an in-process module on a
-        // small machine: one connection thread, one session (and HSM thread).
-        let (threads, pool) = match self.backend {
-            Backend::Software => (String::new(), 0),
-            Backend::SoftHsm(_) => ("worker_threads = 1\n".to_string(), 1),
-        };
         let mut cfg = format!(
-            "listen = \"127.0.0.1:{}\"\nregion = \"{REGION}\"\n{threads}\n[tls]\ncert_file = \"tls/cert.pem\"\nkey_file = \"tls/key.pem\"\n",
+            "listen = \"127.0.0.1:{}\"\nregion = \"{REGION}\"\n\n[tls]\ncert_file = \"tls/cert.pem\"\nkey_file = \"tls/key.pem\"\n",
             self.port
         );
         for (i, prefix) in self.prefixes.iter().enumerate() {
@@ -392,7 +386,7 @@ impl Proxy {
                     "[tenants.backend]\ntype = \"software\"\npath = \"tenant-{i}.keystore\"\nkek_file = \"kek\"\n"
                 )),
                 Backend::SoftHsm(hsm) => cfg.push_str(&format!(
-                    "[tenants.backend]\ntype = \"pkcs11\"\nmodule = {}\ntoken_label = {}\npin_file = {}\npool_size = {pool}\n",
+                    "[tenants.backend]\ntype = \"pkcs11\"\nmodule = {}\ntoken_label = {}\npin_file = {}\npool_size = 4\n",
                     path_str(&hsm.module),
                     toml_str(&hsm.label),
                     path_str(&hsm.dir.path().join("pin"))
