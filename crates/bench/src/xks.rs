@@ -165,9 +165,9 @@ impl ProxySetup {
         dir: &Path,
         bin: &Path,
         tenants: Vec<Tenant>,
-        pool_size: usize,
-        worker_threads: Option<usize>,
+        cli: &Cli,
     ) -> Result<ProxySetup, String> {
+        let (pool_size, worker_threads) = (cli.pkcs11_pool_size, cli.proxy_worker_threads);
         let dir = dir.join("xks-proxy");
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -456,13 +456,7 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
     if tenants.is_empty() {
         return Err("--xks-backends names no backend".to_string());
     }
-    let setup = ProxySetup::prepare(
-        tmp.path(),
-        &bin,
-        tenants,
-        cli.pkcs11_pool_size,
-        cli.proxy_worker_threads,
-    )?;
+    let setup = ProxySetup::prepare(tmp.path(), &bin, tenants, cli)?;
     let proxy = setup.start(&bin)?;
     let floor = servers::spawn_floor(&exe)?;
     let (tls_floor, tls_floor_addr) = spawn_tls_floor(&exe, &setup.pki)?;

@@ -152,13 +152,7 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
     if tenants.is_empty() {
         return Err("--xks-backends names no backend".to_string());
     }
-    let setup = ProxySetup::prepare(
-        tmp.path(),
-        &bin,
-        tenants,
-        cli.pkcs11_pool_size,
-        cli.proxy_worker_threads,
-    )?;
+    let setup = ProxySetup::prepare(tmp.path(), &bin, tenants, cli)?;
     let proxy = setup.start(&bin)?;
     let kms = serve::start(
         &bin,
