@@ -16,8 +16,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::types::Ulong;
 use pkcs11_support::{raw_find, Hsm};
 use xks_proxy::backend::pkcs11::{
-    Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, CALIBRATION_GAIN, DEFAULT_HEALTH_KEY_LABEL,
-    REINIT_MIN_INTERVAL,
+    Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
 };
 use xks_proxy::backend::{BackendError, KeyBackend, KeyStatus};
 
@@ -526,10 +525,13 @@ fn cached_key_attributes_follow_other_tools_within_the_ttl() {
     ));
 }
 
-/// SoftHSMv2 serializes on its own locks: calibration finds that a second thread does not
-/// help and has the proxy call it one call at a time, leaving it a core.
+/// Calibration measures the module and the backend follows its decision. On an idle machine
+/// SoftHSMv2 is found serializing (one call at a time; see `calibration_decision` in the
+/// backend's unit tests for the rule and measured cases); under other load two threads may
+/// fairly be found to do more, so this test checks the measurement and the plumbing, not the
+/// machine's load.
 #[test]
-fn calibration_finds_softhsm_serializing() {
+fn calibration_measures_and_is_followed() {
     let hsm = Hsm::single();
     let mut cfg = hsm.config(TOKEN);
     cfg.pool_size = 8;
@@ -537,13 +539,19 @@ fn calibration_finds_softhsm_serializing() {
     assert_eq!(b.worker_threads(), 8, "before calibration: the pool");
     assert!(!b.needs_a_core());
     let c = b.calibrate_concurrency().unwrap();
+    eprintln!("{c:?}");
+    assert!(c.one_thread_per_second > 100.0 && c.two_threads_per_second > 100.0);
+    if cfg!(target_os = "linux") {
+        assert!(c.one_thread_blocked.is_some() && c.two_threads_blocked.is_some());
+    }
+    assert!(c.concurrency == 1 || c.concurrency == 8, "{c:?}");
+    assert_eq!(b.worker_threads(), c.concurrency);
+    assert_eq!(b.needs_a_core(), c.concurrency == 1);
+    let summary = KeyBackend::calibrate(&b).unwrap();
     assert!(
-        c.two_threads_per_second < c.one_thread_per_second * CALIBRATION_GAIN,
-        "{c:?}"
+        summary.contains("encryptions/s from one thread"),
+        "{summary}"
     );
-    assert_eq!(c.concurrency, 1, "{c:?}");
-    assert_eq!(b.worker_threads(), 1);
-    assert!(b.needs_a_core());
     assert_eq!(b.stats().session_recoveries, 0);
 
     // A pool of one has nothing to decide.

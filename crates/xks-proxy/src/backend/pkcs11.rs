@@ -141,6 +141,10 @@ pub const CALIBRATION_PHASE: Duration = Duration::from_millis(150);
 const CALIBRATION_MIN_CALLS: u64 = 20;
 /// How much more two threads must get done than one for calls to run concurrently.
 pub const CALIBRATION_GAIN: f64 = 1.2;
+/// How much the calibrating threads' blocked share of time may grow from one thread to two
+/// before calls are taken to contend inside the module (SoftHSMv2: from 0.02 to 0.29–0.36 on
+/// an idle machine, to 0.07–0.17 with two busy loops beside it).
+pub const CALIBRATION_BLOCKED_RISE: f64 = 0.03;
 
 /// What [`Pkcs11Backend::calibrate_concurrency`] measured and decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -151,20 +155,93 @@ pub struct Calibration {
     pub two_threads_per_second: f64,
     /// Calls the proxy now runs at once (1 or `pool_size`).
     pub concurrency: usize,
+    /// Share of the time the one calibrating thread was blocked (neither running nor waiting
+    /// for a CPU), where Linux tells.
+    pub one_thread_blocked: Option<f64>,
+    /// The same for the two threads.
+    pub two_threads_blocked: Option<f64>,
 }
 
+#[derive(Debug)]
 struct Rate {
     per_second: f64,
     enough_calls: bool,
+    /// Of the calibrating threads' time, the share spent neither running nor waiting for a
+    /// CPU (`None` where Linux's per-thread schedstat is not available).
+    blocked_fraction: Option<f64>,
+}
+
+/// A thread's elapsed, on-CPU and runqueue-wait time (Linux `/proc/thread-self/schedstat`,
+/// nanoseconds). Time waiting for a CPU is what other load on the machine adds; time blocked
+/// is what the module's own locks (or its network round trips) add.
+#[derive(Debug, Default, Clone, Copy)]
+struct ThreadTimes {
+    wall: Duration,
+    on_cpu_ns: Option<u64>,
+    runqueue_ns: Option<u64>,
+    at: Option<Instant>,
+}
+
+impl ThreadTimes {
+    fn now() -> ThreadTimes {
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+        let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
+        ThreadTimes {
+            wall: Duration::ZERO,
+            on_cpu_ns: fields.next().flatten(),
+            runqueue_ns: fields.next().flatten(),
+            at: Some(Instant::now()),
+        }
+    }
+
+    fn since(&self, before: &ThreadTimes) -> ThreadTimes {
+        let diff = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
+        ThreadTimes {
+            wall: match (self.at, before.at) {
+                (Some(a), Some(b)) => a.saturating_duration_since(b),
+                _ => Duration::ZERO,
+            },
+            on_cpu_ns: diff(self.on_cpu_ns, before.on_cpu_ns),
+            runqueue_ns: diff(self.runqueue_ns, before.runqueue_ns),
+            at: None,
+        }
+    }
+
+    fn plus(self, o: &ThreadTimes) -> ThreadTimes {
+        let sum = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_add(b?));
+        ThreadTimes {
+            wall: self.wall + o.wall,
+            on_cpu_ns: sum(self.on_cpu_ns, o.on_cpu_ns),
+            runqueue_ns: sum(self.runqueue_ns, o.runqueue_ns),
+            at: None,
+        }
+    }
+
+    fn blocked_fraction(&self) -> Option<f64> {
+        let wall = u64::try_from(self.wall.as_nanos()).ok()?;
+        if wall == 0 {
+            return None;
+        }
+        let busy = self.on_cpu_ns?.saturating_add(self.runqueue_ns?);
+        Some(wall.saturating_sub(busy) as f64 / wall as f64)
+    }
 }
 
 /// The calibration's decision: one call at a time if a second thread does not add
-/// [`CALIBRATION_GAIN`] (and both phases made enough calls to tell), else `pool_size`.
+/// [`CALIBRATION_GAIN`], or if it makes the threads block on each other (their blocked share
+/// of time at least doubles and grows by [`CALIBRATION_BLOCKED_RISE`]) — both phases having
+/// made enough calls to tell; else `pool_size`. The second test is what tells a serializing
+/// module while other work loads the machine: then two threads get a bigger share of the CPUs
+/// than one and do more calls, but they still wait for each other, which waiting for a CPU
+/// (not counted as blocked) does not hide.
 fn calls_at_once(pool_size: usize, one: &Rate, two: &Rate) -> usize {
-    let serializes = pool_size > 1
-        && one.enough_calls
-        && two.enough_calls
-        && two.per_second < one.per_second * CALIBRATION_GAIN;
+    let no_gain = two.per_second < one.per_second * CALIBRATION_GAIN;
+    let contended = match (one.blocked_fraction, two.blocked_fraction) {
+        (Some(a), Some(b)) => b - a > CALIBRATION_BLOCKED_RISE && b >= 2.0 * a,
+        _ => false,
+    };
+    let serializes =
+        pool_size > 1 && one.enough_calls && two.enough_calls && (no_gain || contended);
     if serializes {
         1
     } else {
@@ -348,6 +425,8 @@ impl Pkcs11Backend {
             one_thread_per_second: one.per_second,
             two_threads_per_second: two.per_second,
             concurrency,
+            one_thread_blocked: one.blocked_fraction,
+            two_threads_blocked: two.blocked_fraction,
         })
     }
 
@@ -355,10 +434,11 @@ impl Pkcs11Backend {
         let plaintext = [0x5au8; 1024];
         let label = &self.cfg.health_key_label;
         let started = Instant::now();
-        let counts = std::thread::scope(|scope| {
+        let per_thread = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
-                    scope.spawn(|| -> Result<u64, BackendError> {
+                    scope.spawn(|| -> Result<(u64, ThreadTimes), BackendError> {
+                        let before = ThreadTimes::now();
                         let mut n = 0u64;
                         while started.elapsed() < CALIBRATION_PHASE
                             || (n < CALIBRATION_MIN_CALLS
@@ -369,7 +449,7 @@ impl Pkcs11Backend {
                             })?;
                             n += 1;
                         }
-                        Ok(n)
+                        Ok((n, ThreadTimes::now().since(&before)))
                     })
                 })
                 .collect();
@@ -379,12 +459,19 @@ impl Pkcs11Backend {
                     w.join()
                         .unwrap_or_else(|_| Err(ops::internal("calibration thread panicked")))
                 })
-                .collect::<Result<Vec<u64>, BackendError>>()
+                .collect::<Result<Vec<(u64, ThreadTimes)>, BackendError>>()
         })?;
-        let total: u64 = counts.iter().sum();
+        let total: u64 = per_thread.iter().map(|(n, _)| n).sum();
+        let zero = ThreadTimes {
+            on_cpu_ns: Some(0),
+            runqueue_ns: Some(0),
+            ..ThreadTimes::default()
+        };
+        let times = per_thread.iter().fold(zero, |a, (_, t)| a.plus(t));
         Ok(Rate {
             per_second: total as f64 / started.elapsed().as_secs_f64().max(1e-9),
-            enough_calls: counts.iter().all(|&n| n >= CALIBRATION_MIN_CALLS),
+            enough_calls: per_thread.iter().all(|(n, _)| *n >= CALIBRATION_MIN_CALLS),
+            blocked_fraction: times.blocked_fraction(),
         })
     }
 
@@ -908,6 +995,7 @@ mod tests {
         let r = |per_second: f64| Rate {
             per_second,
             enough_calls: true,
+            blocked_fraction: None,
         };
         // (pool, one thread, two threads, calls at once)
         for (pool, one, two, want) in [
@@ -920,10 +1008,27 @@ mod tests {
         ] {
             assert_eq!(calls_at_once(pool, &r(one), &r(two)), want, "{one} / {two}");
         }
+        // Blocked share of time, one thread then two: contention shows even when the machine's
+        // other load lets two threads do more calls than one.
+        let b = |per_second: f64, blocked: f64| Rate {
+            per_second,
+            enough_calls: true,
+            blocked_fraction: Some(blocked),
+        };
+        for (one, two, want) in [
+            (b(11_600.0, 0.017), b(21_600.0, 0.175), 1), // SoftHSM beside two busy loops
+            (b(8_800.0, 0.002), b(25_000.0, 0.073), 1),
+            (b(500.0, 0.99), b(990.0, 0.99), 8), // network HSM: always waiting
+            (b(20_000.0, 0.004), b(39_000.0, 0.009), 8), // parallel CPU work: noise only
+            (b(2_000.0, 0.80), b(3_900.0, 0.82), 8), // local HSM that overlaps calls
+        ] {
+            assert_eq!(calls_at_once(8, &one, &two), want, "{one:?} / {two:?}");
+        }
         // Too few calls to tell (a very slow HSM): keep the pool.
         let few = Rate {
             per_second: 10.0,
             enough_calls: false,
+            blocked_fraction: None,
         };
         assert_eq!(calls_at_once(8, &few, &r(5.0)), 8);
     }
