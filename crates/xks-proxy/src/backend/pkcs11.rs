@@ -227,6 +227,10 @@ impl ThreadTimes {
     }
 }
 
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "?".to_string(), |s| format!("{:.0}%", s * 100.0))
+}
+
 /// The calibration's decision: one call at a time if a second thread does not add
 /// [`CALIBRATION_GAIN`], or if it makes the threads block on each other (their blocked share
 /// of time at least doubles and grows by [`CALIBRATION_BLOCKED_RISE`]) — both phases having
@@ -852,10 +856,13 @@ impl KeyBackend for Pkcs11Backend {
     fn calibrate(&self) -> Option<String> {
         match self.calibrate_concurrency() {
             Ok(c) => Some(format!(
-                "PKCS#11 token {:?}: {:.0} encryptions/s from one thread, {:.0}/s from two: {} call(s) at a time{}",
+                "PKCS#11 token {:?}: {:.0} encryptions/s from one thread, {:.0}/s from two \
+                 (blocked {} / {} of the time): {} call(s) at a time{}",
                 self.cfg.token_label,
                 c.one_thread_per_second,
                 c.two_threads_per_second,
+                percent(c.one_thread_blocked),
+                percent(c.two_threads_blocked),
                 c.concurrency,
                 if c.concurrency == 1 && self.cfg.pool_size > 1 {
                     " (the module serializes its work)"
