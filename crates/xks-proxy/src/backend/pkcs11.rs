@@ -171,41 +171,53 @@ struct Rate {
     blocked_fraction: Option<f64>,
 }
 
-/// A thread's elapsed, on-CPU and runqueue-wait time (Linux `/proc/thread-self/schedstat`,
-/// nanoseconds). Time waiting for a CPU is what other load on the machine adds; time blocked
-/// is what the module's own locks (or its network round trips) add.
-#[derive(Debug, Default, Clone, Copy)]
+/// Where a thread's time went over a stretch: elapsed, on a CPU, and waiting for one (Linux
+/// `/proc/thread-self/schedstat`, nanoseconds; `None` elsewhere). Waiting for a CPU is what other
+/// load on the machine adds; the rest, blocked, is what the module's own locks (or its network
+/// round trips) add.
+#[derive(Debug, Clone, Copy)]
 struct ThreadTimes {
     wall: Duration,
     on_cpu_ns: Option<u64>,
     runqueue_ns: Option<u64>,
-    at: Option<Instant>,
+}
+
+/// The calling thread's schedstat counters at one instant.
+struct SchedSnapshot {
+    at: Instant,
+    on_cpu_ns: Option<u64>,
+    runqueue_ns: Option<u64>,
+}
+
+impl SchedSnapshot {
+    fn now() -> SchedSnapshot {
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+        let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
+        SchedSnapshot {
+            at: Instant::now(),
+            on_cpu_ns: fields.next().flatten(),
+            runqueue_ns: fields.next().flatten(),
+        }
+    }
+
+    /// The same thread's times since this snapshot.
+    fn elapsed(&self) -> ThreadTimes {
+        let now = SchedSnapshot::now();
+        let diff = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
+        ThreadTimes {
+            wall: now.at.saturating_duration_since(self.at),
+            on_cpu_ns: diff(now.on_cpu_ns, self.on_cpu_ns),
+            runqueue_ns: diff(now.runqueue_ns, self.runqueue_ns),
+        }
+    }
 }
 
 impl ThreadTimes {
-    fn now() -> ThreadTimes {
-        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-        let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
-        ThreadTimes {
-            wall: Duration::ZERO,
-            on_cpu_ns: fields.next().flatten(),
-            runqueue_ns: fields.next().flatten(),
-            at: Some(Instant::now()),
-        }
-    }
-
-    fn since(&self, before: &ThreadTimes) -> ThreadTimes {
-        let diff = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
-        ThreadTimes {
-            wall: match (self.at, before.at) {
-                (Some(a), Some(b)) => a.saturating_duration_since(b),
-                _ => Duration::ZERO,
-            },
-            on_cpu_ns: diff(self.on_cpu_ns, before.on_cpu_ns),
-            runqueue_ns: diff(self.runqueue_ns, before.runqueue_ns),
-            at: None,
-        }
-    }
+    const ZERO: ThreadTimes = ThreadTimes {
+        wall: Duration::ZERO,
+        on_cpu_ns: Some(0),
+        runqueue_ns: Some(0),
+    };
 
     fn plus(self, o: &ThreadTimes) -> ThreadTimes {
         let sum = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_add(b?));
@@ -213,10 +225,10 @@ impl ThreadTimes {
             wall: self.wall + o.wall,
             on_cpu_ns: sum(self.on_cpu_ns, o.on_cpu_ns),
             runqueue_ns: sum(self.runqueue_ns, o.runqueue_ns),
-            at: None,
         }
     }
 
+    /// The share of the elapsed time spent neither on a CPU nor waiting for one.
     fn blocked_fraction(&self) -> Option<f64> {
         let wall = u64::try_from(self.wall.as_nanos()).ok()?;
         if wall == 0 {
@@ -442,7 +454,7 @@ impl Pkcs11Backend {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
                     scope.spawn(|| -> Result<(u64, ThreadTimes), BackendError> {
-                        let before = ThreadTimes::now();
+                        let before = SchedSnapshot::now();
                         let mut n = 0u64;
                         while started.elapsed() < CALIBRATION_PHASE
                             || (n < CALIBRATION_MIN_CALLS
@@ -453,7 +465,7 @@ impl Pkcs11Backend {
                             })?;
                             n += 1;
                         }
-                        Ok((n, ThreadTimes::now().since(&before)))
+                        Ok((n, before.elapsed()))
                     })
                 })
                 .collect();
@@ -466,12 +478,9 @@ impl Pkcs11Backend {
                 .collect::<Result<Vec<(u64, ThreadTimes)>, BackendError>>()
         })?;
         let total: u64 = per_thread.iter().map(|(n, _)| n).sum();
-        let zero = ThreadTimes {
-            on_cpu_ns: Some(0),
-            runqueue_ns: Some(0),
-            ..ThreadTimes::default()
-        };
-        let times = per_thread.iter().fold(zero, |a, (_, t)| a.plus(t));
+        let times = per_thread
+            .iter()
+            .fold(ThreadTimes::ZERO, |a, (_, t)| a.plus(t));
         Ok(Rate {
             per_second: total as f64 / started.elapsed().as_secs_f64().max(1e-9),
             enough_calls: per_thread.iter().all(|(n, _)| *n >= CALIBRATION_MIN_CALLS),
