@@ -617,6 +617,11 @@ backend = {{ type = "pkcs11", module = "/usr/lib/softhsm/libsofthsm2.so", token_
                 "listen = \"127.0.0.1:8443\"\nworker_threads = 0",
                 "worker_threads",
             ),
+            (
+                "listen = \"127.0.0.1:8443\"",
+                "listen = \"127.0.0.1:8443\"\nhealth_cache_seconds = 61",
+                "health_cache_seconds must be at most 60",
+            ),
         ] {
             let text = s.replacen(from, to, 1);
             let e = Config::parse(&text, base).unwrap_err().0;

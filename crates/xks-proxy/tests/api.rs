@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,13 +169,31 @@ async fn spec_minimum_sizes_4300_plaintext_and_8192_aad() {
         .await
         .ok();
     assert_eq!(unb64(&dec["plaintext"]), plaintext);
-    // Beyond what this proxy supports: UnsupportedOperationException.
-    let big = vec![0u8; 70_000];
-    api.encrypt("key-1", &big, None, false)
+    // The most this proxy supports: 64 KiB of data, an AAD whose length fits the AAD
+    // construction's 16-bit length field.
+    let most = vec![7u8; 65_536];
+    let most_aad = vec![9u8; 65_535];
+    let enc = api
+        .encrypt("key-1", &most, Some(&most_aad), true)
+        .await
+        .ok();
+    let mut body = Api::decrypt_body(&enc, Some(&most_aad));
+    let dec = api.decrypt("key-1", &body).await.ok();
+    assert_eq!(unb64(&dec["plaintext"]), most);
+    // One byte more: UnsupportedOperationException.
+    api.encrypt("key-1", &[0u8; 65_537], None, false)
         .await
         .assert_error(501, "UnsupportedOperationException");
-    let huge_aad = vec![0u8; 65_536];
-    api.encrypt("key-1", b"x", Some(&huge_aad), false)
+    api.encrypt("key-1", b"x", Some(&[0u8; 65_536]), false)
+        .await
+        .assert_error(501, "UnsupportedOperationException");
+    body["additionalAuthenticatedData"] = json!(b64(&[9u8; 65_536]));
+    api.decrypt("key-1", &body)
+        .await
+        .assert_error(501, "UnsupportedOperationException");
+    body["additionalAuthenticatedData"] = json!(b64(&most_aad));
+    body["ciphertext"] = json!(b64(&[0u8; 65_537]));
+    api.decrypt("key-1", &body)
         .await
         .assert_error(501, "UnsupportedOperationException");
     let too_long_body = vec![b' '; 300 * 1024];
@@ -186,61 +204,19 @@ async fn spec_minimum_sizes_4300_plaintext_and_8192_aad() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_is_invalid_ciphertext() {
-    let h = Harness::start(Setup::default()).await;
+    let h = Harness::start(setup_with_keys(vec![key("key-1"), key("key-2")])).await;
     let mut api = h.api("").await;
-    let aad = b"context";
-    let enc = api
-        .encrypt(
-            "key-1",
-            b"a data key of 32 bytes..........",
-            Some(aad),
-            true,
-        )
-        .await
-        .ok();
-    let good = Api::decrypt_body(&enc, Some(aad));
+    let (good, cases) = tampered_decrypts(&mut api, "key-1").await;
     assert_eq!(api.decrypt("key-1", &good).await.status, 200);
-
-    let flip = |v: &Value| -> Value {
-        let mut b = unb64(v);
-        b[0] ^= 1;
-        json!(b64(&b))
-    };
-    let mut cases: Vec<(&str, Value)> = Vec::new();
-    for field in [
-        "ciphertext",
-        "authenticationTag",
-        "initializationVector",
-        "additionalAuthenticatedData",
-        "ciphertextMetadata",
-    ] {
-        let mut b = good.clone();
-        b[field] = flip(&good[field]);
-        cases.push((field, b));
-    }
-    let mut b = good.clone();
-    b.as_object_mut()
-        .unwrap()
-        .remove("additionalAuthenticatedData");
-    cases.push(("AAD removed", b));
-    let mut b = good.clone();
-    b.as_object_mut().unwrap().remove("ciphertextMetadata");
-    cases.push(("metadata removed", b));
-    let mut b = good.clone();
-    b["ciphertextMetadata"] = json!(b64(&[1, 0]));
-    cases.push(("metadata extended", b));
-    // The specification's pitfall: metadata moved into the AAD must not authenticate.
-    let enc_no_aad = api.encrypt("key-1", b"secret", None, false).await.ok();
-    let mut b = Api::decrypt_body(&enc_no_aad, None);
-    b.as_object_mut().unwrap().remove("ciphertextMetadata");
-    b["additionalAuthenticatedData"] = enc_no_aad["ciphertextMetadata"].clone();
-    cases.push(("metadata passed as AAD", b));
-    // Another key.
     for (what, body) in cases {
         let r = api.decrypt("key-1", &body).await;
         assert_eq!(r.status, 400, "{what}");
         r.assert_error(400, "InvalidCiphertextException");
     }
+    // The right ciphertext under another key.
+    api.decrypt("key-2", &good)
+        .await
+        .assert_error(400, "InvalidCiphertextException");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,6 +290,15 @@ async fn validation_errors() {
                     .as_object_mut()
                     .unwrap()
                     .remove("awsPrincipalArn");
+            }),
+        ),
+        (
+            "no operation",
+            enc_body(&|b| {
+                b["requestMetadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("kmsOperation");
             }),
         ),
         (
@@ -509,6 +494,8 @@ async fn wrong_usage_is_invalid_key_usage() {
     api.decrypt("enc-only", &Api::decrypt_body(&enc, None))
         .await
         .assert_error(400, "InvalidKeyUsageException");
+    // With a CDIV asked for, the check decryption the key does not allow is skipped.
+    assert_eq!(api.encrypt("enc-only", b"x", None, true).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -615,9 +602,18 @@ async fn http2_is_served_when_negotiated() {
 /// 0 = healthy, 1 = unavailable, 2 = slow, 3 = busy.
 struct Flaky {
     mode: AtomicU8,
+    /// Deep health checks run.
+    checks: AtomicUsize,
 }
 
 impl Flaky {
+    fn new() -> Flaky {
+        Flaky {
+            mode: AtomicU8::new(0),
+            checks: AtomicUsize::new(0),
+        }
+    }
+
     fn fail(&self) -> Result<(), BackendError> {
         match self.mode.load(Ordering::SeqCst) {
             1 => Err(BackendError::Unavailable(
@@ -663,6 +659,7 @@ impl KeyBackend for Flaky {
         Ok(Zeroizing::new(c.to_vec()))
     }
     fn health(&self) -> BackendHealth {
+        self.checks.fetch_add(1, Ordering::SeqCst);
         let status = match self.mode.load(Ordering::SeqCst) {
             0 => "ACTIVE",
             2 => {
@@ -690,9 +687,7 @@ impl KeyBackend for Flaky {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_failures_map_to_spec_errors_and_health_tells_the_truth() {
-    let flaky = Arc::new(Flaky {
-        mode: AtomicU8::new(0),
-    });
+    let flaky = Arc::new(Flaky::new());
     let mut t = TenantSpec::new("hsm");
     t.extra = "backend_timeout_ms = 300\n".into();
     let mut setup = Setup {
@@ -748,4 +743,44 @@ async fn backend_failures_map_to_spec_errors_and_health_tells_the_truth() {
         api.health().await.ok()["ekmFleetDetails"][0]["healthStatus"],
         "ACTIVE"
     );
+}
+
+/// GetHealthStatus answers from a deep check at most `health_cache_seconds` old: calls within
+/// that time do not run the check again, and a key manager that fails shows within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_are_cached_for_at_most_the_configured_time() {
+    let flaky = Arc::new(Flaky::new());
+    let mut setup = Setup {
+        tenants: vec![TenantSpec::new("hsm")],
+        global_extra: "health_cache_seconds = 2".into(),
+        ..Default::default()
+    };
+    setup.backends.insert(
+        "/hsm/kms/xks/v1".into(),
+        flaky.clone() as Arc<dyn KeyBackend>,
+    );
+    let h = Harness::start(setup).await;
+    let mut api = h.api("hsm").await;
+    let status = |v: Value| v["ekmFleetDetails"][0]["healthStatus"].clone();
+    assert_eq!(status(api.health().await.ok()), "ACTIVE");
+    let before = flaky.checks.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        assert_eq!(status(api.health().await.ok()), "ACTIVE");
+    }
+    let ran = flaky.checks.load(Ordering::SeqCst) - before;
+    // The background refresh may fall within these calls once.
+    assert!(ran <= 1, "20 calls ran {ran} deep checks");
+
+    flaky.mode.store(1, Ordering::SeqCst);
+    let failed_at = std::time::Instant::now();
+    loop {
+        if status(api.health().await.ok()) == "UNAVAILABLE" {
+            break;
+        }
+        assert!(
+            failed_at.elapsed() < Duration::from_millis(3500),
+            "a failed key manager still reported ACTIVE after the 2 s cache time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

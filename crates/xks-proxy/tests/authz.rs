@@ -133,3 +133,64 @@ async fn rules_reload_with_the_configuration() {
         .await
         .assert_error(403, "AccessDeniedException");
 }
+
+/// Rules on `kmsKeyArn` (only the named KMS keys may use a key) and on the source VPC endpoint,
+/// which KMS sends only for calls through one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_on_the_kms_key_arn_and_the_source_vpc_endpoint() {
+    let mut t = TenantSpec::new("");
+    t.keys = vec![key("bound"), key("private")];
+    t.extra = r#"
+[[tenants.authorization]]
+name = "bound-to-one-kms-key"
+keys = ["bound"]
+kms_key_arns = ["arn:aws:kms:us-east-1:123456789012:key/1234abcd-*"]
+
+[[tenants.authorization]]
+name = "through-our-endpoint"
+keys = ["private"]
+source_vpces = ["vpce-0123*"]
+"#
+    .into();
+    let h = Harness::start(Setup {
+        tenants: vec![t],
+        ..Default::default()
+    })
+    .await;
+    let mut api = h.api("").await;
+    let describe = |m: serde_json::Value| json!({ "requestMetadata": m });
+
+    // The harness's metadata names the KMS key 1234abcd-…: allowed.
+    assert_eq!(api.metadata("bound").await.status, 200);
+    let mut m = metadata("DescribeKey");
+    m["kmsKeyArn"] = json!("arn:aws:kms:us-east-1:123456789012:key/ffffffff-0000");
+    let r = api.call("/keys/bound/metadata", &describe(m)).await;
+    r.assert_error(403, "AccessDeniedException");
+    assert!(r.json()["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("bound-to-one-kms-key"));
+    // CreateKey sends no kmsKeyArn: a rule that requires one does not match.
+    let mut m = metadata("CreateKey");
+    m.as_object_mut().unwrap().remove("kmsKeyArn");
+    api.call("/keys/bound/metadata", &describe(m))
+        .await
+        .assert_error(403, "AccessDeniedException");
+
+    // No awsSourceVpce (a call not through a VPC endpoint), then the wrong one, then ours.
+    api.metadata("private")
+        .await
+        .assert_error(403, "AccessDeniedException");
+    let mut m = metadata("DescribeKey");
+    m["awsSourceVpce"] = json!("vpce-9999aaaa");
+    api.call("/keys/private/metadata", &describe(m.clone()))
+        .await
+        .assert_error(403, "AccessDeniedException");
+    m["awsSourceVpce"] = json!("vpce-0123abcd");
+    assert_eq!(
+        api.call("/keys/private/metadata", &describe(m))
+            .await
+            .status,
+        200
+    );
+}

@@ -14,7 +14,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::types::Ulong;
-use pkcs11_support::{raw_find, Hsm};
+use pkcs11_support::{aes_key_template, raw_find, Hsm};
 use xks_proxy::backend::pkcs11::{
     Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
 };
@@ -23,28 +23,9 @@ use xks_proxy::backend::{BackendError, KeyBackend, KeyStatus};
 const TOKEN: &str = "strongroom";
 const PIN: &str = "1234";
 
-fn aes_key_template(label: &str, bytes: usize, encrypt: bool, decrypt: bool) -> Vec<Attribute> {
-    vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::ValueLen(Ulong::try_from(bytes).unwrap()),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Encrypt(encrypt),
-        Attribute::Decrypt(decrypt),
-        Attribute::Label(label.as_bytes().to_vec()),
-    ]
-}
-
 /// Creates a key outside the backend, through a second handle on the library.
 fn raw_generate(hsm: &Hsm, template: &[Attribute]) {
-    let ctx = hsm.raw();
-    let session = hsm.raw_session(&ctx, TOKEN, PIN);
-    session
-        .generate_key(&Mechanism::AesKeyGen, template)
-        .expect("generate key");
+    hsm.generate(TOKEN, PIN, template);
 }
 
 fn usage(v: &[&str]) -> Vec<String> {

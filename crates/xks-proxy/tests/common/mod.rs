@@ -146,6 +146,9 @@ pub struct TenantSpec {
     /// Extra TOML inside this tenant's table (e.g. `[[tenants.authorization]]` entries).
     pub extra: String,
     pub keys: Vec<KeySpec>,
+    /// The tenant's `backend = { ... }` inline table instead of a software keystore (whose
+    /// `keys` are then not made: the test makes its keys in that backend itself).
+    pub backend: Option<String>,
 }
 
 impl TenantSpec {
@@ -157,6 +160,7 @@ impl TenantSpec {
             quota: None,
             extra: String::new(),
             keys: vec![key("key-1")],
+            backend: None,
         }
     }
 
@@ -232,10 +236,15 @@ pub fn write_config(dir: &std::path::Path, pki: &Pki, setup: &Setup) -> PathBuf 
     }
     for t in &setup.tenants {
         let ks = keystore_path(dir, t);
+        let backend = t.backend.clone().unwrap_or_else(|| {
+            format!(
+                "{{ type = \"software\", path = \"{}\", kek_file = \"kek\" }}",
+                ks.file_name().unwrap().to_str().unwrap()
+            )
+        });
         text.push_str(&format!(
-            "\n[[tenants]]\nprefix = \"{}\"\nbackend = {{ type = \"software\", path = \"{}\", kek_file = \"kek\" }}\n",
-            t.prefix,
-            ks.file_name().unwrap().to_str().unwrap()
+            "\n[[tenants]]\nprefix = \"{}\"\nbackend = {backend}\n",
+            t.prefix
         ));
         if let Some((rps, burst)) = t.quota {
             text.push_str(&format!(
@@ -257,6 +266,9 @@ pub fn write_config(dir: &std::path::Path, pki: &Pki, setup: &Setup) -> PathBuf 
         ));
         text.push_str(&t.extra);
         text.push('\n');
+        if t.backend.is_some() {
+            continue;
+        }
         // Keys are made before the proxy starts, straight in the keystore file.
         let b = SoftwareBackend::open(&SoftwareConfig {
             path: ks.clone(),
@@ -684,6 +696,53 @@ impl Api {
     pub async fn decrypt(&mut self, key: &str, body: &Value) -> Resp {
         self.call(&format!("/keys/{key}/decrypt"), body).await
     }
+}
+
+/// An untampered Decrypt request for `key` (AAD and CDIV) and requests made from it that must
+/// each fail with InvalidCiphertextException: every authenticated field flipped, the AAD or the
+/// metadata removed, the metadata extended, and (from an encryption without AAD) the metadata
+/// passed as the AAD, the specification's pitfall.
+pub async fn tampered_decrypts(api: &mut Api, key: &str) -> (Value, Vec<(&'static str, Value)>) {
+    let aad = b"context";
+    let enc = api
+        .encrypt(key, b"a data key of 32 bytes..........", Some(aad), true)
+        .await
+        .ok();
+    let good = Api::decrypt_body(&enc, Some(aad));
+    let flip = |v: &Value| -> Value {
+        let mut b = unb64(v);
+        b[0] ^= 1;
+        json!(b64(&b))
+    };
+    let mut cases: Vec<(&'static str, Value)> = Vec::new();
+    for field in [
+        "ciphertext",
+        "authenticationTag",
+        "initializationVector",
+        "additionalAuthenticatedData",
+        "ciphertextMetadata",
+    ] {
+        let mut b = good.clone();
+        b[field] = flip(&good[field]);
+        cases.push((field, b));
+    }
+    let mut b = good.clone();
+    b.as_object_mut()
+        .unwrap()
+        .remove("additionalAuthenticatedData");
+    cases.push(("AAD removed", b));
+    let mut b = good.clone();
+    b.as_object_mut().unwrap().remove("ciphertextMetadata");
+    cases.push(("metadata removed", b));
+    let mut b = good.clone();
+    b["ciphertextMetadata"] = json!(b64(&[1, 0]));
+    cases.push(("metadata extended", b));
+    let enc_no_aad = api.encrypt(key, b"secret", None, false).await.ok();
+    let mut b = Api::decrypt_body(&enc_no_aad, None);
+    b.as_object_mut().unwrap().remove("ciphertextMetadata");
+    b["additionalAuthenticatedData"] = enc_no_aad["ciphertextMetadata"].clone();
+    cases.push(("metadata passed as AAD", b));
+    (good, cases)
 }
 
 /// Retries `f` until it returns true or `limit` passes.

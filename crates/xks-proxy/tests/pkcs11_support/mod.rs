@@ -15,10 +15,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
-use cryptoki::types::AuthPin;
+use cryptoki::types::{AuthPin, Ulong};
 use xks_proxy::backend::pkcs11::{Pkcs11Backend, Pkcs11Config};
 
 pub const SO_PIN: &str = "12345678";
@@ -136,6 +137,34 @@ impl Hsm {
             Err(e) => panic!("login: {e}"),
         }
         session
+    }
+}
+
+/// An AES token key of `bytes` bytes with the given usage, as another PKCS#11 tool makes it.
+pub fn aes_key_template(label: &str, bytes: usize, encrypt: bool, decrypt: bool) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(Ulong::try_from(bytes).unwrap()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(encrypt),
+        Attribute::Decrypt(decrypt),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]
+}
+
+impl Hsm {
+    /// Generates a key from `template` in token `label` outside any backend, through a second
+    /// handle on the library.
+    pub fn generate(&self, label: &str, pin: &str, template: &[Attribute]) {
+        let ctx = self.raw();
+        let session = self.raw_session(&ctx, label, pin);
+        session
+            .generate_key(&Mechanism::AesKeyGen, template)
+            .expect("generate key");
     }
 }
 
