@@ -352,7 +352,7 @@ async fn quota_gives_throttling() {
 async fn tls_versions_and_cipher_suites() {
     let h = Harness::start(Setup::default()).await;
     use rustls::crypto::aws_lc_rs as p;
-    // TLS 1.2 with ECDHE-ECDSA-AES256-GCM-SHA384 (the test server key is ECDSA).
+    // TLS 1.2 with ECDHE-ECDSA-AES256-GCM-SHA384 (the test server key is ECDSA; RSA below).
     let mut tls12 = p::default_provider();
     tls12.cipher_suites = vec![p::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384];
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(tls12))
@@ -400,6 +400,31 @@ async fn tls_versions_and_cipher_suites() {
         .try_request("POST", "/kms/xks/v1/health", b"{}".to_vec(), None)
         .await
         .is_err());
+
+    // With an RSA certificate: TLS 1.2 with ECDHE-RSA-AES256-GCM-SHA384.
+    let (cert, key) = h.pki.rsa_server();
+    std::fs::write(h.dir.path().join("server.pem"), cert).unwrap();
+    std::fs::write(h.dir.path().join("server.key"), key).unwrap();
+    h.proxy.reload().unwrap();
+    let mut rsa12 = p::default_provider();
+    rsa12.cipher_suites = vec![p::cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384];
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rsa12))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(h.pki.roots())
+        .with_no_client_auth();
+    let mut c = Client::connect(h.addr(), h.host(), Some(Arc::new(cfg)))
+        .await
+        .unwrap();
+    let r = c
+        .request(
+            "POST",
+            "/kms/xks/v1/health",
+            b"{}".to_vec(),
+            Some(&Signer::new(AKID_1, SECRET_1)),
+        )
+        .await;
+    assert_eq!(r.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,6 +64,16 @@ async fn requests_are_logged_without_secrets() {
     api.decrypt("key-1", &bob)
         .await
         .assert_error(403, "AccessDeniedException");
+    // A request refused before its metadata is read is logged too.
+    let mut c = h.client().await;
+    c.request(
+        "POST",
+        "/kms/xks/v1/keys/key-1/metadata",
+        b"{}".to_vec(),
+        None,
+    )
+    .await
+    .assert_error(401, "AuthenticationFailedException");
     h.proxy.shutdown().await;
 
     let log = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
@@ -90,6 +100,14 @@ async fn requests_are_logged_without_secrets() {
     assert!(
         b.contains("outcome=\"InvalidCiphertextException\"") && b.contains("status=400"),
         "{b}"
+    );
+    let refused = log
+        .lines()
+        .find(|l| l.contains("xks request") && l.contains("AuthenticationFailedException"))
+        .unwrap_or_else(|| panic!("no line for the unsigned request in:\n{log}"));
+    assert!(
+        refused.contains("status=401") && refused.contains("operation=\"GetKeyMetadata\""),
+        "{refused}"
     );
     let denial = log
         .lines()

@@ -758,6 +758,28 @@ mod tests {
         assert!(text.contains(FORMAT) && !text.contains("key.one"), "{text}");
         // A wrong KEK is refused.
         assert!(SoftwareBackend::open_with_kek(&path, kek(2)).is_err());
+        // So is a file changed by a single bit anywhere in its sealed part, its nonce or its
+        // format line (the format and version are the seal's AAD).
+        let original = fs::read(&path).unwrap();
+        let env: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        for field in ["sealed", "nonce"] {
+            let mut bytes = xks::b64::decode(env[field].as_str().unwrap()).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x10;
+            let mut changed = env.clone();
+            changed[field] = serde_json::json!(xks::b64::encode(&bytes));
+            fs::write(&path, serde_json::to_vec(&changed).unwrap()).unwrap();
+            assert!(
+                SoftwareBackend::open_with_kek(&path, kek(1)).is_err(),
+                "{field} changed"
+            );
+        }
+        let mut changed = env.clone();
+        changed["version"] = serde_json::json!(VERSION + 1);
+        fs::write(&path, serde_json::to_vec(&changed).unwrap()).unwrap();
+        assert!(SoftwareBackend::open_with_kek(&path, kek(1)).is_err());
+        fs::write(&path, &original).unwrap();
+        assert!(SoftwareBackend::open_with_kek(&path, kek(1)).is_ok());
     }
 
     #[test]

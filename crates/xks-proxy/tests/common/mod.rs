@@ -91,6 +91,19 @@ impl Pki {
         }
     }
 
+    /// A `localhost` server certificate with an RSA-2048 key from the same CA: `(cert, key)` PEM.
+    pub fn rsa_server(&self) -> (String, String) {
+        let mut p =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A client certificate with common name `cn` and DNS alternative names `sans`.
     pub fn client(&self, cn: &str, sans: &[&str]) -> ClientIdentity {
         let mut p =
