@@ -450,6 +450,11 @@ mod tests {
         assert_eq!(first.uri_path, "/dev/kms/xks/v1");
         assert!(first.endpoint.starts_with("https://localhost:"));
         assert_eq!(
+            first.local_addr().ip(),
+            std::net::Ipv4Addr::LOCALHOST,
+            "dev's proxy listens on 127.0.0.1 only"
+        );
+        assert_eq!(
             first.endpoint,
             format!("https://localhost:{}", first.local_addr().port())
         );
