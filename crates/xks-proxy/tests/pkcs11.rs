@@ -14,7 +14,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::types::Ulong;
-use pkcs11_support::{aes_key_template, raw_find, Hsm};
+use pkcs11_support::{aes_key_template, raw_find, raw_session_copies, Hsm};
 use xks_proxy::backend::pkcs11::{
     Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
 };
@@ -415,8 +415,10 @@ fn key_handles_follow_changes_by_other_tools() {
     b.decrypt("renamed", &s.ciphertext, &s.iv, &s.tag, b"")
         .unwrap();
 
-    // Deleted.
+    // Deleted: noticed within the attribute cache's time (the backend computes with its
+    // session copy of the key meanwhile).
     rs.destroy_object(raw_find(&rs, "renamed")).unwrap();
+    std::thread::sleep(ATTR_CACHE_TTL + Duration::from_millis(50));
     assert!(matches!(
         b.encrypt("renamed", b"x", b""),
         Err(BackendError::KeyNotFound(_))
@@ -511,6 +513,66 @@ fn cached_key_attributes_follow_other_tools_within_the_ttl() {
 /// backend's unit tests for the rule and measured cases); under other load two threads may
 /// fairly be found to do more, so this test checks the measurement and the plumbing, not the
 /// machine's load.
+/// AES-GCM runs on one session copy of the token key, made when the attributes are read and
+/// kept while they do not change; a key the token refuses to copy is used as a token object;
+/// a recovery starts again with new copies.
+#[test]
+fn crypto_runs_on_a_session_copy_of_the_key() {
+    let hsm = Hsm::single();
+    let b = hsm.open(TOKEN);
+    b.create_key("k").unwrap();
+    let mut not_copyable = aes_key_template("fixed", 32, true, true);
+    not_copyable.push(Attribute::Copyable(false));
+    raw_generate(&hsm, &not_copyable);
+    let ctx = hsm.raw();
+    let rs = hsm.raw_session(&ctx, TOKEN, PIN);
+
+    let s = b.encrypt("k", b"copy", b"aad").unwrap();
+    assert_eq!(raw_session_copies(&rs, "k").len(), 1, "one copy made");
+    for _ in 0..5 {
+        b.encrypt("k", b"x", b"").unwrap();
+    }
+    // Past the cache time the attributes are read again; unchanged, the copy is kept.
+    std::thread::sleep(ATTR_CACHE_TTL + Duration::from_millis(50));
+    let opened = b
+        .decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"aad")
+        .unwrap();
+    assert_eq!(opened.as_slice(), b"copy");
+    assert_eq!(raw_session_copies(&rs, "k").len(), 1, "the copy was kept");
+
+    // Disabled and enabled again: the copy is replaced (the old one waits to be destroyed).
+    b.set_enabled("k", false).unwrap();
+    assert!(matches!(
+        b.encrypt("k", b"x", b""),
+        Err(BackendError::KeyDisabled(_))
+    ));
+    b.set_enabled("k", true).unwrap();
+    b.decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"aad")
+        .unwrap();
+    let copies = raw_session_copies(&rs, "k").len();
+    assert!((1..=3).contains(&copies), "{copies} copies");
+
+    // A key that may not be copied still works, through its token object.
+    let f = b.encrypt("fixed", b"fixed", b"").unwrap();
+    let opened = b
+        .decrypt("fixed", &f.ciphertext, &f.iv, &f.tag, b"")
+        .unwrap();
+    assert_eq!(opened.as_slice(), b"fixed");
+    assert!(raw_session_copies(&rs, "fixed").is_empty());
+
+    // The library torn down under the backend: the copies went with it, new ones are made.
+    drop(rs);
+    hsm.raw().finalize().unwrap();
+    let opened = b
+        .decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"aad")
+        .unwrap();
+    assert_eq!(opened.as_slice(), b"copy");
+    let ctx = hsm.raw();
+    let rs = hsm.raw_session(&ctx, TOKEN, PIN);
+    assert_eq!(raw_session_copies(&rs, "k").len(), 1);
+    assert_eq!(b.stats().session_recoveries, 1);
+}
+
 #[test]
 fn calibration_measures_and_is_followed() {
     let hsm = Hsm::single();

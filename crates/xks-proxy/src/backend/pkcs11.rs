@@ -88,14 +88,17 @@
 //!   against the label. This backend's own `set_enabled` and `create_key` drop the entry at
 //!   once; changes by another process (`keys disable`, other tools) show within a second. An
 //!   operation that fails with cached attributes drops the entry and is retried once with
-//!   attributes read afresh; `key_info` always reads afresh.
+//!   attributes read afresh; `key_info` always reads afresh. AES-GCM runs on a session copy
+//!   of the key made when its attributes are read (`C_CopyObject`, `CKA_TOKEN` false), held
+//!   by one extra session per connection: SoftHSMv2 re-checks a token object's file at every
+//!   `C_EncryptInit`/`C_DecryptInit`, not a session object's. See `cache`.
 
+mod cache;
 mod module;
 mod ops;
 mod pool;
 mod util;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -110,12 +113,12 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{BackendError, BackendHealth, KeyBackend, KeyInfo, Sealed};
+pub use cache::ATTR_CACHE_TTL;
+use cache::{lookup_key_fresh, HandleCache};
 use module::Module;
-pub use ops::ATTR_CACHE_TTL;
 use ops::{
-    cache_lock, ck_error, create_key_on, decrypt_on, encrypt_on, ensure_logged_in, find_key,
-    internal, invalidate, is_ambiguous, lookup_key_fresh, probe_after, read_key_attrs, HandleCache,
-    OpError,
+    ck_error, create_key_on, decrypt_on, encrypt_on, ensure_logged_in, find_key, internal,
+    is_ambiguous, probe_after, read_key_attrs, OpError,
 };
 use pool::{Pool, PooledSession};
 
@@ -404,7 +407,7 @@ impl Pkcs11Backend {
             }),
             pool: Pool::new(cfg.pool_size, Duration::from_millis(cfg.acquire_timeout_ms)),
             create_lock: Mutex::new(()),
-            handles: Mutex::new(HashMap::new()),
+            handles: HandleCache::new(),
             session_recoveries: AtomicU64::new(0),
             concurrency: AtomicUsize::new(cfg.pool_size),
             reinit_attempts: AtomicU64::new(0),
@@ -619,6 +622,18 @@ impl Pkcs11Backend {
         let session = self
             .open_session(token.slot)
             .map_err(OpError::into_backend)?;
+        // The session holding the keys' session copies (see `cache`); without one, keys are
+        // used through their token objects.
+        let keeper = match self.open_session(token.slot) {
+            Ok(keeper) => Some(keeper),
+            Err(e) => {
+                tracing::warn!(token = %self.cfg.token_label, error = %e.into_backend(), "PKCS#11: no session for key copies; using token objects");
+                None
+            }
+        };
+        if let Some(old) = self.handles.reset(keeper) {
+            self.discard(old);
+        }
         lib.model = token.model.clone();
         lib.token = Some(token);
         lib.epoch = session.epoch;
@@ -738,7 +753,9 @@ impl Pkcs11Backend {
             for pooled in self.pool.drain_idle() {
                 self.discard(pooled);
             }
-            cache_lock(&self.handles).clear();
+            if let Some(keeper) = self.handles.reset(None) {
+                self.discard(keeper);
+            }
             if lib.token.is_some() {
                 // Reconnect without re-initializing: find the token again, open a session.
                 lib.generation += 1;
@@ -823,6 +840,9 @@ impl Drop for Pkcs11Backend {
             let _gate = self.module.gate.read();
             for pooled in self.pool.drain_idle() {
                 self.discard(pooled);
+            }
+            if let Some(keeper) = self.handles.take_keeper() {
+                self.discard(keeper);
             }
         }
         module::release(&self.module);
@@ -942,10 +962,10 @@ impl KeyBackend for Pkcs11Backend {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let created = self.run_with(true, |session, _| {
-            invalidate(&self.handles, label);
+            self.handles.invalidate(label);
             create_key_on(session, label, true)
         });
-        invalidate(&self.handles, label);
+        self.handles.invalidate(label);
         created?;
         tracing::info!(key = %label, token = %self.cfg.token_label, "created an AES-256 key in the token");
         Ok(label.to_string())
@@ -977,7 +997,7 @@ impl KeyBackend for Pkcs11Backend {
         let result = self.run_with(true, |session, _| {
             // No operation runs meanwhile (exclusive): none can cache the old attributes
             // between this invalidation and the write.
-            invalidate(&self.handles, key_id);
+            self.handles.invalidate(key_id);
             let key = find_key(session, key_id)?;
             let (y, m, d) = DISABLED_END_DATE;
             let first = if enabled {
@@ -1002,7 +1022,7 @@ impl KeyBackend for Pkcs11Backend {
                 Err(e) => Err(e.into()),
             }
         });
-        invalidate(&self.handles, key_id);
+        self.handles.invalidate(key_id);
         result?;
         tracing::info!(key = %key_id, enabled, token = %self.cfg.token_label, "changed key status");
         Ok(())

@@ -168,11 +168,26 @@ impl Hsm {
     }
 }
 
-/// The one secret key labelled `label`, through a raw session.
+/// The one token object labelled `label`, through a raw session (the backend's session copies
+/// of keys are visible to it too, as session objects).
 pub fn raw_find(session: &Session, label: &str) -> ObjectHandle {
     let found = session
-        .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+        .find_objects(&[
+            Attribute::Token(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
         .expect("find");
-    assert_eq!(found.len(), 1, "one object labelled {label}");
+    assert_eq!(found.len(), 1, "one token object labelled {label}");
     found[0]
+}
+
+/// The session objects labelled `label` (the backend's copies of that key), through a raw
+/// session of the same process.
+pub fn raw_session_copies(session: &Session, label: &str) -> Vec<ObjectHandle> {
+    session
+        .find_objects(&[
+            Attribute::Token(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .expect("find")
 }

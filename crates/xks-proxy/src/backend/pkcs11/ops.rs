@@ -1,10 +1,6 @@
 //! What runs on one session: key lookup, attributes, AES-GCM, key generation, and the
 //! classification of PKCS#11 failures.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
-
 use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
@@ -14,6 +10,7 @@ use cryptoki::session::{Session, SessionState};
 use cryptoki::types::{Date, Ulong};
 use zeroize::Zeroizing;
 
+use super::cache::{lookup_key, lookup_key_fresh, FoundKey, HandleCache};
 use super::util;
 use crate::backend::{BackendError, KeyInfo, KeyStatus, Sealed};
 
@@ -145,6 +142,24 @@ impl KeyAttrs {
                 KeyStatus::Enabled
             },
         }
+    }
+
+    /// Whether `other` describes the key the same way (the label aside): type, length, usage
+    /// and state.
+    pub(super) fn same_key(&self, other: &KeyAttrs) -> bool {
+        (
+            &self.spec,
+            self.aes256,
+            self.encrypt,
+            self.decrypt,
+            self.disabled,
+        ) == (
+            &other.spec,
+            other.aes256,
+            other.encrypt,
+            other.decrypt,
+            other.disabled,
+        )
     }
 
     /// Whether `operation` may run: enabled, allowed by the attributes, an AES-256 key.
@@ -281,115 +296,6 @@ pub(super) fn find_key(session: &Session, label: &str) -> Result<ObjectHandle, O
     }
 }
 
-/// How long a key's cached attributes are trusted without reading them again. Changes made by
-/// another process (`keys disable`, another PKCS#11 tool) show within this time; this backend's
-/// own administrative writes invalidate the entry at once.
-pub const ATTR_CACHE_TTL: Duration = Duration::from_secs(1);
-
-/// A key found by label: its handle, its attributes, and when they were read.
-#[derive(Clone)]
-pub(super) struct CachedKey {
-    handle: ObjectHandle,
-    attrs: Arc<KeyAttrs>,
-    read_at: Instant,
-}
-
-/// Keys found by label, with their attributes, valid for the current library initialization
-/// (cleared by every recovery and, per label, by this backend's administrative writes). A token
-/// search costs SoftHSMv2 a decryption of every private object's label, and reading attributes
-/// costs it a check of the object files; a cached entry is used as is for [`ATTR_CACHE_TTL`],
-/// then checked by reading its label back with the attributes. Any failure of an operation
-/// that used a cached entry drops the entry and retries once with attributes read afresh, so
-/// a stale entry never turns into a wrong answer, only into a retry.
-pub(super) type HandleCache = Mutex<HashMap<String, CachedKey>>;
-
-pub(super) fn cache_lock(cache: &HandleCache) -> MutexGuard<'_, HashMap<String, CachedKey>> {
-    cache.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Drops the cached entry of `label` (after a write to the key, or a failure that used it).
-pub(super) fn invalidate(cache: &HandleCache, label: &str) {
-    cache_lock(cache).remove(label);
-}
-
-/// A key found by [`lookup_key`].
-pub(super) struct FoundKey {
-    pub(super) handle: ObjectHandle,
-    pub(super) attrs: Arc<KeyAttrs>,
-    /// Whether the attributes came from the cache without being read now.
-    pub(super) cached: bool,
-}
-
-/// The key labelled `label` and its attributes, from the cache while they are fresh.
-pub(super) fn lookup_key(
-    cache: &HandleCache,
-    session: &Session,
-    label: &str,
-) -> Result<FoundKey, OpError> {
-    if let Some(entry) = cache_lock(cache).get(label) {
-        if entry.read_at.elapsed() < ATTR_CACHE_TTL {
-            return Ok(FoundKey {
-                handle: entry.handle,
-                attrs: entry.attrs.clone(),
-                cached: true,
-            });
-        }
-    }
-    lookup_key_fresh(cache, session, label)
-}
-
-/// The key labelled `label` with its attributes read now (through the cached handle, checked
-/// against the label, or by a search); refreshes the cache.
-pub(super) fn lookup_key_fresh(
-    cache: &HandleCache,
-    session: &Session,
-    label: &str,
-) -> Result<FoundKey, OpError> {
-    let cached = cache_lock(cache).get(label).map(|entry| entry.handle);
-    if let Some(key) = cached {
-        let read_at = Instant::now();
-        match read_key_attrs(session, key, true) {
-            Ok(attrs) if attrs.label.as_deref() == Some(label) => {
-                return Ok(remember(cache, label, key, attrs, read_at));
-            }
-            // Deleted, or the handle now names another object: search again.
-            Ok(_)
-            | Err(OpError::Ck(CkError::Pkcs11(
-                RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid,
-                _,
-            ))) => invalidate(cache, label),
-            Err(e) => return Err(e),
-        }
-    }
-    let read_at = Instant::now();
-    let key = find_key(session, label)?;
-    let attrs = read_key_attrs(session, key, false)?;
-    Ok(remember(cache, label, key, attrs, read_at))
-}
-
-fn remember(
-    cache: &HandleCache,
-    label: &str,
-    handle: ObjectHandle,
-    attrs: KeyAttrs,
-    read_at: Instant,
-) -> FoundKey {
-    let attrs = Arc::new(attrs);
-    cache_lock(cache).insert(
-        label.to_string(),
-        CachedKey {
-            handle,
-            attrs: attrs.clone(),
-            read_at,
-        },
-    );
-    FoundKey {
-        handle,
-        attrs,
-        cached: false,
-    }
-}
-
 /// Runs `op` with the key labelled `label`; when it fails with cached attributes (the key may
 /// have changed meanwhile: disabled or enabled, deleted, recreated, usage changed), drops the
 /// entry and runs it once more with attributes read afresh. Failures of the session itself are
@@ -403,7 +309,7 @@ fn with_key<T>(
     let found = lookup_key(cache, session, label)?;
     match op(&found) {
         Err(e) if found.cached && !e.is_recoverable() => {
-            invalidate(cache, label);
+            cache.invalidate(label);
             let fresh = lookup_key_fresh(cache, session, label)?;
             op(&fresh)
         }

@@ -1,0 +1,234 @@
+//! Keys found by label, with their attributes and a session copy to compute with.
+//!
+//! A token search costs SoftHSMv2 a decryption of every private object's label, reading
+//! attributes costs it a check of the object files, and so does every `C_EncryptInit` or
+//! `C_DecryptInit` on a token object. So a key's handle and attributes are cached and used as
+//! is for [`ATTR_CACHE_TTL`], then checked by reading its label back with the attributes; and
+//! the cryptography runs on a **session copy** of the key (`C_CopyObject` with
+//! `CKA_TOKEN = false`, same value, usage, sensitivity and label), which the module keeps in
+//! memory: with SoftHSMv2 an AES-GCM operation on a copy costs half what it costs on the token
+//! object. The copy is made while the key's attributes are read, so it never outlives them by
+//! more than [`ATTR_CACHE_TTL`]; the usage and disabled checks always use the token object's
+//! attributes. A key the module refuses to copy (`CKA_COPYABLE` false, or no session objects)
+//! is used through its token handle.
+//!
+//! Copies belong to one *keeper* session, opened with each connection and closed by the
+//! recovery that clears this cache, so no copy outlives the handles it was made from. A copy
+//! dropped from the cache (the key changed, or an operation with it failed) may still be in
+//! use by an operation that looked it up just before: it is destroyed only after
+//! [`COPY_RETIRE_AFTER`].
+//!
+//! Entries are valid for the current library initialization (cleared by every recovery and,
+//! per label, by this backend's administrative writes). Any failure of an operation that used a
+//! cached entry drops the entry and retries once with attributes read afresh, so a stale entry
+//! never turns into a wrong answer, only into a retry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::session::Session;
+
+use super::ops::{find_key, read_key_attrs, KeyAttrs, OpError};
+use super::pool::PooledSession;
+
+/// How long a key's cached attributes are trusted without reading them again. Changes made by
+/// another process (`keys disable`, another PKCS#11 tool) show within this time; this backend's
+/// own administrative writes invalidate the entry at once.
+pub const ATTR_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// How long a session copy dropped from the cache is kept before it is destroyed: far longer
+/// than any operation holds a handle it looked up (operations are bounded by the backend
+/// timeout, 1 s by default).
+const COPY_RETIRE_AFTER: Duration = Duration::from_secs(30);
+
+/// A key found by label: its token handle, its session copy, its attributes, and when they
+/// were read.
+struct CachedKey {
+    handle: ObjectHandle,
+    copy: Option<ObjectHandle>,
+    attrs: Arc<KeyAttrs>,
+    read_at: Instant,
+}
+
+/// The session owning the copies, and the copies waiting to be destroyed.
+struct Copies {
+    keeper: Option<PooledSession>,
+    retired: Vec<(ObjectHandle, Instant)>,
+}
+
+/// The cache of keys by label (see the module docs).
+pub(super) struct HandleCache {
+    entries: Mutex<HashMap<String, CachedKey>>,
+    copies: Mutex<Copies>,
+}
+
+/// A key found by [`lookup_key`].
+pub(super) struct FoundKey {
+    /// The handle to compute with: the session copy, or the token object.
+    pub(super) handle: ObjectHandle,
+    pub(super) attrs: Arc<KeyAttrs>,
+    /// Whether the attributes came from the cache without being read now.
+    pub(super) cached: bool,
+}
+
+impl HandleCache {
+    pub(super) fn new() -> HandleCache {
+        HandleCache {
+            entries: Mutex::new(HashMap::new()),
+            copies: Mutex::new(Copies {
+                keeper: None,
+                retired: Vec::new(),
+            }),
+        }
+    }
+
+    fn entries(&self) -> MutexGuard<'_, HashMap<String, CachedKey>> {
+        // A panic while holding this lock leaves a consistent map.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn copies(&self) -> MutexGuard<'_, Copies> {
+        self.copies.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets every entry and copy and makes `keeper` the session for new copies; returns the
+    /// previous keeper for the caller to close (its copies go with it) or forget. Called by
+    /// (re)connection, when no operation runs.
+    pub(super) fn reset(&self, keeper: Option<PooledSession>) -> Option<PooledSession> {
+        self.entries().clear();
+        let mut copies = self.copies();
+        copies.retired.clear();
+        std::mem::replace(&mut copies.keeper, keeper)
+    }
+
+    /// Takes the keeper session out (the backend is being dropped).
+    pub(super) fn take_keeper(&self) -> Option<PooledSession> {
+        self.reset(None)
+    }
+
+    /// Drops the cached entry of `label` (after a write to the key, or a failure that used it).
+    pub(super) fn invalidate(&self, label: &str) {
+        let removed = self.entries().remove(label);
+        if let Some(copy) = removed.and_then(|e| e.copy) {
+            self.retire(copy);
+        }
+    }
+
+    /// A session copy of the token key `key`, or `None` when the module refuses one.
+    fn copy_of(&self, key: ObjectHandle) -> Option<ObjectHandle> {
+        let mut copies = self.copies();
+        let now = Instant::now();
+        let Copies { keeper, retired } = &mut *copies;
+        let keeper = keeper.as_ref()?;
+        retired.retain(|(copy, at)| {
+            if now.saturating_duration_since(*at) < COPY_RETIRE_AFTER {
+                return true;
+            }
+            let _ = keeper.session.destroy_object(*copy);
+            false
+        });
+        match keeper.session.copy_object(key, &[Attribute::Token(false)]) {
+            Ok(copy) => Some(copy),
+            Err(e) => {
+                tracing::debug!(error = %e, "PKCS#11: no session copy of the key; using the token object");
+                None
+            }
+        }
+    }
+
+    fn retire(&self, copy: ObjectHandle) {
+        self.copies().retired.push((copy, Instant::now()));
+    }
+
+    /// Caches `attrs` for `label`, keeping the previous copy when the key is the same object
+    /// with the same attributes, else making a new one.
+    fn remember(
+        &self,
+        label: &str,
+        handle: ObjectHandle,
+        attrs: KeyAttrs,
+        read_at: Instant,
+    ) -> FoundKey {
+        let previous = self.entries().remove(label);
+        let kept = match previous {
+            Some(p) if p.handle == handle && p.attrs.same_key(&attrs) && p.copy.is_some() => p.copy,
+            Some(p) => {
+                if let Some(copy) = p.copy {
+                    self.retire(copy);
+                }
+                None
+            }
+            None => None,
+        };
+        let copy = kept.or_else(|| self.copy_of(handle));
+        let attrs = Arc::new(attrs);
+        let replaced = self.entries().insert(
+            label.to_string(),
+            CachedKey {
+                handle,
+                copy,
+                attrs: attrs.clone(),
+                read_at,
+            },
+        );
+        // Another thread refreshed the same key meanwhile: its copy is retired, not leaked.
+        if let Some(other) = replaced.and_then(|e| e.copy).filter(|c| Some(*c) != copy) {
+            self.retire(other);
+        }
+        FoundKey {
+            handle: copy.unwrap_or(handle),
+            attrs,
+            cached: false,
+        }
+    }
+}
+
+/// The key labelled `label` and its attributes, from the cache while they are fresh.
+pub(super) fn lookup_key(
+    cache: &HandleCache,
+    session: &Session,
+    label: &str,
+) -> Result<FoundKey, OpError> {
+    if let Some(entry) = cache.entries().get(label) {
+        if entry.read_at.elapsed() < ATTR_CACHE_TTL {
+            return Ok(FoundKey {
+                handle: entry.copy.unwrap_or(entry.handle),
+                attrs: entry.attrs.clone(),
+                cached: true,
+            });
+        }
+    }
+    lookup_key_fresh(cache, session, label)
+}
+
+/// The key labelled `label` with its attributes read now (through the cached handle, checked
+/// against the label, or by a search); refreshes the cache.
+pub(super) fn lookup_key_fresh(
+    cache: &HandleCache,
+    session: &Session,
+    label: &str,
+) -> Result<FoundKey, OpError> {
+    let cached = cache.entries().get(label).map(|entry| entry.handle);
+    if let Some(key) = cached {
+        let read_at = Instant::now();
+        match read_key_attrs(session, key, true) {
+            Ok(attrs) if attrs.label.as_deref() == Some(label) => {
+                return Ok(cache.remember(label, key, attrs, read_at));
+            }
+            // Deleted, or the handle now names another object: search again.
+            Ok(_)
+            | Err(OpError::Ck(CkError::Pkcs11(
+                RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid,
+                _,
+            ))) => cache.invalidate(label),
+            Err(e) => return Err(e),
+        }
+    }
+    let read_at = Instant::now();
+    let key = find_key(session, label)?;
+    let attrs = read_key_attrs(session, key, false)?;
+    Ok(cache.remember(label, key, attrs, read_at))
+}
