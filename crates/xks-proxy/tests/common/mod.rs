@@ -715,7 +715,7 @@ impl Api {
 /// each fail with InvalidCiphertextException: every authenticated field flipped, the AAD or the
 /// metadata removed, the metadata extended, and (from an encryption without AAD) the metadata
 /// passed as the AAD, the specification's pitfall.
-pub async fn tampered_decrypts(api: &mut Api, key: &str) -> (Value, Vec<(&'static str, Value)>) {
+async fn tampered_decrypts(api: &mut Api, key: &str) -> (Value, Vec<(&'static str, Value)>) {
     let aad = b"context";
     let enc = api
         .encrypt(key, b"a data key of 32 bytes..........", Some(aad), true)
@@ -774,4 +774,20 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Decrypting a fresh encryption under `key` works; each tampered request of
+/// [`tampered_decrypts`], and the untampered one under `other_key`, fails with
+/// InvalidCiphertextException.
+pub async fn assert_tampering_is_invalid_ciphertext(api: &mut Api, key: &str, other_key: &str) {
+    let (good, cases) = tampered_decrypts(api, key).await;
+    assert_eq!(api.decrypt(key, &good).await.status, 200);
+    for (what, body) in cases {
+        let r = api.decrypt(key, &body).await;
+        assert_eq!(r.status, 400, "{what}");
+        r.assert_error(400, "InvalidCiphertextException");
+    }
+    api.decrypt(other_key, &good)
+        .await
+        .assert_error(400, "InvalidCiphertextException");
 }
