@@ -6,20 +6,11 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::digest;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use common::*;
 use xks_proxy::backend::{BackendError, BackendHealth, KeyBackend, KeyInfo, KeyStatus, Sealed};
-
-fn sha256(parts: &[&[u8]]) -> Vec<u8> {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    for p in parts {
-        ctx.update(p);
-    }
-    ctx.finish().as_ref().to_vec()
-}
 
 fn setup_with_keys(keys: Vec<KeySpec>) -> Setup {
     let mut t = TenantSpec::new("");

@@ -10,7 +10,6 @@ mod pkcs11_support;
 
 use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::digest;
 use serde_json::json;
 
 use common::*;
@@ -48,14 +47,6 @@ async fn start(hsm: &Hsm) -> Harness {
         ..Default::default()
     })
     .await
-}
-
-fn sha256(parts: &[&[u8]]) -> Vec<u8> {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    for p in parts {
-        ctx.update(p);
-    }
-    ctx.finish().as_ref().to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

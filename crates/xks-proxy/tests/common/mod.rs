@@ -614,6 +614,15 @@ pub fn metadata(op: &str) -> Value {
     })
 }
 
+/// SHA-256 of the concatenation of `parts` (to recompute a CDIV independently).
+pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for p in parts {
+        ctx.update(p);
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
 pub fn b64(bytes: &[u8]) -> String {
     xks::b64::encode(bytes)
 }
