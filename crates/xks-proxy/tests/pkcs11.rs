@@ -539,6 +539,18 @@ fn crypto_runs_on_a_session_copy_of_the_key() {
         .unwrap();
     assert_eq!(opened.as_slice(), b"copy");
     assert_eq!(raw_session_copies(&rs, "k").len(), 1, "the copy was kept");
+    // Bad ciphertexts re-read the attributes (the key might have changed) but keep the copy.
+    for _ in 0..20 {
+        assert!(matches!(
+            b.decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"other aad"),
+            Err(BackendError::InvalidCiphertext)
+        ));
+    }
+    assert_eq!(
+        raw_session_copies(&rs, "k").len(),
+        1,
+        "no copy per bad request"
+    );
 
     // Disabled and enabled again: the copy is replaced (the old one waits to be destroyed).
     b.set_enabled("k", false).unwrap();

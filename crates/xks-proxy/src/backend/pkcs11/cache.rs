@@ -14,14 +14,15 @@
 //!
 //! Copies belong to one *keeper* session, opened with each connection and closed by the
 //! recovery that clears this cache, so no copy outlives the handles it was made from. A copy
-//! dropped from the cache (the key changed, or an operation with it failed) may still be in
-//! use by an operation that looked it up just before: it is destroyed only after
-//! [`COPY_RETIRE_AFTER`].
+//! dropped from the cache (the key changed, or the copy's handle failed) may still be in use by
+//! an operation that looked it up just before: it is destroyed only after
+//! [`COPY_RETIRE_AFTER`]. A copy is replaced only when the key changed, never merely because an
+//! operation failed (a stream of bad ciphertexts must not make a copy per request).
 //!
 //! Entries are valid for the current library initialization (cleared by every recovery and,
 //! per label, by this backend's administrative writes). Any failure of an operation that used a
-//! cached entry drops the entry and retries once with attributes read afresh, so a stale entry
-//! never turns into a wrong answer, only into a retry.
+//! cached entry reads the attributes afresh and retries once, so a stale entry never turns into
+//! a wrong answer, only into a retry.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -297,9 +297,11 @@ pub(super) fn find_key(session: &Session, label: &str) -> Result<ObjectHandle, O
 }
 
 /// Runs `op` with the key labelled `label`; when it fails with cached attributes (the key may
-/// have changed meanwhile: disabled or enabled, deleted, recreated, usage changed), drops the
-/// entry and runs it once more with attributes read afresh. Failures of the session itself are
-/// not retried here (the pool recovers from them).
+/// have changed meanwhile: disabled or enabled, deleted, recreated, usage changed), reads the
+/// attributes afresh and runs it once more. The key's session copy is kept when the token
+/// object turns out unchanged (a bad ciphertext must not cost a new copy each time), and
+/// dropped when the failure was the handle itself. Failures of the session itself are not
+/// retried here (the pool recovers from them).
 fn with_key<T>(
     cache: &HandleCache,
     session: &Session,
@@ -309,7 +311,15 @@ fn with_key<T>(
     let found = lookup_key(cache, session, label)?;
     match op(&found) {
         Err(e) if found.cached && !e.is_recoverable() => {
-            cache.invalidate(label);
+            if matches!(
+                e,
+                OpError::Ck(CkError::Pkcs11(
+                    RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid,
+                    _
+                ))
+            ) {
+                cache.invalidate(label);
+            }
             let fresh = lookup_key_fresh(cache, session, label)?;
             op(&fresh)
         }
