@@ -513,6 +513,37 @@ fn cached_key_attributes_follow_other_tools_within_the_ttl() {
 /// backend's unit tests for the rule and measured cases); under other load two threads may
 /// fairly be found to do more, so this test checks the measurement and the plumbing, not the
 /// machine's load.
+#[test]
+fn calibration_measures_and_is_followed() {
+    let hsm = Hsm::single();
+    let mut cfg = hsm.config(TOKEN);
+    cfg.pool_size = 8;
+    let b = Pkcs11Backend::open(&cfg).unwrap();
+    assert_eq!(b.worker_threads(), 8, "before calibration: the pool");
+    assert!(!b.needs_a_core());
+    let c = b.calibrate_concurrency().unwrap();
+    eprintln!("{c:?}");
+    assert!(c.one_thread_per_second > 100.0 && c.two_threads_per_second > 100.0);
+    if cfg!(target_os = "linux") {
+        assert!(c.one_thread_blocked.is_some() && c.two_threads_blocked.is_some());
+    }
+    assert!(c.concurrency == 1 || c.concurrency == 8, "{c:?}");
+    assert_eq!(b.worker_threads(), c.concurrency);
+    assert_eq!(b.needs_a_core(), c.concurrency == 1);
+    let summary = KeyBackend::calibrate(&b).unwrap();
+    assert!(
+        summary.contains("encryptions/s from one thread"),
+        "{summary}"
+    );
+    assert_eq!(b.stats().session_recoveries, 0);
+
+    // A pool of one has nothing to decide.
+    cfg.pool_size = 1;
+    let one = Pkcs11Backend::open(&cfg).unwrap();
+    assert_eq!(one.calibrate_concurrency().unwrap().concurrency, 1);
+    assert!(!one.needs_a_core());
+}
+
 /// AES-GCM runs on one session copy of the token key, made when the attributes are read and
 /// kept while they do not change; a key the token refuses to copy is used as a token object;
 /// a recovery starts again with new copies.
@@ -583,37 +614,23 @@ fn crypto_runs_on_a_session_copy_of_the_key() {
     let rs = hsm.raw_session(&ctx, TOKEN, PIN);
     assert_eq!(raw_session_copies(&rs, "k").len(), 1);
     assert_eq!(b.stats().session_recoveries, 1);
-}
 
-#[test]
-fn calibration_measures_and_is_followed() {
-    let hsm = Hsm::single();
-    let mut cfg = hsm.config(TOKEN);
-    cfg.pool_size = 8;
-    let b = Pkcs11Backend::open(&cfg).unwrap();
-    assert_eq!(b.worker_threads(), 8, "before calibration: the pool");
-    assert!(!b.needs_a_core());
-    let c = b.calibrate_concurrency().unwrap();
-    eprintln!("{c:?}");
-    assert!(c.one_thread_per_second > 100.0 && c.two_threads_per_second > 100.0);
-    if cfg!(target_os = "linux") {
-        assert!(c.one_thread_blocked.is_some() && c.two_threads_blocked.is_some());
+    // The copy destroyed under the backend: the next call makes a new one and succeeds.
+    for copy in raw_session_copies(&rs, "k") {
+        rs.destroy_object(copy).unwrap();
     }
-    assert!(c.concurrency == 1 || c.concurrency == 8, "{c:?}");
-    assert_eq!(b.worker_threads(), c.concurrency);
-    assert_eq!(b.needs_a_core(), c.concurrency == 1);
-    let summary = KeyBackend::calibrate(&b).unwrap();
-    assert!(
-        summary.contains("encryptions/s from one thread"),
-        "{summary}"
-    );
-    assert_eq!(b.stats().session_recoveries, 0);
+    b.encrypt("k", b"x", b"").unwrap();
+    assert_eq!(raw_session_copies(&rs, "k").len(), 1);
 
-    // A pool of one has nothing to decide.
-    cfg.pool_size = 1;
-    let one = Pkcs11Backend::open(&cfg).unwrap();
-    assert_eq!(one.calibrate_concurrency().unwrap().concurrency, 1);
-    assert!(!one.needs_a_core());
+    // The crypto really runs on the copy: with the token object deleted, encryption goes on
+    // until the attributes are read again (within the cache time), then the key is not found.
+    rs.destroy_object(raw_find(&rs, "k")).unwrap();
+    b.encrypt("k", b"x", b"").unwrap();
+    std::thread::sleep(ATTR_CACHE_TTL + Duration::from_millis(50));
+    assert!(matches!(
+        b.encrypt("k", b"x", b""),
+        Err(BackendError::KeyNotFound(_))
+    ));
 }
 
 #[test]

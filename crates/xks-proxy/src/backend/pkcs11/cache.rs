@@ -7,10 +7,13 @@
 //! the cryptography runs on a **session copy** of the key (`C_CopyObject` with
 //! `CKA_TOKEN = false`, same value, usage, sensitivity and label), which the module keeps in
 //! memory: with SoftHSMv2 an AES-GCM operation on a copy costs half what it costs on the token
-//! object. The copy is made while the key's attributes are read, so it never outlives them by
-//! more than [`ATTR_CACHE_TTL`]; the usage and disabled checks always use the token object's
-//! attributes. A key the module refuses to copy (`CKA_COPYABLE` false, or no session objects)
-//! is used through its token handle.
+//! object. The usage and disabled checks always use the token object's attributes. At each
+//! refresh the copy is kept only if the token object is the same handle with the same
+//! attributes and the same value (both encrypt one fixed block alike: a handle number may be
+//! reused for a new key), so a copy never stands for a changed key longer than
+//! [`ATTR_CACHE_TTL`]. A key the module refuses to copy (`CKA_COPYABLE` false, or no session
+//! objects), or that may not encrypt (the value check needs it), is used through its token
+//! handle.
 //!
 //! Copies belong to one *keeper* session, opened with each connection and closed by the
 //! recovery that clears this cache, so no copy outlives the handles it was made from. A copy
@@ -32,7 +35,7 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::Session;
 
-use super::ops::{find_key, read_key_attrs, KeyAttrs, OpError};
+use super::ops::{find_key, read_key_attrs, same_key_material, KeyAttrs, OpError};
 use super::pool::PooledSession;
 
 /// How long a key's cached attributes are trusted without reading them again. Changes made by
@@ -118,12 +121,14 @@ impl HandleCache {
         }
     }
 
-    /// A session copy of the token key `key`, or `None` when the module refuses one.
-    fn copy_of(&self, key: ObjectHandle) -> Option<ObjectHandle> {
+    /// Destroys the retired copies nobody can still be using.
+    fn sweep(&self) {
         let mut copies = self.copies();
         let now = Instant::now();
         let Copies { keeper, retired } = &mut *copies;
-        let keeper = keeper.as_ref()?;
+        let Some(keeper) = keeper.as_ref() else {
+            return;
+        };
         retired.retain(|(copy, at)| {
             if now.saturating_duration_since(*at) < COPY_RETIRE_AFTER {
                 return true;
@@ -131,6 +136,12 @@ impl HandleCache {
             let _ = keeper.session.destroy_object(*copy);
             false
         });
+    }
+
+    /// A session copy of the token key `key`, or `None` when the module refuses one.
+    fn copy_of(&self, key: ObjectHandle) -> Option<ObjectHandle> {
+        let copies = self.copies();
+        let keeper = copies.keeper.as_ref()?;
         match keeper.session.copy_object(key, &[Attribute::Token(false)]) {
             Ok(copy) => Some(copy),
             Err(e) => {
@@ -145,26 +156,41 @@ impl HandleCache {
     }
 
     /// Caches `attrs` for `label`, keeping the previous copy when the key is the same object
-    /// with the same attributes, else making a new one.
+    /// with the same attributes and value, else making a new one. Only keys that may encrypt
+    /// get a copy: the value check encrypts.
     fn remember(
         &self,
+        session: &Session,
         label: &str,
         handle: ObjectHandle,
         attrs: KeyAttrs,
         read_at: Instant,
     ) -> FoundKey {
+        self.sweep();
         let previous = self.entries().remove(label);
-        let kept = match previous {
-            Some(p) if p.handle == handle && p.attrs.same_key(&attrs) && p.copy.is_some() => p.copy,
-            Some(p) => {
-                if let Some(copy) = p.copy {
-                    self.retire(copy);
-                }
+        let usable = attrs.allows_encrypt();
+        let kept = match previous.and_then(|p| p.copy.map(|copy| (p, copy))) {
+            // The handle could have been reused for a new key with the same label and
+            // attributes (PKCS#11 allows it): the value check tells.
+            Some((p, copy))
+                if usable
+                    && p.handle == handle
+                    && p.attrs.same_key(&attrs)
+                    && same_key_material(session, handle, copy) =>
+            {
+                Some(copy)
+            }
+            Some((_, copy)) => {
+                self.retire(copy);
                 None
             }
             None => None,
         };
-        let copy = kept.or_else(|| self.copy_of(handle));
+        let copy = match kept {
+            Some(copy) => Some(copy),
+            None if usable => self.copy_of(handle),
+            None => None,
+        };
         let attrs = Arc::new(attrs);
         let replaced = self.entries().insert(
             label.to_string(),
@@ -217,7 +243,7 @@ pub(super) fn lookup_key_fresh(
         let read_at = Instant::now();
         match read_key_attrs(session, key, true) {
             Ok(attrs) if attrs.label.as_deref() == Some(label) => {
-                return Ok(cache.remember(label, key, attrs, read_at));
+                return Ok(cache.remember(session, label, key, attrs, read_at));
             }
             // Deleted, or the handle now names another object: search again.
             Ok(_)
@@ -231,5 +257,5 @@ pub(super) fn lookup_key_fresh(
     let read_at = Instant::now();
     let key = find_key(session, label)?;
     let attrs = read_key_attrs(session, key, false)?;
-    Ok(cache.remember(label, key, attrs, read_at))
+    Ok(cache.remember(session, label, key, attrs, read_at))
 }

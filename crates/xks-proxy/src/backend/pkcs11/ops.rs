@@ -162,6 +162,11 @@ impl KeyAttrs {
         )
     }
 
+    /// Whether the key may encrypt (a session copy of it can then be checked, see `cache`).
+    pub(super) fn allows_encrypt(&self) -> bool {
+        self.encrypt && self.aes256
+    }
+
     /// Whether `operation` may run: enabled, allowed by the attributes, an AES-256 key.
     pub(super) fn check(&self, key_id: &str, operation: &'static str) -> Result<(), BackendError> {
         if self.disabled {
@@ -298,10 +303,10 @@ pub(super) fn find_key(session: &Session, label: &str) -> Result<ObjectHandle, O
 
 /// Runs `op` with the key labelled `label`; when it fails with cached attributes (the key may
 /// have changed meanwhile: disabled or enabled, deleted, recreated, usage changed), reads the
-/// attributes afresh and runs it once more. The key's session copy is kept when the token
-/// object turns out unchanged (a bad ciphertext must not cost a new copy each time), and
-/// dropped when the failure was the handle itself. Failures of the session itself are not
-/// retried here (the pool recovers from them).
+/// attributes afresh and runs it once more. The key's session copy is kept when the failure
+/// was a final answer and the token object turns out unchanged (a bad ciphertext must not
+/// cost a new copy each time), and dropped when the module refused the key. Failures of the
+/// session itself are not retried here (the pool recovers from them).
 fn with_key<T>(
     cache: &HandleCache,
     session: &Session,
@@ -311,19 +316,37 @@ fn with_key<T>(
     let found = lookup_key(cache, session, label)?;
     match op(&found) {
         Err(e) if found.cached && !e.is_recoverable() => {
-            if matches!(
-                e,
-                OpError::Ck(CkError::Pkcs11(
-                    RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid,
-                    _
-                ))
-            ) {
+            // The module refused the key itself (its copy gone or unusable): start afresh. A
+            // final answer (bad ciphertext, disabled, usage) keeps the copy.
+            if !matches!(e, OpError::Backend(_)) {
                 cache.invalidate(label);
             }
             let fresh = lookup_key_fresh(cache, session, label)?;
             op(&fresh)
         }
         other => other,
+    }
+}
+
+/// Whether the keys `a` and `b` (a token object and its session copy) hold the same value: both
+/// encrypt one fixed block under one fixed IV to the same output. It is only a key check value
+/// (one block of zeros, as KCVs are), and a random 96-bit IV of a real encryption equals the
+/// fixed one with probability 2^-96.
+pub(super) fn same_key_material(session: &Session, a: ObjectHandle, b: ObjectHandle) -> bool {
+    const CHECK_AAD: &[u8] = b"strongroom: is this the same key";
+    let Ok(tag_bits) = gcm_tag_bits() else {
+        return false;
+    };
+    let run = |key| {
+        let mut iv = [0u8; IV_LEN];
+        let params = GcmParams::new(&mut iv, CHECK_AAD, tag_bits).ok()?;
+        session
+            .encrypt(&Mechanism::AesGcm(params), key, &[0u8; 16])
+            .ok()
+    };
+    match (run(a), run(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
     }
 }
 
