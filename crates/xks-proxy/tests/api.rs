@@ -88,10 +88,7 @@ async fn encrypt_and_decrypt_with_aad_and_cdiv() {
         .encrypt("key-1", b"Hello World!", Some(aad), true)
         .await
         .ok();
-    let ct = unb64(&enc["ciphertext"]);
-    let iv = unb64(&enc["initializationVector"]);
-    let tag = unb64(&enc["authenticationTag"]);
-    let md = unb64(&enc["ciphertextMetadata"]);
+    let (ct, iv, tag, md) = encrypt_parts(&enc);
     assert_eq!(ct.len(), 12);
     assert_eq!(iv.len(), 12);
     assert_eq!(tag.len(), 16);

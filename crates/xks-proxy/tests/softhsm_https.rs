@@ -85,10 +85,7 @@ async fn every_operation_and_error_with_softhsm() {
         .encrypt("key-1", &plaintext, Some(&aad), true)
         .await
         .ok();
-    let ct = unb64(&enc["ciphertext"]);
-    let iv = unb64(&enc["initializationVector"]);
-    let tag = unb64(&enc["authenticationTag"]);
-    let md = unb64(&enc["ciphertextMetadata"]);
+    let (ct, iv, tag, md) = encrypt_parts(&enc);
     assert_eq!((ct.len(), iv.len(), tag.len()), (4300, 12, 16));
     assert_eq!(
         unb64(&enc["ciphertextDataIntegrityValue"]),

@@ -623,6 +623,16 @@ pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
     ctx.finish().as_ref().to_vec()
 }
 
+/// An Encrypt response's ciphertext, IV, tag and ciphertext metadata, decoded.
+pub fn encrypt_parts(enc: &Value) -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
+    (
+        unb64(&enc["ciphertext"]),
+        unb64(&enc["initializationVector"]),
+        unb64(&enc["authenticationTag"]),
+        unb64(&enc["ciphertextMetadata"]),
+    )
+}
+
 pub fn b64(bytes: &[u8]) -> String {
     xks::b64::encode(bytes)
 }
