@@ -88,10 +88,10 @@
 //!   against the label. This backend's own `set_enabled` and `create_key` drop the entry at
 //!   once; changes by another process (`keys disable`, other tools) show within a second. An
 //!   operation that fails with cached attributes is retried once with attributes read afresh;
-//!   `key_info` always reads afresh. AES-GCM runs on a session copy
-//!   of the key made when its attributes are read (`C_CopyObject`, `CKA_TOKEN` false), held
-//!   by one extra session per connection: SoftHSMv2 re-checks a token object's file at every
-//!   `C_EncryptInit`/`C_DecryptInit`, not a session object's. See `cache`.
+//!   `key_info` always reads afresh. AES-GCM runs on a session copy of the key made when its
+//!   attributes are read (`C_CopyObject`, `CKA_TOKEN` false), held by one extra session per
+//!   connection: SoftHSMv2 re-checks a token object's file at every `C_EncryptInit` /
+//!   `C_DecryptInit`, not a session object's. See `cache`.
 
 mod cache;
 mod module;

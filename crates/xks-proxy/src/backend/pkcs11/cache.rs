@@ -13,7 +13,7 @@
 //! reused for a new key), so a copy never stands for a changed key longer than
 //! [`ATTR_CACHE_TTL`]. A key the module refuses to copy (`CKA_COPYABLE` false, or no session
 //! objects), or that may not encrypt (the value check needs it), is used through its token
-//! handle.
+//! handle; a disabled key gets no copy (it is refused before any crypto).
 //!
 //! Copies belong to one *keeper* session, opened with each connection and closed by the
 //! recovery that clears this cache, so no copy outlives the handles it was made from. A copy
@@ -113,7 +113,8 @@ impl HandleCache {
         self.reset(None)
     }
 
-    /// Drops the cached entry of `label` (after a write to the key, or a failure that used it).
+    /// Drops the cached entry of `label` and retires its copy (after a write to the key, or when
+    /// the module refused the key).
     pub(super) fn invalidate(&self, label: &str) {
         let removed = self.entries().remove(label);
         if let Some(copy) = removed.and_then(|e| e.copy) {
@@ -156,8 +157,8 @@ impl HandleCache {
     }
 
     /// Caches `attrs` for `label`, keeping the previous copy when the key is the same object
-    /// with the same attributes and value, else making a new one. Only keys that may encrypt
-    /// get a copy: the value check encrypts.
+    /// with the same attributes and value, else making a new one. Only enabled keys that may
+    /// encrypt get a copy: the value check encrypts.
     fn remember(
         &self,
         session: &Session,
@@ -168,7 +169,7 @@ impl HandleCache {
     ) -> FoundKey {
         self.sweep();
         let previous = self.entries().remove(label);
-        let usable = attrs.allows_encrypt();
+        let usable = attrs.worth_a_copy();
         let kept = match previous.and_then(|p| p.copy.map(|copy| (p, copy))) {
             // The handle could have been reused for a new key with the same label and
             // attributes (PKCS#11 allows it): the value check tells.

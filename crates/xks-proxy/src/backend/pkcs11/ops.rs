@@ -162,9 +162,10 @@ impl KeyAttrs {
         )
     }
 
-    /// Whether the key may encrypt (a session copy of it can then be checked, see `cache`).
-    pub(super) fn allows_encrypt(&self) -> bool {
-        self.encrypt && self.aes256
+    /// Whether the key is worth a session copy (see `cache`): an enabled AES-256 key that may
+    /// encrypt (the copy's value check encrypts). Other keys are refused before any crypto.
+    pub(super) fn worth_a_copy(&self) -> bool {
+        self.encrypt && self.aes256 && !self.disabled
     }
 
     /// Whether `operation` may run: enabled, allowed by the attributes, an AES-256 key.
