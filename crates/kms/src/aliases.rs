@@ -4,6 +4,8 @@ use kms_api::types::{
     AliasListEntry, AliasRequest, DeleteAliasRequest, Empty, ListAliasesRequest,
     ListAliasesResponse,
 };
+use std::sync::Arc;
+
 use kms_api::{ErrorCode, KmsError};
 use store::AliasRecord;
 
@@ -11,23 +13,33 @@ use crate::arn::alias_arn;
 use crate::keys::StateRule;
 use crate::paging::{page, PageLimits};
 use crate::resolve::Naming;
-use crate::{timestamp, Access, Kms};
+use crate::{timestamp, Access, CachedKey, Kms};
 
 /// AWS's quota of aliases on one key.
 const MAX_ALIASES_PER_KEY: usize = 50;
 
-/// The `alias/` naming rules the model's pattern does not express.
+/// AWS's rules for an alias name beyond the model's pattern (which allows `:`): `alias/`, then
+/// letters, digits, `/`, `_` and `-`; `alias/aws/` is reserved for AWS managed keys.
 fn check_alias_name(name: &str) -> Result<(), KmsError> {
     let Some(rest) = name.strip_prefix("alias/") else {
         return Err(KmsError::new(
             ErrorCode::ValidationException,
-            format!("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html (got '{name}')"),
+            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html",
         ));
     };
     if rest.is_empty() {
         return Err(KmsError::new(
             ErrorCode::InvalidAliasNameException,
             "Alias name must not be empty after 'alias/'.",
+        ));
+    }
+    if !rest
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+    {
+        return Err(KmsError::new(
+            ErrorCode::ValidationException,
+            format!("{name} contains invalid characters for an alias"),
         ));
     }
     if name.starts_with("alias/aws/") || name == "alias/aws" {
@@ -49,6 +61,23 @@ impl Kms {
             .aliases
             .get(&(account.to_string(), name.to_string()))
             .cloned())
+    }
+
+    /// The key an existing alias names (an alias never outlives its key).
+    fn alias_key(&self, alias: &AliasRecord) -> Result<Arc<CachedKey>, KmsError> {
+        self.cached(&alias.target_key_id).ok_or_else(|| {
+            KmsError::internal(format!(
+                "Alias {} names a key that is not loaded.",
+                alias.alias_name
+            ))
+        })
+    }
+
+    /// Authorizes the caller's operation on an alias of its own account: aliases have no
+    /// resource policy, so the caller's IAM policies alone decide.
+    fn authorize_alias(&self, caller: &Access<'_>, alias_name: &str) -> Result<(), KmsError> {
+        let arn = alias_arn(&self.config, &caller.account_id, alias_name);
+        self.authorize_resource(caller, &arn)
     }
 
     async fn put_alias(&self, alias: AliasRecord) -> Result<(), KmsError> {
@@ -97,6 +126,8 @@ impl Kms {
         caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
         check_alias_name(&req.alias_name)?;
+        // The alias is a resource of its own, authorized by IAM; the key by its key policy.
+        self.authorize_alias(caller, &req.alias_name)?;
         let _w = self.writes.lock().await;
         let key = self.resolve(&req.target_key_id, caller, Naming::KeyOnly)?;
         self.check_state(&key, StateRule::NotPendingDeletion)?;
@@ -136,21 +167,23 @@ impl Kms {
         caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
         check_alias_name(&req.alias_name)?;
+        // The alias, the key it names now and the key it will name must all allow the caller.
+        self.authorize_alias(caller, &req.alias_name)?;
         let _w = self.writes.lock().await;
         let Some(mut alias) = self.alias_exists(&caller.account_id, &req.alias_name)? else {
             return Err(self.not_found_alias(&caller.account_id, &req.alias_name));
         };
+        let old = self.alias_key(&alias)?;
+        self.authorize_key(caller, &old, None)?;
         let key = self.resolve(&req.target_key_id, caller, Naming::KeyOnly)?;
         self.check_state(&key, StateRule::NotPendingDeletion)?;
-        if let Some(old) = self.cached(&alias.target_key_id) {
-            if old.record.key_usage != key.record.key_usage
-                || old.record.key_spec != key.record.key_spec
-            {
-                return Err(KmsError::new(
-                    ErrorCode::ValidationException,
-                    "The new target key must have the same key spec and key usage as the current one.",
-                ));
-            }
+        if old.record.key_usage != key.record.key_usage
+            || old.record.key_spec != key.record.key_spec
+        {
+            return Err(KmsError::new(
+                ErrorCode::ValidationException,
+                "The new target key must have the same key spec and key usage as the current one.",
+            ));
         }
         if alias.target_key_id == key.record.key_id {
             return Ok(Empty {});
@@ -173,13 +206,14 @@ impl Kms {
         caller: &Access<'_>,
     ) -> Result<Empty, KmsError> {
         check_alias_name(&req.alias_name)?;
+        // The alias (IAM) and the key it names (key policy) must both allow the caller.
+        self.authorize_alias(caller, &req.alias_name)?;
         let _w = self.writes.lock().await;
-        if self
-            .alias_exists(&caller.account_id, &req.alias_name)?
-            .is_none()
-        {
+        let Some(alias) = self.alias_exists(&caller.account_id, &req.alias_name)? else {
             return Err(self.not_found_alias(&caller.account_id, &req.alias_name));
-        }
+        };
+        let key = self.alias_key(&alias)?;
+        self.authorize_key(caller, &key, None)?;
         let (account, name) = (caller.account_id.clone(), req.alias_name.clone());
         self.store_write(move |s| s.delete_alias(&account, &name))
             .await?;

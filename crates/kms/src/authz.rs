@@ -122,7 +122,8 @@ pub(crate) fn allows_cross_account(op: Operation) -> bool {
     )
 }
 
-/// Whether an operation is authorized with a key policy; the others (no key) by IAM alone.
+/// Whether an operation is authorized with a key policy; the others (no key) by IAM alone,
+/// before the operation runs. ListRetirableGrants authorizes on its retiring principal itself.
 pub(crate) fn uses_key_policy(op: Operation) -> bool {
     use Operation::*;
     !matches!(
@@ -131,7 +132,6 @@ pub(crate) fn uses_key_policy(op: Operation) -> bool {
             | ListKeys
             | ListAliases
             | GenerateRandom
-            | ListRetirableGrants
             | CreateCustomKeyStore
             | DescribeCustomKeyStores
             | ConnectCustomKeyStore
@@ -382,8 +382,23 @@ impl Kms {
 
     /// Authorizes an operation on no key (CreateKey, ListKeys, GenerateRandom ...): IAM alone.
     pub(crate) fn authorize_without_key(&self, access: &Access<'_>) -> Result<(), KmsError> {
+        self.authorize_resource(access, "*")
+    }
+
+    /// Authorizes an operation on a resource with no resource policy (an alias, a retiring
+    /// principal): the caller's IAM policies alone decide.
+    pub(crate) fn authorize_resource(
+        &self,
+        access: &Access<'_>,
+        resource: &str,
+    ) -> Result<(), KmsError> {
         let conditions = Conditions::new(access, None, self, None);
-        let ctx = RequestContext::new(&access.caller.principal, access.action, "*", &conditions);
+        let ctx = RequestContext::new(
+            &access.caller.principal,
+            access.action,
+            resource,
+            &conditions,
+        );
         let identity: Vec<&Policy> = access.caller.identity_policies.iter().collect();
         decide(authorize(None, &identity, false, &ctx), &ctx)
     }

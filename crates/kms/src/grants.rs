@@ -89,6 +89,22 @@ fn invalid_token() -> KmsError {
     )
 }
 
+/// The account of a principal as grants name it: an account id, or an IAM/STS ARN.
+fn principal_account(principal: &str) -> Option<&str> {
+    if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(principal);
+    }
+    let mut parts = principal.splitn(6, ':');
+    let (arn, _partition, service, _region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (arn == "arn" && matches!(service, "iam" | "sts") && !account.is_empty()).then_some(account)
+}
+
 /// Checks the `GrantTokens` of a request: each must be a token this KMS issued.
 pub(crate) fn check_grant_tokens(request: &Value) -> Result<(), KmsError> {
     let Some(tokens) = request.get("GrantTokens").and_then(Value::as_array) else {
@@ -379,7 +395,7 @@ impl Kms {
     pub(crate) fn list_retirable_grants(
         &self,
         req: ListRetirableGrantsRequest,
-        _caller: &Access<'_>,
+        caller: &Access<'_>,
     ) -> Result<ListGrantsResponse, KmsError> {
         let Some(retiring) = req.retiring_principal else {
             return Err(KmsError::new(
@@ -387,6 +403,20 @@ impl Kms {
                 "1 validation error detected: Value null at 'retiringPrincipal' failed to satisfy constraint: Member must not be null",
             ));
         };
+        // The authorized resource is the retiring principal, which must be of the caller's
+        // account: nobody lists another account's grants by naming one of its principals.
+        if principal_account(&retiring) != Some(caller.account_id.as_str()) {
+            return Err(KmsError::new(
+                ErrorCode::AccessDeniedException,
+                format!(
+                    "User: {} is not authorized to perform: {} on resource: {retiring} {}",
+                    caller.principal_arn,
+                    caller.action,
+                    policy::DenyReason::NoResourcePolicyAllows.describe(caller.action)
+                ),
+            ));
+        }
+        self.authorize_resource(caller, &retiring)?;
         let mut found: Vec<(String, GrantRecord)> = {
             let cache = self
                 .cache

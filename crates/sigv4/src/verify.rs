@@ -40,6 +40,8 @@ pub struct Verifier {
     service: String,
     max_skew: time::Duration,
     normalize_path: bool,
+    required_signed: Vec<String>,
+    amz_headers_signed: bool,
     cache: KeyCache,
 }
 
@@ -53,6 +55,8 @@ impl Verifier {
             // A skew too large for `time` means "no limit" in practice.
             max_skew: time::Duration::try_from(max_skew).unwrap_or(time::Duration::MAX),
             normalize_path: true,
+            required_signed: Vec::new(),
+            amz_headers_signed: false,
             cache: KeyCache::new(DEFAULT_CACHE_CAPACITY),
         }
     }
@@ -60,6 +64,20 @@ impl Verifier {
     /// Whether to normalize the request path (default `true`; only S3 does not).
     pub fn with_path_normalization(mut self, normalize: bool) -> Self {
         self.normalize_path = normalize;
+        self
+    }
+
+    /// Headers (lowercase) that must be among the signed headers besides `host` and the date,
+    /// so that a captured signature cannot be replayed with another value of them (another
+    /// `X-Amz-Target`, say).
+    pub fn with_required_signed_headers(mut self, names: &[&str]) -> Self {
+        self.required_signed = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// Whether every `x-amz-*` header present must be signed (default `false`).
+    pub fn with_amz_headers_signed(mut self, required: bool) -> Self {
+        self.amz_headers_signed = required;
         self
     }
 
@@ -119,6 +137,8 @@ impl Verifier {
             )));
         }
 
+        self.check_signed_headers(req, &auth)?;
+
         let request_time = date_source.parse()?;
         let amz_date = format_amz_date(request_time);
 
@@ -158,6 +178,29 @@ impl Verifier {
             })
         } else {
             Err(Error::signature_mismatch())
+        }
+    }
+
+    /// Refuses a signature that leaves out a header this verifier requires signed.
+    fn check_signed_headers(&self, req: &Request, auth: &Authorization) -> Result<(), Error> {
+        let signed = |name: &str| auth.signed_headers.iter().any(|h| h == name);
+        let present_amz = req
+            .headers
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| self.amz_headers_signed && is_amz_header(name));
+        let missing = self
+            .required_signed
+            .iter()
+            .map(String::as_str)
+            .chain(present_amz)
+            .find(|name| !signed(&name.to_ascii_lowercase()));
+        match missing {
+            None => Ok(()),
+            Some(name) => Err(Error::IncompleteSignature(format!(
+                "'{}' must be a 'SignedHeader' in the AWS Authorization.",
+                title_case(name)
+            ))),
         }
     }
 
@@ -225,9 +268,31 @@ impl fmt::Debug for Verifier {
             .field("service", &self.service)
             .field("max_skew", &self.max_skew)
             .field("normalize_path", &self.normalize_path)
+            .field("required_signed", &self.required_signed)
+            .field("amz_headers_signed", &self.amz_headers_signed)
             .field("cache_capacity", &self.cache.capacity)
             .finish_non_exhaustive()
     }
+}
+
+fn is_amz_header(name: &str) -> bool {
+    name.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"))
+}
+
+/// `x-amz-target` as AWS spells it in messages: `X-Amz-Target`.
+fn title_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if upper {
+            out.extend(c.to_uppercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+        upper = c == '-';
+    }
+    out
 }
 
 /// `5 min` for whole minutes, else seconds.
@@ -425,6 +490,15 @@ mod tests {
         assert!(d.contains("us-east-1") && d.contains("kms"), "{d}");
         let id = hex::encode(KeyCache::cache_id("A", "secret", "20150830"));
         assert!(!d.contains(&id));
+    }
+
+    #[test]
+    fn header_names_as_aws_spells_them() {
+        assert_eq!(title_case("x-amz-target"), "X-Amz-Target");
+        assert_eq!(title_case("content-type"), "Content-Type");
+        assert!(is_amz_header("X-Amz-Security-Token"));
+        assert!(!is_amz_header("x-amzn-trace-id"));
+        assert!(!is_amz_header("x-am"));
     }
 
     #[test]

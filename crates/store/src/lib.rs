@@ -23,6 +23,9 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("corrupt record {0}: {1}")]
     Corrupt(String, String),
+    /// The database cannot be written (file or directory permissions, a read-only file system).
+    #[error("the database cannot be written ({0}); check the permissions of the database file, its -wal and -shm files and its directory, and that the file system is writable")]
+    ReadOnly(String),
     /// A lock was poisoned by a panic elsewhere.
     #[error("store lock poisoned")]
     Poisoned,

@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS custom_key_stores (
     id TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS aliases (
     account_id TEXT NOT NULL,
     alias_name TEXT NOT NULL,
@@ -49,6 +53,11 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::ReadOnly(
+                "SQLite opened it read-only".to_string(),
+            ));
+        }
         // FULL makes every commit reach the disk before it returns: what we acknowledge survives a kill -9
         // or a power cut; WAL keeps those commits cheap.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -56,6 +65,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        check_writable(&conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -68,6 +78,19 @@ impl SqliteStore {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
         f(&mut conn)
     }
+}
+
+/// SQLite opens a file it may not write read-only without a word (checked at open), and a file
+/// system or directory can refuse writes to a file it opened read-write: every write would then
+/// fail. A real write at start turns both into a refusal to start.
+fn check_writable(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (name, value) VALUES ('write_check', '1')
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [],
+    )
+    .map(drop)
+    .map_err(|e| StoreError::ReadOnly(e.to_string()))
 }
 
 fn to_json<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> {

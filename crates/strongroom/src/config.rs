@@ -18,6 +18,10 @@ pub struct Config {
     pub listen: String,
     /// Directory of the SQLite database.
     pub data_dir: PathBuf,
+    /// Accept secret files (this configuration, the root key file) that the group or others may
+    /// read. Off by default: `serve` refuses to start on such files.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_insecure_file_permissions: bool,
     /// Where the root key comes from.
     pub root_key: RootKeySource,
     /// How often the deletion sweep runs, in seconds.
@@ -145,6 +149,10 @@ pub struct AccessKey {
     pub id: String,
     /// The secret access key.
     pub secret: String,
+    /// For temporary credentials (a role session): the session token every request must carry
+    /// in `X-Amz-Security-Token`. Keys without one accept no token at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -152,6 +160,10 @@ impl std::fmt::Debug for AccessKey {
         f.debug_struct("AccessKey")
             .field("id", &self.id)
             .field("secret", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -169,6 +181,8 @@ fn default_sweep() -> u64 {
 pub struct Principal {
     pub caller: kms::Caller,
     pub secret: Zeroizing<String>,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Zeroizing<String>>,
 }
 
 fn compile_identity_policies(who: &str, user: &User) -> Result<Vec<policy::Policy>, String> {
@@ -207,6 +221,12 @@ impl Config {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut cfg: Config =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // It holds secret access keys.
+        secret_files::check_secret_file(
+            path,
+            "configuration file",
+            cfg.allow_insecure_file_permissions,
+        )?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.data_dir = base.join(&cfg.data_dir);
         if let Some(f) = &cfg.root_key.file {
@@ -233,6 +253,7 @@ impl Config {
                     let p = std::sync::Arc::new(Principal {
                         caller: caller.clone(),
                         secret: Zeroizing::new(key.secret.clone()),
+                        session_token: key.session_token.clone().map(Zeroizing::new),
                     });
                     if out.insert(key.id.clone(), p).is_some() {
                         return Err(format!("access key id {} appears twice", key.id));

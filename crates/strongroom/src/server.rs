@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kms_api::{ErrorCode, KmsError, Operation};
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
 use crate::config::Principal;
@@ -203,15 +204,33 @@ impl App {
                 principals.get(akid).map(|p| p.secret.as_str())
             })
             .map_err(|e| KmsError::new(sigv4_code(&e), e.to_string()))?;
+        let invalid_token = || {
+            KmsError::new(
+                ErrorCode::UnrecognizedClientException,
+                "The security token included in the request is invalid.",
+            )
+        };
         let principal = principals
             .get(&verified.access_key_id)
             .cloned()
-            .ok_or_else(|| {
-                KmsError::new(
-                    ErrorCode::UnrecognizedClientException,
-                    "The security token included in the request is invalid.",
-                )
-            })?;
+            .ok_or_else(invalid_token)?;
+        // The verifier made sure a token present is signed; it must also be the one this
+        // credential's session was given (and a long-term key takes none).
+        let mut tokens = parts.headers.get_all("x-amz-security-token").iter();
+        let sent = match (tokens.next(), tokens.next()) {
+            (None, _) => None,
+            (Some(t), None) => Some(t.as_bytes()),
+            (Some(_), Some(_)) => return Err(invalid_token()),
+        };
+        let expected = principal.session_token.as_ref().map(|t| t.as_bytes());
+        let token_ok = match (sent, expected) {
+            (None, None) => true,
+            (Some(s), Some(e)) => bool::from(s.ct_eq(e)),
+            _ => false,
+        };
+        if !token_ok {
+            return Err(invalid_token());
+        }
         Ok(Authenticated { principal })
     }
 

@@ -2,7 +2,7 @@
 //! configuration, `dev` does both in a (temporary) directory and prints the exports.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,8 +69,10 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
             config_path.display()
         ));
     }
-    std::fs::create_dir_all(dir.join("data"))
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let data = dir.join("data");
+    secret_files::create_private_dir(&data)
+        .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     let root =
         crypto::RootKey::generate().map_err(|e| format!("cannot generate the root key: {e}"))?;
     let key_path = dir.join("root.key");
@@ -87,6 +89,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         region: region.to_string(),
         listen: listen.to_string(),
         data_dir: PathBuf::from("data"),
+        allow_insecure_file_permissions: false,
         root_key: RootKeySource {
             file: Some(PathBuf::from("root.key")),
             env: None,
@@ -107,6 +110,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
                 access_keys: vec![AccessKey {
                     id: format!("AKIA{}", random_string(BASE32, 16)?),
                     secret: random_string(SECRET_CHARS, 40)?,
+                    session_token: None,
                 }],
             }],
         }],
@@ -128,14 +132,10 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
     })
 }
 
-fn load_root_key(src: &RootKeySource) -> Result<crypto::RootKey, String> {
+fn load_root_key(src: &RootKeySource, allow_shared: bool) -> Result<crypto::RootKey, String> {
     let contents = match (&src.file, &src.env) {
         (Some(path), None) => {
-            let meta = std::fs::metadata(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if meta.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(path = %path.display(), "the root key file is readable by others; chmod 600 it");
-            }
+            secret_files::check_secret_file(path, "root key file", allow_shared)?;
             zeroize::Zeroizing::new(
                 std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
@@ -148,6 +148,21 @@ fn load_root_key(src: &RootKeySource) -> Result<crypto::RootKey, String> {
     };
     crypto::RootKey::from_file_contents(&contents)
         .map_err(|e| format!("the root key is not valid: {e}"))
+}
+
+/// The database and its WAL files are created 0600 (SQLite gives the `-wal` and `-shm` files
+/// the database's mode); ones an older version left open to others are restricted.
+fn private_database_files(db: &Path) -> Result<(), String> {
+    secret_files::create_private_file(db)
+        .map_err(|e| format!("cannot create {}: {e}", db.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        secret_files::restrict(&path, 0o600)
+            .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Builds the service from a configuration and binds its listener.
@@ -163,10 +178,11 @@ async fn start(
 > {
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
-    std::fs::create_dir_all(&config.data_dir)
+    secret_files::create_private_dir(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-    let root = load_root_key(&config.root_key)?;
+    let root = load_root_key(&config.root_key, config.allow_insecure_file_permissions)?;
     let db = config.data_dir.join("strongroom.db");
+    private_database_files(&db)?;
     let store =
         store::SqliteStore::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     let kms = kms::Kms::open(
@@ -183,7 +199,11 @@ async fn start(
     let app = Arc::new(App {
         kms: Arc::new(kms),
         principals: std::sync::RwLock::new(Arc::new(config.principals()?)),
-        verifier: sigv4::Verifier::new(config.region.clone(), "kms", Duration::from_secs(300)),
+        // A signature must cover the operation and every x-amz-* header, or a captured request
+        // could be replayed as another operation within the 5-minute window.
+        verifier: sigv4::Verifier::new(config.region.clone(), "kms", Duration::from_secs(300))
+            .with_required_signed_headers(&["x-amz-target", "content-type"])
+            .with_amz_headers_signed(true),
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

@@ -34,6 +34,10 @@ pub struct Config {
     /// Serve plain HTTP instead of HTTPS. For local development only.
     #[serde(default)]
     pub insecure_http: bool,
+    /// Accept secret files (this configuration, the TLS private key, credentials, KEK and PIN
+    /// files) that the group or others may read. Off by default: the proxy refuses to start.
+    #[serde(default)]
+    pub allow_insecure_file_permissions: bool,
     /// Allowed difference between the request time and the proxy's clock, in seconds.
     #[serde(default = "default_skew")]
     pub max_clock_skew_seconds: u64,
@@ -309,7 +313,41 @@ impl Config {
         let mut cfg = Config::parse(&text, base)
             .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?;
         cfg.source = Some(path.to_owned());
+        cfg.check_secret_files(path)?;
         Ok(cfg)
+    }
+
+    /// Refuses secret files open to the group or others (unless allowed). A file that does not
+    /// exist is left to the code that reads it, which says so in its own words.
+    fn check_secret_files(&self, config_path: &Path) -> Result<(), ConfigError> {
+        let mut files: Vec<(&Path, &str)> = vec![(config_path, "configuration file")];
+        if let Some(tls) = &self.tls {
+            files.push((&tls.key_file, "TLS private key file"));
+        }
+        for t in &self.tenants {
+            if let Some(f) = &t.credentials_file {
+                files.push((f, "credentials file"));
+            }
+            match &t.backend {
+                BackendConfig::Software(s) => {
+                    if let Some(k) = &s.kek_file {
+                        files.push((k, "KEK file"));
+                    }
+                }
+                BackendConfig::Pkcs11(p) => {
+                    if let Some(f) = &p.pin_file {
+                        files.push((f, "PIN file"));
+                    }
+                }
+            }
+        }
+        for (path, what) in files {
+            if path.exists() {
+                secret_files::check_secret_file(path, what, self.allow_insecure_file_permissions)
+                    .map_err(ConfigError)?;
+            }
+        }
+        Ok(())
     }
 
     /// Parses and checks a configuration; relative paths are resolved against `base_dir`.

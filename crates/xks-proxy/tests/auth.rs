@@ -207,11 +207,10 @@ async fn credential_rotation_by_reload() {
     assert_eq!(new.metadata("key-1").await.status, 200);
 
     // A broken credentials file is refused and the running credentials stay.
-    std::fs::write(
+    write_private(
         h.dir.path().join("root.credentials"),
         "[[credentials]]\naccess_key_id = 1\n",
-    )
-    .unwrap();
+    );
     assert!(h.proxy.reload().is_err());
     assert_eq!(new.metadata("key-1").await.status, 200);
     // So is a credential that KMS could not use.
@@ -388,8 +387,8 @@ async fn tls_versions_and_cipher_suites() {
 
     // With an RSA certificate: TLS 1.2 with ECDHE-RSA-AES256-GCM-SHA384.
     let (cert, key) = h.pki.rsa_server();
-    std::fs::write(h.dir.path().join("server.pem"), cert).unwrap();
-    std::fs::write(h.dir.path().join("server.key"), key).unwrap();
+    write_private(h.dir.path().join("server.pem"), cert);
+    write_private(h.dir.path().join("server.key"), key);
     h.proxy.reload().unwrap();
     assert_eq!(
         tls12_health(&h, p::cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384).await,
@@ -493,8 +492,8 @@ async fn reload_replaces_the_server_certificate() {
 
     // The certificate is renewed under another CA: new connections get the new one.
     let renewed = Pki::new("renewed");
-    std::fs::write(h.dir.path().join("server.pem"), &renewed.server_cert_pem).unwrap();
-    std::fs::write(h.dir.path().join("server.key"), &renewed.server_key_pem).unwrap();
+    write_private(h.dir.path().join("server.pem"), &renewed.server_cert_pem);
+    write_private(h.dir.path().join("server.key"), &renewed.server_key_pem);
     h.proxy.reload().unwrap();
     assert_eq!(metadata_trusting(&h, &renewed).await.unwrap().status, 200);
     let refused = metadata_trusting(&h, &h.pki).await;
@@ -507,10 +506,10 @@ async fn reload_replaces_the_server_certificate() {
     assert_eq!(before.metadata("key-1").await.status, 200);
 
     // A broken certificate or a key that does not match is refused; the renewed one stays.
-    std::fs::write(h.dir.path().join("server.pem"), "not a certificate").unwrap();
+    write_private(h.dir.path().join("server.pem"), "not a certificate");
     assert!(h.proxy.reload().is_err());
-    std::fs::write(h.dir.path().join("server.pem"), &renewed.server_cert_pem).unwrap();
-    std::fs::write(h.dir.path().join("server.key"), &h.pki.server_key_pem).unwrap();
+    write_private(h.dir.path().join("server.pem"), &renewed.server_cert_pem);
+    write_private(h.dir.path().join("server.key"), &h.pki.server_key_pem);
     assert!(h.proxy.reload().is_err());
     assert_eq!(metadata_trusting(&h, &renewed).await.unwrap().status, 200);
 }

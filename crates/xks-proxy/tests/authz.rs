@@ -126,7 +126,7 @@ async fn rules_reload_with_the_configuration() {
     assert_eq!(api.metadata("app-1").await.status, 200);
     let mut text = std::fs::read_to_string(&h.config_path).unwrap();
     text.push_str(RULES);
-    std::fs::write(&h.config_path, text).unwrap();
+    write_private(&h.config_path, text);
     h.proxy.reload().unwrap();
     // The harness's metadata comes from Alice, whom the new rule does not allow.
     api.metadata("app-1")

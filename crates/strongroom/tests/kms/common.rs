@@ -103,10 +103,26 @@ fn spawn(data_dir: &Path) -> (Process, Exports) {
 
 /// A client for `exports`, configured explicitly (nothing read from the environment).
 pub async fn client_for(exports: &Exports, access_key_id: &str, secret: &str) -> Client {
+    client_with_token(exports, access_key_id, secret, None).await
+}
+
+/// [`client_for`] with temporary credentials' session token.
+pub async fn client_with_token(
+    exports: &Exports,
+    access_key_id: &str,
+    secret: &str,
+    session_token: Option<String>,
+) -> Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(exports.region.clone()))
         .endpoint_url(exports.endpoint.clone())
-        .credentials_provider(Credentials::new(access_key_id, secret, None, None, "test"))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            secret,
+            session_token,
+            None,
+            "test",
+        ))
         .retry_config(RetryConfig::disabled())
         .load()
         .await;
@@ -239,19 +255,24 @@ impl Signer {
     /// The headers of a request to `target` signed over `host`, `content-type` and
     /// `x-amz-target`, as the SDK signs them: theirs plus `authorization` and `x-amz-date`.
     pub fn sign(&self, host: &str, target: &str, body: &[u8]) -> Vec<(String, String)> {
+        self.sign_headers(host, json_headers(target), body, None)
+    }
+
+    /// `headers` signed (with `host`, `x-amz-date` and, given a session token,
+    /// `x-amz-security-token`), followed by the headers the signature adds.
+    pub fn sign_headers(
+        &self,
+        host: &str,
+        mut headers: Vec<(String, String)>,
+        body: &[u8],
+        session_token: Option<&str>,
+    ) -> Vec<(String, String)> {
         use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
         use aws_sigv4::sign::v4;
-        let mut headers = vec![
-            (
-                "content-type".to_string(),
-                "application/x-amz-json-1.1".to_string(),
-            ),
-            ("x-amz-target".to_string(), target.to_string()),
-        ];
         let identity = Credentials::new(
             self.access_key_id.clone(),
             self.secret.clone(),
-            None,
+            session_token.map(String::from),
             None,
             "test",
         )
@@ -280,6 +301,17 @@ impl Signer {
         }
         headers
     }
+}
+
+/// `Content-Type` and `X-Amz-Target` of an AWS JSON 1.1 request to `target`.
+pub fn json_headers(target: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "content-type".to_string(),
+            "application/x-amz-json-1.1".to_string(),
+        ),
+        ("x-amz-target".to_string(), target.to_string()),
+    ]
 }
 
 /// A response read off the wire.
@@ -492,6 +524,8 @@ pub struct PrincipalSpec {
     pub tags: Vec<(String, String)>,
     pub access_key_id: String,
     pub secret: String,
+    /// Temporary credentials: the session token requests must carry.
+    pub session_token: Option<String>,
 }
 
 impl PrincipalSpec {
@@ -510,7 +544,18 @@ impl PrincipalSpec {
             tags: Vec::new(),
             access_key_id: format!("AKIA{}", hex(8)),
             secret: hex(20),
+            session_token: None,
         }
+    }
+
+    /// Gives this principal temporary credentials with a fresh session token.
+    pub fn with_session_token(mut self) -> PrincipalSpec {
+        let token: String = random_bytes(24)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.session_token = Some(token);
+        self
     }
 
     /// An IAM user with a fresh access key and no identity policy.
@@ -569,7 +614,10 @@ pub fn render_config(principals: &[PrincipalSpec]) -> String {
             "name": p.name,
             "policies": p.policies,
             "tags": tags,
-            "access_keys": [{"id": p.access_key_id, "secret": p.secret}],
+            "access_keys": [match &p.session_token {
+                Some(t) => json!({"id": p.access_key_id, "secret": p.secret, "session_token": t}),
+                None => json!({"id": p.access_key_id, "secret": p.secret}),
+            }],
         });
         if p.role {
             accounts[idx].2.push(entry);
@@ -625,7 +673,7 @@ impl Served {
         f.write_all(format!("strongroom-root-key-v1:{root}\n").as_bytes())
             .expect("write root.key");
         let config_path = dir.path().join("strongroom.toml");
-        std::fs::write(&config_path, render_config(principals)).expect("write config");
+        write_private(&config_path, render_config(principals));
         let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
             .arg("serve")
             .arg("--config")
@@ -691,20 +739,26 @@ impl Served {
             secret_access_key: p.secret.clone(),
             region: "us-east-1".to_string(),
         };
-        client_for(&exports, &p.access_key_id, &p.secret).await
+        client_with_token(
+            &exports,
+            &p.access_key_id,
+            &p.secret,
+            p.session_token.clone(),
+        )
+        .await
     }
 
     /// Replaces the configuration file's principals (atomically: write, then rename).
     pub fn rewrite_config(&self, principals: &[PrincipalSpec]) {
         let tmp = self.dir.path().join("strongroom.toml.new");
-        std::fs::write(&tmp, render_config(principals)).expect("write config");
+        write_private(&tmp, render_config(principals));
         std::fs::rename(&tmp, self.config_path()).expect("replace config");
     }
 
     /// Writes `text` as the configuration file, as is.
     pub fn write_raw_config(&self, text: &str) {
         let tmp = self.dir.path().join("strongroom.toml.new");
-        std::fs::write(&tmp, text).expect("write config");
+        write_private(&tmp, text);
         std::fs::rename(&tmp, self.config_path()).expect("replace config");
     }
 
@@ -846,4 +900,21 @@ impl Kms {
             all,
         }
     }
+}
+
+/// Writes a file only its owner may read: Strongroom refuses secret files (configurations,
+/// keys, credentials, PINs) open to others.
+pub fn write_private(path: impl AsRef<std::path::Path>, contents: impl AsRef<[u8]>) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = path.as_ref();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    f.write_all(contents.as_ref())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }

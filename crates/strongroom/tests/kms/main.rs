@@ -3,6 +3,7 @@
 //! independent `aws-sigv4` crate. One test binary; every test starts its own server.
 
 mod aliases;
+mod at_rest;
 mod authz;
 mod common;
 mod concurrency;
@@ -12,6 +13,7 @@ mod durability;
 mod keys;
 mod policies;
 mod protocol;
+mod security;
 mod sigv4;
 mod states;
 mod tags;

@@ -11,6 +11,7 @@ mod harness;
 
 mod connection;
 mod crypto_ops;
+mod files;
 mod keys;
 mod metadata;
 mod softhsm;

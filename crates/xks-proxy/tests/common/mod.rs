@@ -233,10 +233,10 @@ pub fn keystore_path(dir: &std::path::Path, t: &TenantSpec) -> PathBuf {
 
 /// Writes the configuration for `setup` into `dir` and returns its path.
 pub fn write_config(dir: &std::path::Path, pki: &Pki, setup: &Setup) -> PathBuf {
-    std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
-    std::fs::write(dir.join("server.pem"), &pki.server_cert_pem).unwrap();
-    std::fs::write(dir.join("server.key"), &pki.server_key_pem).unwrap();
-    std::fs::write(dir.join("kek"), KEK_HEX).unwrap();
+    write_private(dir.join("ca.pem"), &pki.ca_pem);
+    write_private(dir.join("server.pem"), &pki.server_cert_pem);
+    write_private(dir.join("server.key"), &pki.server_key_pem);
+    write_private(dir.join("kek"), KEK_HEX);
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\nregion = \"{REGION}\"\ninsecure_http = {}\n{}\n",
         setup.insecure_http, setup.global_extra
@@ -266,7 +266,7 @@ pub fn write_config(dir: &std::path::Path, pki: &Pki, setup: &Setup) -> PathBuf 
         }
         if let Some(file_creds) = &t.credentials_file {
             let name = format!("{}.credentials", ks.file_stem().unwrap().to_str().unwrap());
-            std::fs::write(dir.join(&name), creds_toml(file_creds, "credentials")).unwrap();
+            write_private(dir.join(&name), creds_toml(file_creds, "credentials"));
             text.push_str(&format!("credentials_file = \"{name}\"\n"));
         }
         text.push_str(&format!(
@@ -297,7 +297,7 @@ pub fn write_config(dir: &std::path::Path, pki: &Pki, setup: &Setup) -> PathBuf 
         }
     }
     let path = dir.join("xks-proxy.toml");
-    std::fs::write(&path, text).unwrap();
+    write_private(&path, text);
     path
 }
 
@@ -809,4 +809,21 @@ pub async fn assert_tampering_is_invalid_ciphertext(api: &mut Api, key: &str, ot
     api.decrypt(other_key, &good)
         .await
         .assert_error(400, "InvalidCiphertextException");
+}
+
+/// Writes a file only its owner may read: Strongroom refuses secret files (configurations,
+/// keys, credentials, PINs) open to others.
+pub fn write_private(path: impl AsRef<std::path::Path>, contents: impl AsRef<[u8]>) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = path.as_ref();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    f.write_all(contents.as_ref())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }

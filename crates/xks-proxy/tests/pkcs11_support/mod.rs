@@ -9,6 +9,7 @@
 //! The tests fail (never skip) when SoftHSMv2 is not installed.
 #![allow(dead_code)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -73,8 +74,11 @@ impl Hsm {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            std::fs::write(dir.path().join(format!("pin-{label}")), format!("{pin}\n"))
-                .expect("write pin file");
+            let pin_file = dir.path().join(format!("pin-{label}"));
+            std::fs::write(&pin_file, format!("{pin}\n")).expect("write pin file");
+            // The proxy refuses a PIN file others may read.
+            std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod pin file");
         }
         // Edition 2021: set_var is safe; every test of this process is serialized above.
         std::env::set_var("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"));

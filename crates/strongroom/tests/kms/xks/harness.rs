@@ -234,7 +234,7 @@ fn bin() -> &'static str {
 
 fn write_atomic(path: &Path, text: &str) {
     let tmp = path.with_extension("new");
-    std::fs::write(&tmp, text).expect("write file");
+    crate::common::write_private(&tmp, text);
     std::fs::rename(&tmp, path).expect("rename file");
 }
 
@@ -284,7 +284,7 @@ impl SoftHsm {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        std::fs::write(dir.path().join("pin"), "1234\n").expect("write pin");
+        crate::common::write_private(dir.path().join("pin"), "1234\n");
         SoftHsm {
             dir,
             module,
@@ -339,7 +339,7 @@ impl Proxy {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        std::fs::write(dir.path().join("kek"), kek).expect("write kek");
+        crate::common::write_private(dir.path().join("kek"), kek);
         let proxy = Proxy {
             process: None,
             dir,
@@ -398,7 +398,7 @@ impl Proxy {
         write_atomic(&self.config_path(), &cfg);
     }
 
-    fn command(&self) -> Command {
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(bin());
         cmd.env("NO_COLOR", "1");
         if let Backend::SoftHsm(hsm) = &self.backend {
@@ -678,7 +678,7 @@ impl KmsServer {
         f.write_all(format!("strongroom-root-key-v1:{root}\n").as_bytes())
             .expect("write root.key");
         let ca = dir.path().join("proxy-ca.pem");
-        std::fs::write(&ca, &pki.ca_pem).expect("write CA");
+        crate::common::write_private(&ca, &pki.ca_pem);
         let config = format!(
             "{}\n[xks]\ntimeout_ms = {}\nallow_endpoint_port = {}\nca_bundle_file = {}\nsystem_roots = false\nrequests_per_second = {}\nhealth_check_seconds = {}\n",
             render_config(&principals),
@@ -688,7 +688,7 @@ impl KmsServer {
             xks.requests_per_second,
             xks.health_check_seconds
         );
-        std::fs::write(dir.path().join("strongroom.toml"), config).expect("write config");
+        crate::common::write_private(dir.path().join("strongroom.toml"), config);
         let log = LogLines::default();
         let (process, stdout, endpoint) = spawn_kms(dir.path(), &log);
         let client = kms_client(&endpoint, &principals[0]).await;
