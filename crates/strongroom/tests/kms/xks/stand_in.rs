@@ -207,17 +207,54 @@ async fn connect_records_each_health_outcome() {
     );
 }
 
-/// The stand-in answers the next `n` GetHealthStatus calls late (after [`SLOW`], past the KMS's
+/// The stand-in answers the next `n` calls of `slow_op` late (after [`SLOW`], past the KMS's
 /// deadline), later ones and every other operation on time.
-fn slow_health(fake: &FakeProxy, n: usize) {
+fn slow_calls(fake: &FakeProxy, slow_op: &'static str, n: usize) {
     let left = Arc::new(AtomicUsize::new(n));
     fake.set(move |op, req| {
-        let late = op == "health"
+        let late = op == slow_op
             && left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1))
                 .is_ok();
         good(op, req).after(if late { SLOW } else { Duration::ZERO })
     });
+}
+
+fn slow_health(fake: &FakeProxy, n: usize) {
+    slow_calls(fake, "health", n);
+}
+
+/// How many requests for `op` the stand-in received from request number `from` on.
+fn calls_of(fake: &FakeProxy, op: &str, from: usize) -> usize {
+    let suffix = format!("/{op}");
+    fake.requests()[from..]
+        .iter()
+        .filter(|(path, _)| path.ends_with(&suffix))
+        .count()
+}
+
+/// GetKeyMetadata (CreateKey), Encrypt and Decrypt that time out once are retried once and
+/// succeed, like GetHealthStatus (above): every proxy call gets exactly one retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_proxy_operation_is_retried_once_after_a_timeout() {
+    let (_pki, fake, kms) = setup("retry-each").await;
+    let c = &kms.client;
+    let store = fake_store(&kms, &fake, "s").await;
+
+    slow_calls(&fake, "metadata", 1);
+    let from = fake.requests().len();
+    let key = xks_key(c, &store, "ext-1").await;
+    assert_eq!(calls_of(&fake, "metadata", from), 2, "CreateKey");
+
+    slow_calls(&fake, "encrypt", 1);
+    let from = fake.requests().len();
+    let ct = encrypt(c, &key, b"retried").await;
+    assert_eq!(calls_of(&fake, "encrypt", from), 2, "Encrypt");
+
+    slow_calls(&fake, "decrypt", 1);
+    let from = fake.requests().len();
+    assert_eq!(decrypt(c, &ct).await, b"retried");
+    assert_eq!(calls_of(&fake, "decrypt", from), 2, "Decrypt");
 }
 
 /// (kmsRequestId, kmsOperation) of each GetHealthStatus the stand-in received from request
