@@ -67,6 +67,23 @@ pub struct RequestOrigin {
     pub request_id: String,
 }
 
+impl RequestOrigin {
+    /// The origin of a call the service makes to itself (`strongroom dev`'s setup of its demo
+    /// store): no connection, and a request id of its own, so the external key store proxy it
+    /// reaches can log which KMS request caused its calls.
+    pub fn internal() -> RequestOrigin {
+        RequestOrigin {
+            request_id: new_request_id(),
+            ..RequestOrigin::default()
+        }
+    }
+}
+
+/// A new KMS request id: a random UUID, as AWS's `x-amzn-RequestId`.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 impl std::ops::Deref for Access<'_> {
     type Target = Caller;
     fn deref(&self) -> &Caller {

@@ -737,7 +737,7 @@ impl Kms {
         for entry in &connected {
             let meta = RequestMetadata {
                 kms_operation: Some("KmsHealthCheck".to_string()),
-                kms_request_id: Some(uuid::Uuid::new_v4().to_string()),
+                kms_request_id: Some(crate::new_request_id()),
                 ..RequestMetadata::default()
             };
             let outcome = match self.xks.health(&entry.target, meta).await {

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use store::{Store, StoreError};
 
-pub use authz::{Access, Caller, RequestOrigin};
+pub use authz::{new_request_id, Access, Caller, RequestOrigin};
 pub use cache::CachedKey;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use external::{HealthFigures, XksSettings};
@@ -110,18 +110,20 @@ impl Kms {
         &self.config
     }
 
-    /// Runs one operation for an authenticated caller; the answer is the JSON response body.
+    /// Runs one operation for an authenticated caller inside the process (no connection; a
+    /// request id of its own); the answer is the JSON response body.
     pub async fn handle(
         &self,
         op: Operation,
         body: &[u8],
         caller: &Caller,
     ) -> Result<Vec<u8>, KmsError> {
-        self.handle_from(op, body, caller, &RequestOrigin::default())
+        self.handle_from(op, body, caller, &RequestOrigin::internal())
             .await
     }
 
-    /// [`Kms::handle`] for a request whose connection is known (`aws:SourceIp`, ...).
+    /// [`Kms::handle`] for a request whose connection is known (`aws:SourceIp`, ...). An origin
+    /// without a request id gets a fresh one: every proxy call names the KMS request behind it.
     pub async fn handle_from(
         &self,
         op: Operation,
@@ -129,6 +131,16 @@ impl Kms {
         caller: &Caller,
         origin: &RequestOrigin,
     ) -> Result<Vec<u8>, KmsError> {
+        let with_id;
+        let origin = if origin.request_id.is_empty() {
+            with_id = RequestOrigin {
+                request_id: new_request_id(),
+                ..origin.clone()
+            };
+            &with_id
+        } else {
+            origin
+        };
         let value = kms_api::parse_body(body)?;
         if matches!(
             op,

@@ -41,7 +41,7 @@ async fn health_status_reports_a_deep_check() {
         .unwrap()
         .contains("software keystore"));
     assert_eq!(fleet[0]["healthStatus"], "ACTIVE");
-    // Every kmsOperation is accepted, and even a body without metadata.
+    // Every kmsOperation is accepted.
     for op in [
         "CreateCustomKeyStore",
         "ConnectCustomKeyStore",
@@ -55,7 +55,6 @@ async fn health_status_reports_a_deep_check() {
             .await;
         assert_eq!(r.status, 200, "{op}");
     }
-    assert_eq!(api.raw("/health", b"{}").await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -528,50 +527,116 @@ async fn load_balancer_check_is_unauthenticated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_is_served_when_negotiated() {
     let h = Harness::start(Setup::default()).await;
-    let mut cfg = (*h.client_config()).clone();
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(h.addr()).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-            tcp,
+    let mut c = H2Client::connect(&h).await;
+    let r = c
+        .post(
+            "/kms/xks/v1/health",
+            &health_body(),
+            &Signer::new(AKID_1, SECRET_1),
         )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+/// GetHealthStatus requires `requestMetadata` with `kmsRequestId` and `kmsOperation` (the
+/// specification's GetHealthStatus section) and answers ValidationException without them, as
+/// for the other operations; nothing else in the metadata is required.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_requires_kms_request_id_and_operation() {
+    let h = Harness::start(Setup::default()).await;
+    let mut api = h.api("").await;
+    for (what, body) in [
+        ("no body", &b""[..]),
+        ("not JSON", b"health"),
+        ("no requestMetadata", b"{}"),
+        ("requestMetadata null", br#"{"requestMetadata": null}"#),
+        ("requestMetadata empty", br#"{"requestMetadata": {}}"#),
+        (
+            "requestMetadata not an object",
+            br#"{"requestMetadata": "x"}"#,
+        ),
+        (
+            "no kmsOperation",
+            br#"{"requestMetadata": {"kmsRequestId": "r-1"}}"#,
+        ),
+        (
+            "no kmsRequestId",
+            br#"{"requestMetadata": {"kmsOperation": "KmsHealthCheck"}}"#,
+        ),
+        (
+            "kmsRequestId not a string",
+            br#"{"requestMetadata": {"kmsRequestId": 7, "kmsOperation": "KmsHealthCheck"}}"#,
+        ),
+    ] {
+        let r = api.raw("/health", body).await;
+        assert_eq!(
+            r.status,
+            400,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.assert_error(400, "ValidationException");
+    }
+    // The two fields are enough; kmsRequestId is opaque (not checked to be a UUID).
+    let r = api
+        .raw(
+            "/health",
+            br#"{"requestMetadata": {"kmsRequestId": "not-a-uuid", "kmsOperation": "KmsHealthCheck"}}"#,
+        )
+        .await;
+    assert_eq!(r.ok()["ekmFleetDetails"][0]["healthStatus"], "ACTIVE");
+}
+
+/// The GetHealthStatus checks of AWS's XKS proxy test client (aws-kms-xksproxy-test-client,
+/// `test_get_health_status`), over HTTP/2 as curl negotiates it: its request bodies, its
+/// credential and URI prefix changes, and the status and error name each must get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_test_client_health_checks_over_http2() {
+    const PREFIX: &str = "example/uri/path/prefix";
+    let h = Harness::start(Setup {
+        tenants: vec![TenantSpec::new(PREFIX)],
+        ..Default::default()
+    })
+    .await;
+    let mut c = H2Client::connect(&h).await;
+    let path = format!("/{PREFIX}/kms/xks/v1/health");
+    let good = Signer::new(AKID_1, SECRET_1);
+    // Pretty-printed like the client's here-documents.
+    let valid = r#"{
+    "requestMetadata": {
+        "kmsOperation": "KmsHealthCheck",
+        "kmsRequestId": "5112f4d6-db54-4af4-ae30-c55a22a8dfae"
+    }
+}"#;
+    let empty_metadata = r#"{
+    "requestMetadata": {
+    }
+}"#;
+
+    let r = c.post(&path, valid.as_bytes(), &good).await;
+    let v = r.ok();
+    assert!(v["ekmFleetDetails"][0]["healthStatus"].is_string(), "{v}");
+    c.post(&path, b"{}", &good)
         .await
-        .unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tls),
+        .assert_error(400, "ValidationException");
+    c.post(&path, empty_metadata.as_bytes(), &good)
+        .await
+        .assert_error(400, "ValidationException");
+    let bad_akid = Signer::new(&format!("Invalid{AKID_1}"), SECRET_1);
+    c.post(&path, valid.as_bytes(), &bad_akid)
+        .await
+        .assert_error(401, "AuthenticationFailedException");
+    let bad_secret = Signer::new(AKID_1, &format!("Invalid{SECRET_1}"));
+    c.post(&path, valid.as_bytes(), &bad_secret)
+        .await
+        .assert_error(401, "AuthenticationFailedException");
+    c.post(
+        &format!("/{PREFIX}/invalid/kms/xks/v1/health"),
+        valid.as_bytes(),
+        &good,
     )
     .await
-    .unwrap();
-    tokio::spawn(conn);
-    let body = serde_json::to_vec(
-        &json!({"requestMetadata": {"kmsRequestId": "h2", "kmsOperation": "KmsHealthCheck"}}),
-    )
-    .unwrap();
-    let path = "/kms/xks/v1/health";
-    let headers = Signer::new(AKID_1, SECRET_1).sign(
-        "POST",
-        &h.host(),
-        path,
-        &[("content-type".to_string(), "application/json".to_string())],
-        &body,
-    );
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri(format!("https://{}{path}", h.host()));
-    for (k, v) in &headers {
-        req = req.header(k, v);
-    }
-    let resp = sender
-        .send_request(
-            req.body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    .assert_error(404, "InvalidUriPathException");
 }
 
 // ---------------------------------------------------------------------------------------------

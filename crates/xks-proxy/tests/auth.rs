@@ -56,7 +56,7 @@ async fn unsigned_and_badly_signed_requests_are_refused() {
     }
     // Health is authenticated too.
     let r = c
-        .request("POST", "/kms/xks/v1/health", b"{}".to_vec(), None)
+        .request("POST", "/kms/xks/v1/health", health_body(), None)
         .await;
     r.assert_error(401, "AuthenticationFailedException");
     // A body changed after signing.
@@ -381,7 +381,7 @@ async fn tls_versions_and_cipher_suites() {
     // Plain HTTP to the HTTPS port gets nowhere.
     let mut plain = Client::connect(h.addr(), h.host(), None).await.unwrap();
     assert!(plain
-        .try_request("POST", "/kms/xks/v1/health", b"{}".to_vec(), None)
+        .try_request("POST", "/kms/xks/v1/health", health_body(), None)
         .await
         .is_err());
 
@@ -411,7 +411,7 @@ async fn tls12_health(h: &Harness, suite: rustls::SupportedCipherSuite) -> u16 {
     c.request(
         "POST",
         "/kms/xks/v1/health",
-        b"{}".to_vec(),
+        health_body(),
         Some(&Signer::new(AKID_1, SECRET_1)),
     )
     .await
@@ -438,7 +438,7 @@ async fn mtls_request(h: &Harness, identity: Option<&ClientIdentity>) -> Result<
     c.try_request(
         "POST",
         "/kms/xks/v1/health",
-        b"{}".to_vec(),
+        health_body(),
         Some(&Signer::new(AKID_1, SECRET_1)),
     )
     .await

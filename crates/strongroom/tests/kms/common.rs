@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -41,20 +42,29 @@ impl Drop for Process {
     }
 }
 
-fn spawn(data_dir: &Path) -> (Process, Exports) {
+/// Refused requests are logged at info; keep test output to warnings and worse.
+const DEFAULT_LOG_FILTER: &str = "warn";
+
+/// Starts `strongroom dev` on `data_dir` logging at `log_filter` (RUST_LOG) into `log`.
+fn spawn(data_dir: &Path, log_filter: &str, log: &LogLines) -> (Process, Exports) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
         .arg("dev")
         .arg("--port")
         .arg("0")
         .arg("--data-dir")
         .arg(data_dir)
-        // Refused requests are logged at info; keep test output to warnings and worse.
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log_filter)
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start strongroom");
+    let pid = child.id();
+    log.follow(
+        child.stderr.take().expect("stderr is piped"),
+        format!("strongroom {pid}"),
+    );
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
     let mut vars = std::collections::HashMap::new();
     // Readiness: the exports are printed once the listener is bound; AWS_REGION comes last.
@@ -101,6 +111,74 @@ fn spawn(data_dir: &Path) -> (Process, Exports) {
     )
 }
 
+/// Lines of a process's stderr (across restarts), ANSI colours removed.
+#[derive(Clone, Default)]
+pub struct LogLines {
+    inner: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl LogLines {
+    /// Reads `stream` line by line on a thread of its own, echoing each line (tagged) to the
+    /// test's output.
+    pub fn follow(&self, stream: impl std::io::Read + Send + 'static, tag: String) {
+        let me = self.clone();
+        let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let line = ansi.replace_all(&line, "").into_owned();
+                eprintln!("[{tag}] {line}");
+                let (lines, cv) = &*me.inner;
+                lines.lock().expect("log lock").push(line);
+                cv.notify_all();
+            }
+        });
+    }
+
+    /// How many lines were read so far.
+    pub fn len(&self) -> usize {
+        self.inner.0.lock().expect("log lock").len()
+    }
+
+    /// All lines read so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.inner.0.lock().expect("log lock").clone()
+    }
+
+    /// Waits (at most `timeout`) for a line from index `from` on satisfying `pred`.
+    pub fn wait_for(
+        &self,
+        from: usize,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        let (lines, cv) = &*self.inner;
+        let mut guard = lines.lock().expect("log lock");
+        loop {
+            if let Some(l) = guard.iter().skip(from).find(|l| pred(l)) {
+                return l.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no log line {what} within {timeout:?}; lines: {:#?}",
+                &guard[from.min(guard.len())..]
+            );
+            guard = cv.wait_timeout(guard, left).expect("log lock").0;
+        }
+    }
+}
+
+/// The value of `name=...` in a log line (quoted or bare).
+pub fn log_field(line: &str, name: &str) -> Option<String> {
+    let re = regex::Regex::new(&format!(r#"(?:^|\s){name}=(?:"([^"]*)"|(\S+))"#)).expect("regex");
+    re.captures(line)
+        .and_then(|c| c.get(1).or_else(|| c.get(2)))
+        .map(|m| m.as_str().to_string())
+}
+
 /// A client for `exports`, configured explicitly (nothing read from the environment).
 pub async fn client_for(exports: &Exports, access_key_id: &str, secret: &str) -> Client {
     client_with_token(exports, access_key_id, secret, None).await
@@ -136,22 +214,33 @@ pub struct Kms {
     dir: tempfile::TempDir,
     pub exports: Exports,
     pub client: Client,
+    /// The server's stderr, across restarts.
+    pub log: LogLines,
+    log_filter: String,
 }
 
 impl Kms {
     /// Starts a fresh server on a new data directory.
     pub async fn start() -> Kms {
+        Kms::start_logging(DEFAULT_LOG_FILTER).await
+    }
+
+    /// [`Kms::start`] with `log_filter` as the server's RUST_LOG (kept across restarts).
+    pub async fn start_logging(log_filter: &str) -> Kms {
         let dir = tempfile::Builder::new()
             .prefix("strongroom-it-")
             .tempdir()
             .expect("tempdir");
-        let (process, exports) = spawn(dir.path());
+        let log = LogLines::default();
+        let (process, exports) = spawn(dir.path(), log_filter, &log);
         let client = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
         Kms {
             process: Some(process),
             dir,
             exports,
             client,
+            log,
+            log_filter: log_filter.to_string(),
         }
     }
 
@@ -167,7 +256,7 @@ impl Kms {
             let status = p.child.wait().expect("wait for strongroom");
             assert!(!status.success(), "strongroom was killed: {status}");
         }
-        let (process, exports) = spawn(self.dir.path());
+        let (process, exports) = spawn(self.dir.path(), &self.log_filter, &self.log);
         assert_eq!(exports.access_key_id, self.exports.access_key_id);
         assert_eq!(exports.secret_access_key, self.exports.secret_access_key);
         self.client =

@@ -15,7 +15,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 
-use crate::common::{b64, random_bytes, Kms, XksExports};
+use crate::common::{b64, log_field, random_bytes, Kms, XksExports};
 
 const SERVICE: &str = "kms-xks-proxy";
 const PRINCIPAL: &str = "arn:aws:iam::111122223333:user/dev";
@@ -447,4 +447,53 @@ async fn restarting_dev_on_its_data_dir_keeps_the_proxy_credentials_keys_and_ca(
     xks.health().await.ok();
     let opened = xks.decrypt(&second.key_id, &sealed, aad).await.ok();
     assert_eq!(unb64(&opened["plaintext"]), plaintext);
+}
+
+/// The GetHealthStatus calls `dev` makes while it sets up its demo external key store through its
+/// own KMS (CreateCustomKeyStore and ConnectCustomKeyStore on the first run; Update and Connect
+/// again on a restart) each carry a kmsRequestId of their own, as the proxy's request log shows:
+/// a KMS call made by the process itself has a request id like any other.
+#[tokio::test]
+async fn dev_setup_health_checks_carry_their_own_request_ids() {
+    let mut kms = Kms::start_logging("warn,xks_proxy=info").await;
+    kms.kill_and_restart().await;
+    let health_ids = |op: &str| -> Vec<String> {
+        kms.log
+            .lines()
+            .iter()
+            .filter(|l| {
+                l.contains("xks request")
+                    && log_field(l, "operation").as_deref() == Some("GetHealthStatus")
+                    && log_field(l, "kms_operation").as_deref() == Some(op)
+            })
+            .map(|l| log_field(l, "kms_request_id").unwrap_or_default())
+            .collect()
+    };
+    let wanted = [
+        ("CreateCustomKeyStore", 1),
+        ("UpdateCustomKeyStore", 1),
+        ("ConnectCustomKeyStore", 2),
+    ];
+    // Every line was logged before `dev` printed its exports; the reader thread may lag.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while wanted.iter().any(|(op, n)| health_ids(op).len() < *n) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health requests: {:#?}",
+            kms.log.lines()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (op, n) in wanted {
+        let ids = health_ids(op);
+        assert_eq!(ids.len(), n, "{op}: {ids:?}");
+        for id in ids {
+            assert!(
+                uuid::Uuid::parse_str(&id).is_ok(),
+                "{op}: kmsRequestId {id:?} is not a request id"
+            );
+            assert!(seen.insert(id.clone()), "{op}: {id} was used before");
+        }
+    }
 }

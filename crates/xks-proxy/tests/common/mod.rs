@@ -532,6 +532,73 @@ impl Client {
     }
 }
 
+/// An HTTP/2 client over TLS (ALPN `h2`), as KMS and curl use when the proxy offers it.
+pub struct H2Client {
+    sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    pub host: String,
+}
+
+impl H2Client {
+    /// Connects to the harness's proxy trusting its CA, and insists on `h2`.
+    pub async fn connect(h: &Harness) -> H2Client {
+        let mut cfg = (*h.client_config()).clone();
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        let tcp = TcpStream::connect(h.addr()).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        H2Client {
+            sender,
+            host: h.host(),
+        }
+    }
+
+    /// A POST of `body` to `path`, signed by `signer` (the host goes in `:authority`).
+    pub async fn post(&mut self, path: &str, body: &[u8], signer: &Signer) -> Resp {
+        let headers = signer.sign(
+            "POST",
+            &self.host,
+            path,
+            &[("content-type".to_string(), "application/json".to_string())],
+            body,
+        );
+        let mut req = http::Request::builder()
+            .method("POST")
+            .version(http::Version::HTTP_2)
+            .uri(format!("https://{}{path}", self.host));
+        for (k, v) in &headers {
+            req = req.header(k, v);
+        }
+        let req = req.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
+        self.sender.ready().await.unwrap();
+        let resp = self.sender.send_request(req).await.unwrap();
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // SigV4 signing by the aws-sigv4 crate
 
@@ -604,6 +671,14 @@ impl Signer {
 // ---------------------------------------------------------------------------------------------
 // API calls
 
+/// A GetHealthStatus body with the two fields it requires.
+pub fn health_body() -> Vec<u8> {
+    serde_json::to_vec(
+        &json!({"requestMetadata": {"kmsRequestId": "h-1", "kmsOperation": "KmsHealthCheck"}}),
+    )
+    .unwrap()
+}
+
 pub fn metadata(op: &str) -> Value {
     json!({
         "awsPrincipalArn": "arn:aws:iam::123456789012:user/Alice",
@@ -671,11 +746,7 @@ impl Api {
     }
 
     pub async fn health(&mut self) -> Resp {
-        self.call(
-            "/health",
-            &json!({"requestMetadata": {"kmsRequestId": "h-1", "kmsOperation": "KmsHealthCheck"}}),
-        )
-        .await
+        self.raw("/health", &health_body()).await
     }
 
     pub async fn metadata(&mut self, key: &str) -> Resp {

@@ -217,9 +217,9 @@ async fn invalid_configuration_when_the_proxy_path_changes() {
     assert_eq!(decrypt(c, &ct).await, b"path");
 }
 
-/// The periodic KmsHealthCheck asks the proxy (kmsOperation KmsHealthCheck) and never changes a
-/// connection state: with the proxy gone the store stays CONNECTED and its keys Enabled; only the
-/// cryptographic calls fail.
+/// The periodic KmsHealthCheck asks the proxy (kmsOperation KmsHealthCheck, a fresh kmsRequestId
+/// each time) and never changes a connection state: with the proxy gone the store stays
+/// CONNECTED and its keys Enabled; only the cryptographic calls fail.
 #[tokio::test]
 async fn periodic_health_check_changes_no_state() {
     let pki = Pki::new("periodic");
@@ -247,6 +247,17 @@ async fn periodic_health_check_changes_no_state() {
         log_field(&line, "operation").as_deref(),
         Some("GetHealthStatus")
     );
+    // Each check is a request of its own, with a fresh request id.
+    let first = log_field(&line, "kms_request_id").unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(&first).is_ok(), "{line}");
+    let next = proxy
+        .log
+        .wait_for(0, Duration::from_secs(5), "a second KmsHealthCheck", |l| {
+            is_request_for(l, "KmsHealthCheck")
+                && log_field(l, "kms_request_id").as_deref() != Some(&first)
+        });
+    let second = log_field(&next, "kms_request_id").unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(&second).is_ok(), "{next}");
 
     proxy.kill();
     let from = kms.log.len();

@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kms::error::SdkError;
@@ -23,6 +22,7 @@ use aws_sdk_kms::Client;
 use serde_json::json;
 
 use crate::common::{client_for, random_bytes, render_config, Exports, PrincipalSpec};
+pub use crate::common::{log_field, LogLines};
 
 pub const ACCOUNT: &str = "111122223333";
 pub const REGION: &str = "us-east-1";
@@ -167,64 +167,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Lines of a process's stderr (across restarts), ANSI colours removed.
-#[derive(Clone, Default)]
-pub struct LogLines {
-    inner: Arc<(Mutex<Vec<String>>, Condvar)>,
-}
-
-impl LogLines {
-    fn follow(&self, stream: impl std::io::Read + Send + 'static, tag: String) {
-        let me = self.clone();
-        let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                let line = ansi.replace_all(&line, "").into_owned();
-                eprintln!("[{tag}] {line}");
-                let (lines, cv) = &*me.inner;
-                lines.lock().expect("log lock").push(line);
-                cv.notify_all();
-            }
-        });
-    }
-
-    /// How many lines were read so far.
-    pub fn len(&self) -> usize {
-        self.inner.0.lock().expect("log lock").len()
-    }
-
-    /// All lines read so far.
-    pub fn lines(&self) -> Vec<String> {
-        self.inner.0.lock().expect("log lock").clone()
-    }
-
-    /// Waits (at most `timeout`) for a line from index `from` on satisfying `pred`.
-    pub fn wait_for(
-        &self,
-        from: usize,
-        timeout: Duration,
-        what: &str,
-        pred: impl Fn(&str) -> bool,
-    ) -> String {
-        let deadline = Instant::now() + timeout;
-        let (lines, cv) = &*self.inner;
-        let mut guard = lines.lock().expect("log lock");
-        loop {
-            if let Some(l) = guard.iter().skip(from).find(|l| pred(l)) {
-                return l.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "no log line {what} within {timeout:?}; lines: {:#?}",
-                &guard[from.min(guard.len())..]
-            );
-            guard = cv.wait_timeout(guard, left).expect("log lock").0;
-        }
     }
 }
 
@@ -963,14 +905,6 @@ where
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-/// The value of `name=...` in a proxy log line (quoted or bare).
-pub fn log_field(line: &str, name: &str) -> Option<String> {
-    let re = regex::Regex::new(&format!(r#"(?:^|\s){name}=(?:"([^"]*)"|(\S+))"#)).expect("regex");
-    re.captures(line)
-        .and_then(|c| c.get(1).or_else(|| c.get(2)))
-        .map(|m| m.as_str().to_string())
 }
 
 /// Whether `line` is a request log line of the proxy with `kms_operation=op`.

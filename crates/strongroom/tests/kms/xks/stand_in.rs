@@ -3,6 +3,8 @@
 //! GetKeyMetadata on CreateKey, and of Encrypt/Decrypt on cryptographic operations — the
 //! specification's KMS table, row by row — plus the request metadata KMS sends.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kms::operation::RequestId;
@@ -202,6 +204,193 @@ async fn connect_records_each_health_outcome() {
         meta.keys()
             .all(|k| k == "kmsRequestId" || k == "kmsOperation"),
         "{body}"
+    );
+}
+
+/// The stand-in answers the next `n` calls of `slow_op` late (after [`SLOW`], past the KMS's
+/// deadline), later ones and every other operation on time.
+fn slow_calls(fake: &FakeProxy, slow_op: &'static str, n: usize) {
+    let left = Arc::new(AtomicUsize::new(n));
+    fake.set(move |op, req| {
+        let late = op == slow_op
+            && left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1))
+                .is_ok();
+        good(op, req).after(if late { SLOW } else { Duration::ZERO })
+    });
+}
+
+fn slow_health(fake: &FakeProxy, n: usize) {
+    slow_calls(fake, "health", n);
+}
+
+/// How many requests for `op` the stand-in received from request number `from` on.
+fn calls_of(fake: &FakeProxy, op: &str, from: usize) -> usize {
+    let suffix = format!("/{op}");
+    fake.requests()[from..]
+        .iter()
+        .filter(|(path, _)| path.ends_with(&suffix))
+        .count()
+}
+
+/// GetKeyMetadata (CreateKey), Encrypt and Decrypt that time out once are retried once and
+/// succeed, like GetHealthStatus (above): every proxy call gets exactly one retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_proxy_operation_is_retried_once_after_a_timeout() {
+    let (_pki, fake, kms) = setup("retry-each").await;
+    let c = &kms.client;
+    let store = fake_store(&kms, &fake, "s").await;
+
+    slow_calls(&fake, "metadata", 1);
+    let from = fake.requests().len();
+    let key = xks_key(c, &store, "ext-1").await;
+    assert_eq!(calls_of(&fake, "metadata", from), 2, "CreateKey");
+
+    slow_calls(&fake, "encrypt", 1);
+    let from = fake.requests().len();
+    let ct = encrypt(c, &key, b"retried").await;
+    assert_eq!(calls_of(&fake, "encrypt", from), 2, "Encrypt");
+
+    slow_calls(&fake, "decrypt", 1);
+    let from = fake.requests().len();
+    assert_eq!(decrypt(c, &ct).await, b"retried");
+    assert_eq!(calls_of(&fake, "decrypt", from), 2, "Decrypt");
+}
+
+/// (kmsRequestId, kmsOperation) of each GetHealthStatus the stand-in received from request
+/// number `from` on.
+fn health_calls(fake: &FakeProxy, from: usize) -> Vec<(String, String)> {
+    fake.requests()[from..]
+        .iter()
+        .filter(|(path, _)| path.ends_with("/health"))
+        .map(|(_, body)| {
+            let m = &body["requestMetadata"];
+            let field = |name: &str| m[name].as_str().unwrap_or_default().to_string();
+            (field("kmsRequestId"), field("kmsOperation"))
+        })
+        .collect()
+}
+
+/// The GetHealthStatus of CreateCustomKeyStore, UpdateCustomKeyStore and ConnectCustomKeyStore
+/// carries the request id the caller got back (x-amzn-RequestId) as kmsRequestId. A call that
+/// times out is retried once with the same request id (developer guide, external key store
+/// monitoring, Latency): a proxy slow once serves, slow twice fails after two attempts with the
+/// timeout error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_health_checks_carry_the_request_id_and_retry_a_timeout_once() {
+    let (_pki, fake, kms) = setup("health-request-ids").await;
+    let c = &kms.client;
+    let mut store = String::new();
+    for late in [0, 1] {
+        let attempts = late + 1;
+        slow_health(&fake, late);
+        let from = fake.requests().len();
+        let out = create_store(
+            c,
+            &format!("s{late}"),
+            &fake.endpoint(),
+            &format!("/p{late}/kms/xks/v1"),
+            &Cred::random(),
+        )
+        .await
+        .expect("CreateCustomKeyStore");
+        let id = out.request_id().expect("x-amzn-RequestId").to_string();
+        assert_eq!(
+            health_calls(&fake, from),
+            vec![(id, "CreateCustomKeyStore".to_string()); attempts],
+            "Create, {late} late"
+        );
+        store = out.custom_key_store_id().expect("id").to_string();
+
+        slow_health(&fake, late);
+        let from = fake.requests().len();
+        let out = c
+            .connect_custom_key_store()
+            .custom_key_store_id(&store)
+            .send()
+            .await
+            .expect("ConnectCustomKeyStore");
+        assert_eq!(state(c, &store).await, ("CONNECTED".to_string(), None));
+        let id = out.request_id().expect("x-amzn-RequestId").to_string();
+        assert_eq!(
+            health_calls(&fake, from),
+            vec![(id, "ConnectCustomKeyStore".to_string()); attempts],
+            "Connect, {late} late"
+        );
+
+        disconnect(c, &store).await;
+        slow_health(&fake, late);
+        let from = fake.requests().len();
+        let out = c
+            .update_custom_key_store()
+            .custom_key_store_id(&store)
+            .xks_proxy_authentication_credential(Cred::random().sdk())
+            .send()
+            .await
+            .expect("UpdateCustomKeyStore");
+        let id = out.request_id().expect("x-amzn-RequestId").to_string();
+        assert_eq!(
+            health_calls(&fake, from),
+            vec![(id, "UpdateCustomKeyStore".to_string()); attempts],
+            "Update, {late} late"
+        );
+    }
+
+    // Late twice: two attempts of one deadline (250 ms) each, then AWS's timeout error.
+    let twice_late = |what: &str, from: usize, started: Instant, op: &str| {
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(500) && waited < Duration::from_millis(950),
+            "{what}: {waited:?}"
+        );
+        let calls = health_calls(&fake, from);
+        assert_eq!(calls.len(), 2, "{what}: {calls:?}");
+        assert_eq!(calls[0], calls[1], "{what}: the retry is the same request");
+        assert_eq!(calls[0].1, op, "{what}");
+        assert!(
+            uuid::Uuid::parse_str(&calls[0].0).is_ok(),
+            "{what}: {calls:?}"
+        );
+    };
+    slow_health(&fake, 2);
+    let (from, started) = (fake.requests().len(), Instant::now());
+    let msg = expect_code(
+        create_store(
+            c,
+            "late",
+            &fake.endpoint(),
+            "/late/kms/xks/v1",
+            &Cred::random(),
+        )
+        .await,
+        "XksProxyUriUnreachableException",
+    );
+    assert_eq!(msg, MSG_TIMEOUT);
+    twice_late("Create", from, started, "CreateCustomKeyStore");
+
+    slow_health(&fake, 2);
+    let (from, started) = (fake.requests().len(), Instant::now());
+    let msg = expect_code(
+        c.update_custom_key_store()
+            .custom_key_store_id(&store)
+            .xks_proxy_authentication_credential(Cred::random().sdk())
+            .send()
+            .await,
+        "XksProxyUriUnreachableException",
+    );
+    assert_eq!(msg, MSG_TIMEOUT);
+    twice_late("Update", from, started, "UpdateCustomKeyStore");
+
+    slow_health(&fake, 2);
+    let (from, started) = (fake.requests().len(), Instant::now());
+    connect(c, &store).await;
+    twice_late("Connect", from, started, "ConnectCustomKeyStore");
+    assert_eq!(
+        state(c, &store).await,
+        (
+            "FAILED".to_string(),
+            Some("XKS_PROXY_TIMED_OUT".to_string())
+        )
     );
 }
 
