@@ -309,9 +309,10 @@ impl Kms {
             ));
         }
         let Some(n) = req.number_of_bytes else {
+            // The model leaves it optional; AWS answers in its own words.
             return Err(KmsError::new(
                 ErrorCode::ValidationException,
-                "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null",
+                "NumberOfBytes is required.",
             ));
         };
         let bytes = crypto::random_bytes(usize::try_from(n).unwrap_or(0))

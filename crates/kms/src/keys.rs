@@ -31,6 +31,22 @@ pub(crate) enum StateRule {
     Enabled,
 }
 
+/// The key usages AWS allows for each key spec.
+fn usage_allowed(spec: &str, usage: &str) -> bool {
+    let allowed: &[&str] = match spec {
+        "SYMMETRIC_DEFAULT" => &["ENCRYPT_DECRYPT"],
+        "RSA_2048" | "RSA_3072" | "RSA_4096" => &["ENCRYPT_DECRYPT", "SIGN_VERIFY"],
+        "ECC_NIST_P256" | "ECC_NIST_P384" | "ECC_NIST_P521" => &["SIGN_VERIFY", "KEY_AGREEMENT"],
+        "ECC_SECG_P256K1" | "ECC_NIST_EDWARDS25519" => &["SIGN_VERIFY"],
+        "HMAC_224" | "HMAC_256" | "HMAC_384" | "HMAC_512" => &["GENERATE_VERIFY_MAC"],
+        "SM2" => &["ENCRYPT_DECRYPT", "SIGN_VERIFY", "KEY_AGREEMENT"],
+        "ML_DSA_44" | "ML_DSA_65" | "ML_DSA_87" => &["SIGN_VERIFY"],
+        "ML_KEM_512" | "ML_KEM_768" | "ML_KEM_1024" => &["ENCAPSULATE_DECAPSULATE"],
+        _ => &[],
+    };
+    allowed.contains(&usage)
+}
+
 impl Kms {
     pub(crate) fn check_state(&self, key: &CachedKey, rule: StateRule) -> Result<(), KmsError> {
         let arn = key_arn(&self.config, &key.record.account_id, &key.record.key_id);
@@ -108,17 +124,26 @@ impl Kms {
             (Some(s), None) | (None, Some(s)) => s,
             (None, None) => "SYMMETRIC_DEFAULT",
         };
+        let usage = match req.key_usage.as_deref() {
+            Some(u) => u,
+            None if spec == "SYMMETRIC_DEFAULT" => "ENCRYPT_DECRYPT",
+            None => {
+                return Err(KmsError::new(
+                    ErrorCode::ValidationException,
+                    "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
+                ))
+            }
+        };
+        if !usage_allowed(spec, usage) {
+            return Err(KmsError::new(
+                ErrorCode::ValidationException,
+                format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
+            ));
+        }
         if spec != "SYMMETRIC_DEFAULT" {
             return Err(KmsError::new(
                 ErrorCode::UnsupportedOperationException,
                 format!("KeySpec {spec} is not supported by Strongroom yet; only SYMMETRIC_DEFAULT keys can be created."),
-            ));
-        }
-        let usage = req.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT");
-        if usage != "ENCRYPT_DECRYPT" {
-            return Err(KmsError::new(
-                ErrorCode::ValidationException,
-                format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
             ));
         }
         let origin = req.origin.as_deref().unwrap_or("AWS_KMS");

@@ -228,11 +228,65 @@ impl Kms {
             }
             Operation::RetireGrant => json(self.retire_grant(req.decode()?, caller).await),
             Operation::RevokeGrant => json(self.revoke_grant(req.decode()?, caller).await),
-            other => Err(KmsError::new(
-                ErrorCode::UnsupportedOperationException,
-                format!("{} is not supported by Strongroom yet.", other.name()),
-            )),
+            other => Err(self.not_built(other, &value, caller)),
         }
+    }
+
+    /// The answer to an operation Strongroom does not serve yet. As AWS, the request's key is
+    /// resolved and authorized first (an unknown key is NotFoundException), and a key the
+    /// operation cannot apply to gets AWS's own refusal.
+    fn not_built(
+        &self,
+        op: Operation,
+        request: &serde_json::Value,
+        access: &Access<'_>,
+    ) -> KmsError {
+        let key = match request.get("KeyId").and_then(serde_json::Value::as_str) {
+            Some(key_ref) => match self.resolve(key_ref, access, resolve::Naming::KeyOrAlias) {
+                Ok(key) => Some(key),
+                Err(e) => return e,
+            },
+            None => None,
+        };
+        if let Some(key) = key {
+            let arn = self.arn_of(&key.record);
+            use Operation::*;
+            match op {
+                GetParametersForImport | ImportKeyMaterial | DeleteImportedKeyMaterial
+                    if key.record.origin != "EXTERNAL" =>
+                {
+                    return KmsError::new(
+                        ErrorCode::UnsupportedOperationException,
+                        format!(
+                            "{arn} origin is {} which is not valid for this operation.",
+                            key.record.origin
+                        ),
+                    )
+                }
+                Sign | Verify | GenerateMac | VerifyMac | DeriveSharedSecret | Encapsulate
+                | Decapsulate => {
+                    return KmsError::new(
+                        ErrorCode::InvalidKeyUsageException,
+                        format!(
+                            "{arn} key usage is {} which is not valid for {}.",
+                            key.record.key_usage,
+                            op.name()
+                        ),
+                    )
+                }
+                ReplicateKey | UpdatePrimaryRegion => {
+                    return KmsError::new(
+                        ErrorCode::UnsupportedOperationException,
+                        format!("{arn} is not a multi-region primary key."),
+                    )
+                }
+                _ => {}
+            }
+        }
+        KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!("{} is not supported by Strongroom yet.", op.name()),
+        )
     }
 
     /// Runs a blocking store call off the async threads.

@@ -17,6 +17,22 @@ pub(crate) enum Naming {
     KeyOrAlias,
 }
 
+/// Whether `s` has the form of a key id: a UUID (`1234abcd-12ab-34cd-56ef-1234567890ab`) or a
+/// multi-Region key id (`mrk-` and 32 hex digits). AWS answers anything else with
+/// "Invalid keyId", before looking the key up.
+pub(crate) fn is_key_id(s: &str) -> bool {
+    let hex =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(rest) = s.strip_prefix("mrk-") {
+        return hex(rest, 32);
+    }
+    let mut parts = s.split('-');
+    [8, 4, 4, 4, 12]
+        .iter()
+        .all(|len| parts.next().is_some_and(|p| hex(p, *len)))
+        && parts.next().is_none()
+}
+
 impl Kms {
     pub(crate) fn not_found_key(&self, account: &str, key_id: &str) -> KmsError {
         KmsError::new(
@@ -131,7 +147,7 @@ impl Kms {
                 format!("Invalid arn {key_ref}"),
             ));
         }
-        if key_ref.contains('/') || key_ref.contains(':') {
+        if !is_key_id(key_ref) {
             return Err(invalid());
         }
         Ok((caller.account_id.clone(), key_ref.to_string()))
@@ -145,6 +161,35 @@ impl Kms {
         match cache.aliases.get(&(account.to_string(), alias.to_string())) {
             Some(a) => Ok((account.to_string(), a.target_key_id.clone())),
             None => Err(self.not_found_alias(account, alias)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_key_id;
+
+    #[test]
+    fn key_id_forms() {
+        for ok in [
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "1234ABCD-12AB-34CD-56EF-1234567890AB",
+            "mrk-1234abcd12ab34cd56ef1234567890ab",
+        ] {
+            assert!(is_key_id(ok), "{ok}");
+        }
+        for bad in [
+            "fake-key-id",
+            "134f2428cec14b25a1ae9048164dba47",
+            "mrk-fake-key-id",
+            "key_id",
+            "",
+            "1234abcd-12ab-34cd-56ef-1234567890ab-",
+            "1234abcd-12ab-34cd-56ef-1234567890a",
+            "1234abcg-12ab-34cd-56ef-1234567890ab",
+            "mrk-1234abcd12ab34cd56ef1234567890a",
+        ] {
+            assert!(!is_key_id(bad), "{bad}");
         }
     }
 }

@@ -26,20 +26,11 @@ pub(crate) fn checked_tags(
         if t.tag_key.to_ascii_lowercase().starts_with("aws:") {
             return Err(KmsError::new(
                 ErrorCode::TagException,
-                format!(
-                    "Tag key '{}' is reserved: tag keys may not begin with 'aws:'.",
-                    t.tag_key
-                ),
+                "Tags beginning with aws: are reserved",
             ));
         }
         if !seen.insert(t.tag_key.as_str()) {
-            return Err(KmsError::new(
-                ErrorCode::TagException,
-                format!(
-                    "Tag key '{}' appears more than once in the request.",
-                    t.tag_key
-                ),
-            ));
+            return Err(KmsError::new(ErrorCode::TagException, "Duplicate tag keys"));
         }
     }
     for t in new {
@@ -49,10 +40,7 @@ pub(crate) fn checked_tags(
         }
     }
     if existing.len() > MAX_TAGS_PER_KEY {
-        return Err(KmsError::new(
-            ErrorCode::LimitExceededException,
-            format!("A key can have at most {MAX_TAGS_PER_KEY} tags."),
-        ));
+        return Err(KmsError::new(ErrorCode::TagException, "Too many tags"));
     }
     Ok(existing)
 }

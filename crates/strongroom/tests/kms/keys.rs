@@ -190,8 +190,18 @@ async fn create_key_default_policy_names_the_account_root() {
 #[tokio::test]
 async fn create_key_rejects_unsupported_specs_and_bad_usage() {
     let kms = Kms::start().await;
-    for spec in [KeySpec::Rsa2048, KeySpec::EccNistP256, KeySpec::Hmac256] {
-        let r = kms.client.create_key().key_spec(spec.clone()).send().await;
+    for (spec, usage) in [
+        (KeySpec::Rsa2048, KeyUsageType::SignVerify),
+        (KeySpec::EccNistP256, KeyUsageType::KeyAgreement),
+        (KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac),
+    ] {
+        let r = kms
+            .client
+            .create_key()
+            .key_spec(spec.clone())
+            .key_usage(usage)
+            .send()
+            .await;
         expect_code(r, "UnsupportedOperationException");
     }
     let r = kms

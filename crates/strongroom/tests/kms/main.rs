@@ -10,6 +10,7 @@ mod concurrency;
 mod crypto;
 mod dev_xks;
 mod durability;
+mod fidelity;
 mod keys;
 mod policies;
 mod protocol;

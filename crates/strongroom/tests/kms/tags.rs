@@ -216,7 +216,7 @@ async fn reserved_prefix_is_a_tag_exception() {
 }
 
 #[tokio::test]
-async fn more_than_fifty_tags_is_limit_exceeded() {
+async fn more_than_fifty_tags_is_a_tag_exception() {
     let kms = Kms::start().await;
     let key = kms.key().await;
     let mut req = kms.client.tag_resource().key_id(&key);
@@ -224,10 +224,8 @@ async fn more_than_fifty_tags_is_limit_exceeded() {
         req = req.tags(tag(&format!("t{i:02}"), "v"));
     }
     let e = req.send().await.expect_err("51 tags").into_service_error();
-    assert!(
-        matches!(e, TagResourceError::LimitExceededException(_)),
-        "{e:?}"
-    );
+    assert!(matches!(e, TagResourceError::TagException(_)), "{e:?}");
+    assert_eq!(e.meta().message(), Some("Too many tags"));
     assert!(tags_of(&kms, &key).await.is_empty(), "all or nothing");
 
     // 40 then 10 more is exactly 50; then one more is too many; overwriting is not adding.
@@ -248,7 +246,7 @@ async fn more_than_fifty_tags_is_limit_exceeded() {
             .tags(tag("t50", "v"))
             .send()
             .await,
-        "LimitExceededException",
+        "TagException",
     );
     kms.client
         .tag_resource()
@@ -265,7 +263,10 @@ async fn more_than_fifty_tags_is_limit_exceeded() {
     for i in 0..51 {
         req = req.tags(tag(&format!("t{i:02}"), "v"));
     }
-    expect_code(req.send().await, "LimitExceededException");
+    assert_eq!(
+        expect_code(req.send().await, "TagException"),
+        "Too many tags"
+    );
 }
 
 #[tokio::test]

@@ -85,13 +85,17 @@ async fn create_key_in_an_external_key_store() {
     );
 
     // Only symmetric encryption keys, never multi-Region.
-    for spec in [KeySpec::Hmac256, KeySpec::Rsa2048] {
+    for (spec, usage) in [
+        (KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac),
+        (KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt),
+    ] {
         expect_code(
             c.create_key()
                 .origin(OriginType::ExternalKeyStore)
                 .custom_key_store_id(&store)
                 .xks_key_id("ext-new")
                 .key_spec(spec.clone())
+                .key_usage(usage)
                 .send()
                 .await,
             "UnsupportedOperationException",
