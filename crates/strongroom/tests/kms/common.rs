@@ -231,6 +231,11 @@ impl Kms {
             .prefix("strongroom-it-")
             .tempdir()
             .expect("tempdir");
+        Kms::start_in(dir, log_filter).await
+    }
+
+    /// Starts a server on an existing data directory (`dev --data-dir`).
+    pub async fn start_in(dir: tempfile::TempDir, log_filter: &str) -> Kms {
         let log = LogLines::default();
         let (process, exports) = spawn(dir.path(), log_filter, &log);
         let client = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;

@@ -18,4 +18,5 @@ mod security;
 mod sigv4;
 mod states;
 mod tags;
+mod upgrade;
 mod xks;
