@@ -8,6 +8,7 @@ mod model;
 mod operation;
 pub mod types;
 mod validate;
+pub mod wire;
 
 pub use error_code::{ErrorCode, ALL_ERROR_CODES};
 pub use model::model_operation_names;
