@@ -1,341 +1,218 @@
 //! The KMS service: every TrentService operation Strongroom serves, over a [`store::Store`] with an
 //! in-memory copy that keeps the cryptographic hot path free of database reads.
 //!
-//! The HTTP layer authenticates the caller and hands [`Kms::handle`] the operation, its body and the
-//! caller; everything past that point (validation, key resolution, key states, cryptography,
-//! persistence) happens here.
+//! The HTTP layer authenticates the caller and hands [`Kms::handle`] the operation, its body, the
+//! caller and where the request came from; everything past that point happens here: the body is
+//! decoded once into the operation's typed request (`kms_api::wire`), the operation table
+//! (`core::optable`) says how it is authorized, and the operation (`ops`) runs on the core
+//! (`core`). The answer is a typed [`Outcome`]: the response and what authorization decided.
 #![forbid(unsafe_code)]
 
-mod aliases;
-mod arn;
-mod authz;
-mod cache;
-mod clock;
-mod cryptographic;
+mod core;
 mod external;
-mod grants;
-mod keys;
-mod paging;
-mod policies;
-mod resolve;
-mod tags;
-mod xks_crypto;
+mod jobs;
+mod ops;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crypto::RootKey;
-use kms_api::{ErrorCode, KmsError, Operation};
-use serde::de::DeserializeOwned;
+use kms_api::wire::{self, DecodeOptions};
+use kms_api::{KmsError, Operation};
+use kms_model::{CustomKeyStoreId, Region};
 use serde::Serialize;
-use store::{Store, StoreError};
+use store::Store;
 
-pub use authz::{new_request_id, Access, Caller, RequestOrigin};
-pub use cache::CachedKey;
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use external::{HealthFigures, XksSettings};
+use crate::core::authz::Trace;
+use crate::core::cache::{cached_key, Cache};
+use crate::core::facts::{self, RequestFacts};
+use crate::core::optable::{self, Authz};
+use crate::core::{rules, store_error, Access, Core};
+
+pub use crate::core::authz::{Caller, RequestOrigin};
+pub use crate::core::clock::{Clock, ManualClock, SystemClock};
+pub use crate::core::stores::HealthFigures;
+pub use crate::external::{ExternalKeyStore, XksSettings};
+pub use policy::AllowedVia;
 
 /// Service-wide settings.
 #[derive(Debug, Clone)]
 pub struct KmsConfig {
-    /// The region in ARNs and SigV4 scopes (`us-east-1`).
-    pub region: String,
+    /// The Regions served; the first is where records of a store written before Regions existed
+    /// belong.
+    pub regions: Vec<Region>,
+    /// Serve any Region a request is signed for (`dev`), each its own key namespace.
+    pub any_region: bool,
     /// The ARN partition (`aws`).
     pub partition: String,
     /// External key store settings.
     pub xks: XksSettings,
 }
 
+impl KmsConfig {
+    /// One Region, the `aws` partition, default external key store settings.
+    pub fn single_region(region: Region) -> KmsConfig {
+        KmsConfig {
+            regions: vec![region],
+            any_region: false,
+            partition: "aws".to_string(),
+            xks: XksSettings::default(),
+        }
+    }
+}
+
+/// What a request came to: the response body and what authorization decided (for the audit
+/// trail).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The JSON response body.
+    pub body: Vec<u8>,
+    /// The ARNs of the keys the request was authorized on, in order.
+    pub keys: Vec<String>,
+    /// How the last authorization allowed the request (`None` for requests that need none).
+    pub allowed_via: Option<AllowedVia>,
+    /// The grant that allowed it, when one did.
+    pub grant: Option<String>,
+}
+
 /// The service.
 pub struct Kms {
-    config: KmsConfig,
-    store: Arc<dyn Store>,
-    root: RootKey,
-    clock: Arc<dyn Clock>,
-    cache: RwLock<cache::Cache>,
-    xks: xks_client::XksClient,
-    /// Serialises writes so that the store and the cache change in the same order.
-    writes: tokio::sync::Mutex<()>,
+    core: Core,
 }
 
 impl std::fmt::Debug for Kms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kms")
-            .field("config", &self.config)
+            .field("config", &self.core.config)
             .finish_non_exhaustive()
     }
 }
 
+/// The HTTPS client external key store proxies are reached with, as `config` says.
+pub fn xks_client(config: &KmsConfig, region: &Region) -> Result<Arc<dyn ExternalKeyStore>, KmsError> {
+    let client = xks_client::XksClient::new(&xks_client::ClientConfig {
+        region: region.to_string(),
+        timeout: config.xks.timeout,
+        extra_ca_pem: config.xks.ca_bundle_pem.clone(),
+        system_roots: config.xks.system_roots,
+    })
+    .map_err(|e| KmsError::internal(format!("The external key store client cannot start: {e}")))?;
+    Ok(Arc::new(client))
+}
+
 impl Kms {
-    /// Loads every key and alias from the store and unwraps the backing keys under the root key.
-    pub fn open(
+    /// Loads every key, alias and custom key store from the store and unwraps the key material
+    /// under the root key.
+    pub async fn open(
         config: KmsConfig,
         store: Arc<dyn Store>,
         root: RootKey,
         clock: Arc<dyn Clock>,
+        xks: Arc<dyn ExternalKeyStore>,
     ) -> Result<Kms, KmsError> {
-        let mut snapshot = store.load().map_err(store_error)?;
-        let stores = std::mem::take(&mut snapshot.custom_key_stores);
-        let cache = cache::Cache::from_snapshot(snapshot, &root)?;
-        let xks = xks_client::XksClient::new(&xks_client::ClientConfig {
-            region: config.region.clone(),
-            timeout: config.xks.timeout,
-            extra_ca_pem: config.xks.ca_bundle_pem.clone(),
-            system_roots: config.xks.system_roots,
-        })
-        .map_err(|e| {
-            KmsError::internal(format!("The external key store client cannot start: {e}"))
-        })?;
-        let kms = Kms {
+        let snapshot = store.load().await.map_err(store_error)?;
+        let core = Core {
             config,
             store,
             root,
             clock,
-            cache: RwLock::new(cache),
+            cache: Cache::default(),
             xks,
+            feed_position: std::sync::atomic::AtomicU64::new(snapshot.position),
             writes: tokio::sync::Mutex::new(()),
         };
-        for record in stores {
-            let entry = kms.entry_for(record)?;
-            if let Ok(mut cache) = kms.cache.write() {
-                cache
-                    .stores
-                    .insert(entry.record.id.clone(), Arc::new(entry));
+        for bundle in snapshot.keys {
+            let grants = bundle.grants.into_iter().map(|g| g.record).collect();
+            core.cache
+                .put_key(cached_key(bundle.key, &bundle.versions, grants, &core.root)?);
+            for a in bundle.aliases {
+                core.cache.put_alias(a);
             }
         }
-        Ok(kms)
+        for s in snapshot.custom_key_stores {
+            let entry = core.store_entry_for(s)?;
+            core.cache.put_store(entry);
+        }
+        Ok(Kms { core })
     }
 
     /// The settings this service runs with.
     pub fn config(&self) -> &KmsConfig {
-        &self.config
+        &self.core.config
     }
 
-    /// Runs one operation for an authenticated caller inside the process (no connection; a
-    /// request id of its own); the answer is the JSON response body.
+    /// Runs one operation for an authenticated caller.
     pub async fn handle(
         &self,
         op: Operation,
         body: &[u8],
         caller: &Caller,
-    ) -> Result<Vec<u8>, KmsError> {
-        self.handle_from(op, body, caller, &RequestOrigin::internal())
-            .await
-    }
-
-    /// [`Kms::handle`] for a request whose connection is known (`aws:SourceIp`, ...). An origin
-    /// without a request id gets a fresh one: every proxy call names the KMS request behind it.
-    pub async fn handle_from(
-        &self,
-        op: Operation,
-        body: &[u8],
-        caller: &Caller,
         origin: &RequestOrigin,
-    ) -> Result<Vec<u8>, KmsError> {
-        let with_id;
-        let origin = if origin.request_id.is_empty() {
-            with_id = RequestOrigin {
-                request_id: new_request_id(),
-                ..origin.clone()
-            };
-            &with_id
-        } else {
-            origin
+    ) -> Result<Outcome, KmsError> {
+        // The endpoint's pattern is checked by the custom key store operations, which may relax
+        // it for development (a port, plain HTTP) as the configuration allows.
+        let opts = match op {
+            Operation::CreateCustomKeyStore | Operation::UpdateCustomKeyStore => DecodeOptions {
+                skip_patterns: &["xksProxyUriEndpoint"],
+            },
+            _ => DecodeOptions::STRICT,
         };
-        let value = kms_api::parse_body(body)?;
-        if matches!(
-            op,
-            Operation::CreateCustomKeyStore | Operation::UpdateCustomKeyStore
-        ) {
-            // The endpoint's pattern is checked by the operation, which may relax it for
-            // development (a port, plain HTTP) as the configuration allows.
-            kms_api::validate_input_except_patterns(op, &value, &["xksProxyUriEndpoint"])?;
-        } else {
-            kms_api::validate_input(op, &value)?;
-        }
+        let request = wire::decode(op, body, &opts)?;
+        rules::check_grant_tokens(facts::grant_tokens(&request))?;
+        let trace = Trace::default();
+        let info = optable::info(op);
         let access = Access {
             op,
-            action: op.iam_action(),
+            action: info.action,
             caller,
-            request: &value,
-            now_ms: self.now_ms(),
+            facts: RequestFacts::of(&request),
+            now_ms: self.core.now_ms(),
             origin,
             reencrypt_same_key: None,
+            trace: &trace,
         };
-        grants::check_grant_tokens(&value)?;
-        if !authz::uses_key_policy(op) {
-            self.authorize_without_key(&access)?;
+        if info.authz == Authz::IamOnly {
+            self.core.authorize_without_key(&access)?;
         }
-        let caller = &access;
-        let req = Request { op, value: &value };
-        match op {
-            Operation::CreateKey => json(self.create_key(req.decode()?, caller).await),
-            Operation::DescribeKey => json(self.describe_key(req.decode()?, caller)),
-            Operation::ListKeys => json(self.list_keys(req.decode()?, caller)),
-            Operation::EnableKey => json(self.set_key_enabled(req.decode()?, caller, true).await),
-            Operation::DisableKey => json(self.set_key_enabled(req.decode()?, caller, false).await),
-            Operation::UpdateKeyDescription => {
-                json(self.update_key_description(req.decode()?, caller).await)
-            }
-            Operation::ScheduleKeyDeletion => {
-                json(self.schedule_key_deletion(req.decode()?, caller).await)
-            }
-            Operation::CancelKeyDeletion => {
-                json(self.cancel_key_deletion(req.decode()?, caller).await)
-            }
-            Operation::CreateAlias => json(self.create_alias(req.decode()?, caller).await),
-            Operation::UpdateAlias => json(self.update_alias(req.decode()?, caller).await),
-            Operation::DeleteAlias => json(self.delete_alias(req.decode()?, caller).await),
-            Operation::ListAliases => json(self.list_aliases(req.decode()?, caller)),
-            Operation::TagResource => json(self.tag_resource(req.decode()?, caller).await),
-            Operation::UntagResource => json(self.untag_resource(req.decode()?, caller).await),
-            Operation::ListResourceTags => json(self.list_resource_tags(req.decode()?, caller)),
-            Operation::Encrypt => json(self.encrypt(req.decode()?, caller).await),
-            Operation::Decrypt => json(self.decrypt(req.decode()?, caller).await),
-            Operation::ReEncrypt => json(self.re_encrypt(req.decode()?, caller).await),
-            Operation::GenerateDataKey => {
-                json(self.generate_data_key(req.decode()?, caller, true).await)
-            }
-            Operation::GenerateDataKeyWithoutPlaintext => {
-                json(self.generate_data_key(req.decode()?, caller, false).await)
-            }
-            Operation::GenerateRandom => json(self.generate_random(req.decode()?, caller)),
-            Operation::GetKeyPolicy => json(self.get_key_policy(req.decode()?, caller)),
-            Operation::PutKeyPolicy => json(self.put_key_policy(req.decode()?, caller).await),
-            Operation::ListKeyPolicies => json(self.list_key_policies(req.decode()?, caller)),
-            Operation::CreateCustomKeyStore => {
-                json(self.create_custom_key_store(req.decode()?, caller).await)
-            }
-            Operation::DescribeCustomKeyStores => {
-                json(self.describe_custom_key_stores(req.decode()?, caller))
-            }
-            Operation::ConnectCustomKeyStore => {
-                json(self.connect_custom_key_store(req.decode()?, caller).await)
-            }
-            Operation::DisconnectCustomKeyStore => json(
-                self.disconnect_custom_key_store(req.decode()?, caller)
-                    .await,
-            ),
-            Operation::UpdateCustomKeyStore => {
-                json(self.update_custom_key_store(req.decode()?, caller).await)
-            }
-            Operation::DeleteCustomKeyStore => {
-                json(self.delete_custom_key_store(req.decode()?, caller).await)
-            }
-            Operation::CreateGrant => json(self.create_grant(req.decode()?, caller).await),
-            Operation::ListGrants => json(self.list_grants(req.decode()?, caller)),
-            Operation::ListRetirableGrants => {
-                json(self.list_retirable_grants(req.decode()?, caller))
-            }
-            Operation::RetireGrant => json(self.retire_grant(req.decode()?, caller).await),
-            Operation::RevokeGrant => json(self.revoke_grant(req.decode()?, caller).await),
-            other => Err(self.not_built(other, &value, caller)),
-        }
-    }
-
-    /// The answer to an operation Strongroom does not serve yet. As AWS, the request's key is
-    /// resolved and authorized first (an unknown key is NotFoundException), and a key the
-    /// operation cannot apply to gets AWS's own refusal.
-    fn not_built(
-        &self,
-        op: Operation,
-        request: &serde_json::Value,
-        access: &Access<'_>,
-    ) -> KmsError {
-        let key = match request.get("KeyId").and_then(serde_json::Value::as_str) {
-            Some(key_ref) => match self.resolve(key_ref, access, resolve::Naming::KeyOrAlias) {
-                Ok(key) => Some(key),
-                Err(e) => return e,
-            },
-            None => None,
-        };
-        if let Some(key) = key {
-            let arn = self.arn_of(&key.record);
-            use Operation::*;
-            match op {
-                GetParametersForImport | ImportKeyMaterial | DeleteImportedKeyMaterial
-                    if key.record.origin != "EXTERNAL" =>
-                {
-                    return KmsError::new(
-                        ErrorCode::UnsupportedOperationException,
-                        format!(
-                            "{arn} origin is {} which is not valid for this operation.",
-                            key.record.origin
-                        ),
-                    )
-                }
-                Sign | Verify | GenerateMac | VerifyMac | DeriveSharedSecret | Encapsulate
-                | Decapsulate => {
-                    return KmsError::new(
-                        ErrorCode::InvalidKeyUsageException,
-                        format!(
-                            "{arn} key usage is {} which is not valid for {}.",
-                            key.record.key_usage,
-                            op.name()
-                        ),
-                    )
-                }
-                ReplicateKey | UpdatePrimaryRegion => {
-                    return KmsError::new(
-                        ErrorCode::UnsupportedOperationException,
-                        format!("{arn} is not a multi-region primary key."),
-                    )
-                }
-                _ => {}
-            }
-        }
-        KmsError::new(
-            ErrorCode::UnsupportedOperationException,
-            format!("{} is not supported by Strongroom yet.", op.name()),
-        )
-    }
-
-    /// Runs a blocking store call off the async threads.
-    async fn store_write(
-        &self,
-        f: impl FnOnce(&dyn Store) -> Result<(), StoreError> + Send + 'static,
-    ) -> Result<(), KmsError> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|_| KmsError::internal("The store task failed."))?
-            .map_err(store_error)
-    }
-
-    fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
-    }
-}
-
-struct Request<'a> {
-    op: Operation,
-    value: &'a serde_json::Value,
-}
-
-impl Request<'_> {
-    fn decode<T: DeserializeOwned>(&self) -> Result<T, KmsError> {
-        T::deserialize(self.value).map_err(|e| {
-            KmsError::new(
-                ErrorCode::SerializationException,
-                format!("Could not decode the {} request: {e}", self.op.name()),
-            )
+        let body = ops::dispatch(&self.core, &request, &access).await?;
+        Ok(Outcome {
+            body,
+            keys: trace.keys.take(),
+            allowed_via: trace.allowed_via.get(),
+            grant: trace.grant.take().map(|g| g.to_string()),
         })
     }
+
+    /// Deletes every key whose deletion window has ended; returns how many.
+    pub async fn sweep_deletions(&self) -> Result<usize, KmsError> {
+        jobs::sweep_deletions(&self.core).await
+    }
+
+    /// Rotates every key whose automatic rotation is due; returns how many.
+    pub async fn rotate_due_keys(&self) -> Result<usize, KmsError> {
+        jobs::rotate_due_keys(&self.core).await
+    }
+
+    /// Applies what other processes changed in the store (its change feed) to this service's
+    /// in-memory copy; returns how many changes were applied.
+    pub async fn follow_changes(&self) -> Result<usize, KmsError> {
+        jobs::follow_changes(&self.core).await
+    }
+
+    /// The periodic `KmsHealthCheck` of every connected custom key store.
+    pub async fn health_check_stores(&self) -> Result<usize, KmsError> {
+        jobs::health_check_stores(&self.core).await
+    }
+
+    /// The last health figures of a custom key store (for metrics and tests).
+    pub fn store_health(&self, id: &str) -> Option<HealthFigures> {
+        CustomKeyStoreId::parse(id).and_then(|id| self.core.store_health(&id))
+    }
 }
 
-fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Vec<u8>, KmsError> {
+/// The JSON of a response.
+pub(crate) fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Vec<u8>, KmsError> {
     let v = r?;
     serde_json::to_vec(&v).map_err(|_| KmsError::internal("The response could not be encoded."))
-}
-
-fn store_error(e: StoreError) -> KmsError {
-    tracing::error!(error = %e, "store failure");
-    KmsError::internal("The request failed because of an internal storage error.")
-}
-
-fn timestamp(ms: i64) -> kms_api::types::Timestamp {
-    // Milliseconds fit an f64 exactly for any date we will see.
-    #[allow(clippy::cast_precision_loss)]
-    kms_api::types::Timestamp(ms as f64 / 1000.0)
 }
 
 #[cfg(test)]

@@ -28,4 +28,4 @@ pub use signing::{
     derive_signing_key, format_amz_date, parse_amz_date, sha256_hex, sign, string_to_sign,
     SigningKey,
 };
-pub use verify::{Verified, Verifier};
+pub use verify::{Regions, Verified, Verifier};

@@ -29,14 +29,34 @@ const HTTP_DATE_FORMAT: &[FormatItem<'static>] = format_description!(
 pub struct Verified {
     /// The access key id whose secret produced the signature.
     pub access_key_id: String,
+    /// The region of the credential scope.
+    pub region: String,
 }
 
-/// Verifies SigV4-signed requests for one region and service.
+/// The regions a verifier accepts in credential scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Regions {
+    /// These regions.
+    Only(Vec<String>),
+    /// Any region (a development server that serves every region).
+    Any,
+}
+
+impl Regions {
+    fn allows(&self, region: &str) -> bool {
+        match self {
+            Regions::Only(list) => list.iter().any(|r| r == region),
+            Regions::Any => !region.is_empty(),
+        }
+    }
+}
+
+/// Verifies SigV4-signed requests for one service in the regions it accepts.
 ///
 /// Thread-safe (`Send + Sync`); share one per service. Derived signing keys are
 /// cached so the four-HMAC derivation runs once per key per day, not per request.
 pub struct Verifier {
-    region: String,
+    regions: Regions,
     service: String,
     max_skew: time::Duration,
     normalize_path: bool,
@@ -49,8 +69,13 @@ impl Verifier {
     /// A verifier for `region`/`service` accepting request times within `max_skew`
     /// of the server clock (AWS uses 5 minutes).
     pub fn new(region: impl Into<String>, service: impl Into<String>, max_skew: Duration) -> Self {
+        Verifier::for_regions(Regions::Only(vec![region.into()]), service, max_skew)
+    }
+
+    /// A verifier for `service` in `regions`.
+    pub fn for_regions(regions: Regions, service: impl Into<String>, max_skew: Duration) -> Self {
         Verifier {
-            region: region.into(),
+            regions,
             service: service.into(),
             // A skew too large for `time` means "no limit" in practice.
             max_skew: time::Duration::try_from(max_skew).unwrap_or(time::Duration::MAX),
@@ -87,9 +112,9 @@ impl Verifier {
         self
     }
 
-    /// The region credentials must be scoped to.
-    pub fn region(&self) -> &str {
-        &self.region
+    /// The regions credentials may be scoped to.
+    pub fn regions(&self) -> &Regions {
+        &self.regions
     }
 
     /// The service credentials must be scoped to.
@@ -168,13 +193,14 @@ impl Verifier {
         let sts = string_to_sign(&amz_date, &auth.scope(), &creq);
         let key = self
             .cache
-            .get_or_derive(&auth.access_key_id, secret, &auth.date, || {
-                derive_signing_key(secret, &auth.date, &self.region, &self.service)
+            .get_or_derive(&auth.access_key_id, secret, &auth.date, &auth.region, || {
+                derive_signing_key(secret, &auth.date, &auth.region, &self.service)
             });
         let expected = key.sign(&sts);
         if bool::from(expected.ct_eq(&auth.signature)) {
             Ok(Verified {
                 access_key_id: auth.access_key_id,
+                region: auth.region,
             })
         } else {
             Err(Error::signature_mismatch())
@@ -206,7 +232,7 @@ impl Verifier {
 
     /// Region, service and date of the credential scope, with AWS's messages.
     fn check_scope(&self, auth: &Authorization, amz_date: &str) -> Result<(), Error> {
-        if auth.region != self.region {
+        if !self.regions.allows(&auth.region) {
             return Err(Error::InvalidSignature(format!(
                 "Credential should be scoped to a valid region, not '{}'.",
                 echo(&auth.region)
@@ -264,7 +290,7 @@ impl fmt::Debug for Verifier {
     // The cache is left out: its ids are digests over secrets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("region", &self.region)
+            .field("regions", &self.regions)
             .field("service", &self.service)
             .field("max_skew", &self.max_skew)
             .field("normalize_path", &self.normalize_path)
@@ -369,8 +395,8 @@ fn single_header<'a>(req: &Request<'a>, name: &str) -> Header<'a> {
     }
 }
 
-/// Signing keys by (access key, secret fingerprint, date). Region and service are
-/// fixed per verifier, so they need not be part of the key.
+/// Signing keys by (access key, secret fingerprint, date, region). The service is fixed per
+/// verifier, so it need not be part of the key.
 struct KeyCache {
     capacity: usize,
     entries: RwLock<HashMap<[u8; 32], CachedKey>>,
@@ -391,9 +417,9 @@ impl KeyCache {
 
     /// One digest names the entry: a rotated secret gets a new entry and the old
     /// key cannot be hit with the new secret, nor the reverse.
-    fn cache_id(access_key_id: &str, secret: &str, date: &str) -> [u8; 32] {
+    fn cache_id(access_key_id: &str, secret: &str, date: &str, region: &str) -> [u8; 32] {
         let mut ctx = digest::Context::new(&digest::SHA256);
-        for part in [access_key_id, secret, date] {
+        for part in [access_key_id, secret, date, region] {
             // Length prefixes keep the encoding unambiguous.
             ctx.update(&(part.len() as u64).to_be_bytes());
             ctx.update(part.as_bytes());
@@ -408,9 +434,10 @@ impl KeyCache {
         access_key_id: &str,
         secret: &str,
         date: &str,
+        region: &str,
         derive: impl FnOnce() -> SigningKey,
     ) -> SigningKey {
-        let id = Self::cache_id(access_key_id, secret, date);
+        let id = Self::cache_id(access_key_id, secret, date, region);
         // A panic elsewhere while holding the lock leaves the map usable; recover it.
         if let Some(hit) = self
             .entries
@@ -464,7 +491,7 @@ mod tests {
         let cache = KeyCache::new(2);
         let mut derivations = 0;
         let mut get = |akid: &str, secret: &str, date: &str| {
-            cache.get_or_derive(akid, secret, date, || {
+            cache.get_or_derive(akid, secret, date, "r", || {
                 derivations += 1;
                 derive_signing_key(secret, date, "r", "s")
             })
@@ -483,12 +510,12 @@ mod tests {
     #[test]
     fn verifier_debug_hides_the_cache() {
         let v = Verifier::new("us-east-1", "kms", Duration::from_secs(300));
-        v.cache.get_or_derive("A", "secret", "20150830", || {
+        v.cache.get_or_derive("A", "secret", "20150830", "us-east-1", || {
             derive_signing_key("secret", "20150830", "us-east-1", "kms")
         });
         let d = format!("{v:?}");
         assert!(d.contains("us-east-1") && d.contains("kms"), "{d}");
-        let id = hex::encode(KeyCache::cache_id("A", "secret", "20150830"));
+        let id = hex::encode(KeyCache::cache_id("A", "secret", "20150830", "us-east-1"));
         assert!(!d.contains(&id));
     }
 

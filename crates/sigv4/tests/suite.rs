@@ -188,7 +188,7 @@ fn run_case(dir: &Path) -> Result<usize, String> {
         ..req
     };
     match verifier.verify(&signed, now, lookup) {
-        Ok(Verified { access_key_id }) if access_key_id == AKID => {}
+        Ok(Verified { access_key_id, .. }) if access_key_id == AKID => {}
         other => return Err(format!("verify of a correct signature gave {other:?}")),
     }
 

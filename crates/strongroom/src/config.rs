@@ -11,9 +11,13 @@ use zeroize::Zeroizing;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The AWS region this KMS answers for.
+    /// The AWS region this KMS answers for (and where records of a store written before regions
+    /// existed belong).
     #[serde(default = "default_region")]
     pub region: String,
+    /// More regions this KMS serves besides `region`, each its own key namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_regions: Vec<String>,
     /// Listen address of the KMS API (`127.0.0.1:4599`).
     pub listen: String,
     /// Directory of the SQLite database.
@@ -198,7 +202,9 @@ fn compile_identity_policies(who: &str, user: &User) -> Result<Vec<policy::Polic
 
 fn caller_for(account: &str, user: &User, role: bool) -> Result<kms::Caller, String> {
     let policies = compile_identity_policies(&user.name, user)?;
-    let mut caller = kms::Caller::user(account, &user.name, policies);
+    let id = kms_model::AccountId::parse(account)
+        .ok_or_else(|| format!("account id '{account}' is not 12 digits"))?;
+    let mut caller = kms::Caller::user(id, &user.name, policies);
     if role {
         let role_arn = format!("arn:aws:iam::{account}:role/{}", user.name);
         let session = format!(
@@ -237,6 +243,14 @@ impl Config {
         }
         cfg.principals()?;
         Ok(cfg)
+    }
+
+    /// The regions served: `region` first, then `extra_regions`.
+    pub fn regions(&self) -> Result<Vec<kms_model::Region>, String> {
+        std::iter::once(&self.region)
+            .chain(&self.extra_regions)
+            .map(|r| kms_model::Region::parse(r).ok_or_else(|| format!("'{r}' is not a region name")))
+            .collect()
     }
 
     /// Access key id → principal, refusing duplicates and malformed account ids.

@@ -31,6 +31,15 @@ pub struct App {
 /// A verified request's identity: handlers take it, so they cannot run unauthenticated.
 struct Authenticated {
     principal: Arc<Principal>,
+    /// The region the request was signed for.
+    region: kms_model::Region,
+}
+
+/// What the connection says about a request (`aws:SourceIp`, `aws:SecureTransport`).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub source_ip: Option<std::net::IpAddr>,
+    pub secure_transport: bool,
 }
 
 fn respond(status: u16, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -82,15 +91,11 @@ impl App {
     pub async fn serve_request(
         self: Arc<Self>,
         req: Request<Incoming>,
-        origin: kms::RequestOrigin,
+        peer: Peer,
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
-        let origin = kms::RequestOrigin {
-            request_id: request_id.clone(),
-            ..origin
-        };
-        match self.process(req, &origin).await {
+        match self.process(req, peer, &request_id).await {
             Ok((op, body)) => {
                 tracing::debug!(
                     request_id,
@@ -107,7 +112,8 @@ impl App {
     async fn process(
         &self,
         req: Request<Incoming>,
-        origin: &kms::RequestOrigin,
+        peer: Peer,
+        request_id: &str,
     ) -> Result<(Operation, Vec<u8>), (&'static str, KmsError, u16)> {
         let fail = |e: KmsError| {
             let s = e.http_status();
@@ -152,12 +158,18 @@ impl App {
             let s = e.http_status();
             (name, e, s)
         })?;
+        let origin = kms::RequestOrigin {
+            region: auth.region,
+            source_ip: peer.source_ip,
+            secure_transport: peer.secure_transport,
+            request_id: request_id.to_string(),
+        };
         match self
             .kms
-            .handle_from(op, &body, &auth.principal.caller, origin)
+            .handle(op, &body, &auth.principal.caller, &origin)
             .await
         {
-            Ok(out) => Ok((op, out)),
+            Ok(out) => Ok((op, out.body)),
             Err(e) => {
                 let s = e.http_status();
                 Err((name, e, s))
@@ -231,7 +243,17 @@ impl App {
         if !token_ok {
             return Err(invalid_token());
         }
-        Ok(Authenticated { principal })
+        // The verifier accepted the scope's region; it is a region name by then.
+        let region = kms_model::Region::parse(&verified.region).ok_or_else(|| {
+            KmsError::new(
+                ErrorCode::InvalidSignatureException,
+                format!(
+                    "Credential should be scoped to a valid region, not '{}'.",
+                    verified.region
+                ),
+            )
+        })?;
+        Ok(Authenticated { principal, region })
     }
 
     /// Replaces the principals (configuration reload).
@@ -264,15 +286,13 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
-        let origin = kms::RequestOrigin {
+        let origin = Peer {
             source_ip: Some(peer.ip()),
             secure_transport: false,
-            request_id: String::new(),
         };
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let app = Arc::clone(&app);
-                let origin = origin.clone();
                 async move { Ok::<_, Infallible>(app.serve_request(req, origin).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

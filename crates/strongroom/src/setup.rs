@@ -165,9 +165,11 @@ fn private_database_files(db: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the service from a configuration and binds its listener.
+/// Builds the service from a configuration and binds its listener. `any_region`: serve every
+/// region a request is signed for (`dev`), not only the configured ones.
 async fn start(
     config: &Config,
+    any_region: bool,
 ) -> Result<
     (
         Arc<App>,
@@ -181,27 +183,44 @@ async fn start(
     secret_files::create_private_dir(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     let root = load_root_key(&config.root_key, config.allow_insecure_file_permissions)?;
+    let regions = config.regions()?;
+    let default_region = regions
+        .first()
+        .cloned()
+        .ok_or("the configuration names no region")?;
     let db = config.data_dir.join("strongroom.db");
     private_database_files(&db)?;
-    let store =
-        store::SqliteStore::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let store = store::SqliteStore::open(&db, &default_region)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let kms_config = kms::KmsConfig {
+        regions: regions.clone(),
+        any_region,
+        partition: "aws".to_string(),
+        xks: config.xks.settings()?,
+    };
+    let xks = kms::xks_client(&kms_config, &default_region)
+        .map_err(|e| format!("cannot start: {}", e.message))?;
     let kms = kms::Kms::open(
-        kms::KmsConfig {
-            region: config.region.clone(),
-            partition: "aws".to_string(),
-            xks: config.xks.settings()?,
-        },
+        kms_config,
         Arc::new(store),
         root,
         Arc::new(kms::SystemClock),
+        xks,
     )
+    .await
     .map_err(|e| format!("cannot load the keys: {e}"))?;
+    let verified_regions = if any_region {
+        sigv4::Regions::Any
+    } else {
+        sigv4::Regions::Only(regions.iter().map(ToString::to_string).collect())
+    };
     let app = Arc::new(App {
         kms: Arc::new(kms),
         principals: std::sync::RwLock::new(Arc::new(config.principals()?)),
         // A signature must cover the operation and every x-amz-* header, or a captured request
         // could be replayed as another operation within the 5-minute window.
-        verifier: sigv4::Verifier::new(config.region.clone(), "kms", Duration::from_secs(300))
+        verifier: sigv4::Verifier::for_regions(verified_regions, "kms", Duration::from_secs(300))
             .with_required_signed_headers(&["x-amz-target", "content-type"])
             .with_amz_headers_signed(true),
     });
@@ -261,7 +280,7 @@ async fn run(
 /// `strongroom serve --config FILE`.
 pub async fn serve(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path)?;
-    let (app, listener, hangup) = start(&config).await?;
+    let (app, listener, hangup) = start(&config, false).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("strongroom: KMS listening on http://{addr}");
     let _ = std::io::stdout().flush();
@@ -298,15 +317,18 @@ async fn demo_key_store(
         .get(&admin.id)
         .cloned()
         .ok_or("the dev access key is not loaded")?;
+    let region = kms_model::Region::parse(&config.region)
+        .ok_or_else(|| format!("'{}' is not a region name", config.region))?;
     let call = |op: kms_api::Operation, body: serde_json::Value| {
         let kms = Arc::clone(&app.kms);
         let caller = principal.caller.clone();
+        let origin = kms::RequestOrigin::internal(region.clone());
         async move {
             let out = kms
-                .handle(op, body.to_string().as_bytes(), &caller)
+                .handle(op, body.to_string().as_bytes(), &caller, &origin)
                 .await
                 .map_err(|e| format!("{}: {e}", op.name()))?;
-            serde_json::from_slice::<serde_json::Value>(&out).map_err(|e| e.to_string())
+            serde_json::from_slice::<serde_json::Value>(&out.body).map_err(|e| e.to_string())
         }
     };
     use kms_api::Operation as Op;
@@ -428,7 +450,7 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>, demo_store: bool) -> Resu
     let mut created = created;
     created.config.xks.ca_bundle_file = Some(xks.ca_file.clone());
     created.config.xks.allow_endpoint_port = true;
-    let (app, listener, hangup) = start(&created.config).await?;
+    let (app, listener, hangup) = start(&created.config, true).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let demo = if demo_store {
         Some(demo_key_store(&app, &created.config, &xks).await?)

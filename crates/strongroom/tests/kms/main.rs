@@ -14,6 +14,7 @@ mod fidelity;
 mod keys;
 mod policies;
 mod protocol;
+mod regions;
 mod security;
 mod sigv4;
 mod states;

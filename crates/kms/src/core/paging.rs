@@ -1,11 +1,13 @@
 //! Limit/Marker paging shared by the List operations. A marker is the sort key of the last item
 //! returned, made opaque; the next page starts after it, so deletions between pages lose nothing.
+//! Lists the store keeps (keys, aliases, grants) are paged by the store (keyset pagination); the
+//! short lists inside one record (tags, rotations) are paged here.
 
 use kms_api::{ErrorCode, KmsError};
 
 pub(crate) struct PageLimits {
-    pub default: i64,
-    pub max: i64,
+    pub default: i32,
+    pub max: i32,
 }
 
 pub(crate) struct Page<T> {
@@ -16,7 +18,7 @@ pub(crate) struct Page<T> {
 
 const MARKER_PREFIX: &str = "sr1.";
 
-fn encode_marker(key: &str) -> String {
+pub(crate) fn encode_marker(key: &str) -> String {
     format!("{MARKER_PREFIX}{}", hex::encode(key))
 }
 
@@ -29,15 +31,31 @@ fn decode_marker(marker: &str) -> Result<String, KmsError> {
     String::from_utf8(bytes).map_err(|_| invalid())
 }
 
+/// The store's page request for a List operation's `Limit` and `Marker`.
+pub(crate) fn store_page(
+    limit: Option<i32>,
+    marker: Option<&str>,
+    limits: PageLimits,
+) -> Result<store::PageRequest, KmsError> {
+    Ok(store::PageRequest {
+        after: marker.map(decode_marker).transpose()?,
+        limit: clamp(limit, &limits),
+    })
+}
+
+fn clamp(limit: Option<i32>, limits: &PageLimits) -> usize {
+    usize::try_from(limit.unwrap_or(limits.default).clamp(1, limits.max)).unwrap_or(1)
+}
+
 /// One page of `sorted` (sorted by `key`), after `marker`, at most `limit` long.
 pub(crate) fn page<T>(
     sorted: Vec<T>,
     key: impl Fn(&T) -> String,
-    limit: Option<i64>,
+    limit: Option<i32>,
     marker: Option<&str>,
     limits: PageLimits,
 ) -> Result<Page<T>, KmsError> {
-    let limit = usize::try_from(limit.unwrap_or(limits.default).clamp(1, limits.max)).unwrap_or(1);
+    let limit = clamp(limit, &limits);
     let after = marker.map(decode_marker).transpose()?;
     let mut rest = sorted
         .into_iter()

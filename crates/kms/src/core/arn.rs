@@ -1,21 +1,20 @@
-//! ARNs of keys and aliases, and parsing the ones callers send.
+//! ARNs of keys, aliases and custom key stores, and taking apart the ones callers send.
 
-use crate::KmsConfig;
+use kms_model::{AccountId, AliasName, KeyId, Region};
 
 /// `arn:aws:kms:REGION:ACCOUNT:key/ID`.
-pub(crate) fn key_arn(cfg: &KmsConfig, account: &str, key_id: &str) -> String {
-    format!(
-        "arn:{}:kms:{}:{account}:key/{key_id}",
-        cfg.partition, cfg.region
-    )
+pub(crate) fn key_arn(partition: &str, region: &Region, account: &AccountId, id: &KeyId) -> String {
+    format!("arn:{partition}:kms:{region}:{account}:key/{id}")
 }
 
-/// `arn:aws:kms:REGION:ACCOUNT:alias/NAME` (alias_name includes `alias/`).
-pub(crate) fn alias_arn(cfg: &KmsConfig, account: &str, alias_name: &str) -> String {
-    format!(
-        "arn:{}:kms:{}:{account}:{alias_name}",
-        cfg.partition, cfg.region
-    )
+/// `arn:aws:kms:REGION:ACCOUNT:alias/NAME`.
+pub(crate) fn alias_arn(
+    partition: &str,
+    region: &Region,
+    account: &AccountId,
+    name: &AliasName,
+) -> String {
+    format!("arn:{partition}:kms:{region}:{account}:{name}")
 }
 
 /// A KMS ARN taken apart: region, account and resource (`key/ID` or `alias/NAME`).

@@ -1,4 +1,4 @@
-//! Time, behind a trait so tests can move it (deletion windows).
+//! Time, behind a trait so tests can move it (deletion windows, rotation dates).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -1,0 +1,340 @@
+//! The in-memory copy of the store that the hot path reads: keys with their unwrapped, ready
+//! key material, compiled policy, grants and alias names; aliases; custom key stores.
+//!
+//! Invariants the methods keep: a key's entry carries the names of exactly the aliases that
+//! name it; an entry is only replaced by one of the same or a newer revision (a slow writer
+//! cannot put back an older record); removing a key removes its aliases.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use kms_model::{
+    AccountId, Alias, AliasName, CustomKeyStoreId, Grant, Key, KeyRef, KeyVersion, Region,
+    Revision, RotationType, VersionId,
+};
+use store::Versioned;
+
+use super::material::Material;
+use super::stores::StoreEntry;
+
+/// A version's metadata and material.
+#[derive(Debug)]
+pub(crate) struct CachedVersion {
+    pub id: VersionId,
+    pub created_ms: i64,
+    pub rotation: Option<RotationType>,
+    pub material: Material,
+}
+
+/// A key as the hot path needs it.
+pub(crate) struct CachedKey {
+    /// The key's record.
+    pub key: Key,
+    /// The revision of the record.
+    pub revision: Revision,
+    /// Its versions, oldest first.
+    pub versions: Arc<Vec<Arc<CachedVersion>>>,
+    /// The key policy, compiled once per change.
+    pub policy: Arc<policy::Policy>,
+    /// The key's grants.
+    pub grants: Arc<Vec<Grant>>,
+    /// Names of the aliases that name the key, sorted (`kms:ResourceAliases`).
+    pub aliases: Arc<Vec<String>>,
+}
+
+impl std::fmt::Debug for CachedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedKey")
+            .field("key", &self.key)
+            .field("revision", &self.revision)
+            .field("versions", &self.versions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedKey {
+    /// The key's address.
+    pub fn key_ref(&self) -> KeyRef {
+        KeyRef {
+            region: self.key.region.clone(),
+            id: self.key.id.clone(),
+        }
+    }
+
+    /// The version a ciphertext names.
+    pub fn version(&self, id: &VersionId) -> Option<&Arc<CachedVersion>> {
+        self.versions.iter().rev().find(|v| v.id == *id)
+    }
+
+    /// The version new ciphertexts use.
+    pub fn current(&self) -> Option<&Arc<CachedVersion>> {
+        self.version(&self.key.current_version)
+    }
+
+    /// The same key with another record (same versions, grants and aliases; the policy
+    /// recompiled only if its text changed).
+    pub fn with_record(&self, key: Key, revision: Revision) -> CachedKey {
+        let policy = if key.policy == self.key.policy {
+            Arc::clone(&self.policy)
+        } else {
+            Arc::new(compile_stored_policy(&key))
+        };
+        CachedKey {
+            key,
+            revision,
+            versions: Arc::clone(&self.versions),
+            policy,
+            grants: Arc::clone(&self.grants),
+            aliases: Arc::clone(&self.aliases),
+        }
+    }
+
+    /// The same key with other grants.
+    pub fn with_grants(&self, grants: Vec<Grant>) -> CachedKey {
+        CachedKey {
+            key: self.key.clone(),
+            revision: self.revision,
+            versions: Arc::clone(&self.versions),
+            policy: Arc::clone(&self.policy),
+            grants: Arc::new(grants),
+            aliases: Arc::clone(&self.aliases),
+        }
+    }
+
+    /// The same key with one more version (rotation).
+    pub fn with_version(&self, key: Key, revision: Revision, v: CachedVersion) -> CachedKey {
+        let mut versions = self.versions.as_ref().clone();
+        versions.push(Arc::new(v));
+        CachedKey {
+            versions: Arc::new(versions),
+            ..self.with_record(key, revision)
+        }
+    }
+}
+
+/// Compiles a stored key policy. Stored policies were checked when they were written; one that no
+/// longer parses (an older, laxer version wrote it) allows nothing rather than failing the start.
+pub(crate) fn compile_stored_policy(key: &Key) -> policy::Policy {
+    policy::Policy::parse(&key.policy, policy::PolicyKind::Resource).unwrap_or_else(|e| {
+        tracing::error!(key_id = %key.id, error = %e, "stored key policy does not parse; it allows nothing");
+        policy::Policy::deny_all()
+    })
+}
+
+/// Builds a cache entry from stored parts.
+pub(crate) fn cached_key(
+    key: Versioned<Key>,
+    versions: &[KeyVersion],
+    grants: Vec<Grant>,
+    root: &crypto::RootKey,
+) -> Result<CachedKey, kms_api::KmsError> {
+    let versions = versions
+        .iter()
+        .map(|v| {
+            Ok(Arc::new(CachedVersion {
+                id: v.id,
+                created_ms: v.created_ms,
+                rotation: v.rotation,
+                material: super::material::unwrap(root, v)?,
+            }))
+        })
+        .collect::<Result<Vec<_>, kms_api::KmsError>>()?;
+    Ok(CachedKey {
+        policy: Arc::new(compile_stored_policy(&key.record)),
+        key: key.record,
+        revision: key.revision,
+        versions: Arc::new(versions),
+        grants: Arc::new(grants),
+        aliases: Arc::new(Vec::new()),
+    })
+}
+
+type AliasKey = (AccountId, Region, AliasName);
+
+#[derive(Default)]
+struct Inner {
+    keys: HashMap<KeyRef, Arc<CachedKey>>,
+    aliases: HashMap<AliasKey, Versioned<Alias>>,
+    stores: HashMap<CustomKeyStoreId, Arc<StoreEntry>>,
+}
+
+impl Inner {
+    /// Rebuilds the alias names a key's entry carries.
+    fn refresh_alias_names(&mut self, key: &KeyRef) {
+        let Some(entry) = self.keys.get(key) else {
+            return;
+        };
+        let mut names: Vec<String> = self
+            .aliases
+            .values()
+            .filter(|a| a.record.region == key.region && a.record.target == key.id)
+            .map(|a| a.record.name.to_string())
+            .collect();
+        names.sort();
+        if *entry.aliases != names {
+            let updated = CachedKey {
+                aliases: Arc::new(names),
+                ..entry.with_record(entry.key.clone(), entry.revision)
+            };
+            self.keys.insert(key.clone(), Arc::new(updated));
+        }
+    }
+}
+
+/// The cache. Readers take a read lock for a lookup and leave with an `Arc`.
+#[derive(Default)]
+pub(crate) struct Cache {
+    inner: RwLock<Inner>,
+}
+
+impl Cache {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent maps (every change is one insert or
+        // remove); recover them.
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A key.
+    pub fn key(&self, key: &KeyRef) -> Option<Arc<CachedKey>> {
+        self.read().keys.get(key).cloned()
+    }
+
+    /// Puts a key's entry, unless the cache holds a newer revision; keeps its alias names.
+    pub fn put_key(&self, entry: CachedKey) {
+        let mut inner = self.write();
+        let key = entry.key_ref();
+        if inner
+            .keys
+            .get(&key)
+            .is_some_and(|old| old.revision > entry.revision)
+        {
+            return;
+        }
+        inner.keys.insert(key.clone(), Arc::new(entry));
+        inner.refresh_alias_names(&key);
+    }
+
+    /// Replaces a key's entry with `f` of it (under the write lock, so concurrent changes to
+    /// grants or aliases are not lost).
+    pub fn update_key(&self, key: &KeyRef, f: impl FnOnce(&CachedKey) -> CachedKey) {
+        let mut inner = self.write();
+        if let Some(old) = inner.keys.get(key).cloned() {
+            inner.keys.insert(key.clone(), Arc::new(f(&old)));
+        }
+    }
+
+    /// Removes a key and the aliases naming it.
+    pub fn remove_key(&self, key: &KeyRef) {
+        let mut inner = self.write();
+        inner.keys.remove(key);
+        inner
+            .aliases
+            .retain(|_, a| !(a.record.region == key.region && a.record.target == key.id));
+    }
+
+    /// Keys matching `pred`.
+    pub fn keys_where(&self, pred: impl Fn(&CachedKey) -> bool) -> Vec<Arc<CachedKey>> {
+        self.read()
+            .keys
+            .values()
+            .filter(|k| pred(k))
+            .cloned()
+            .collect()
+    }
+
+    /// An alias.
+    pub fn alias(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        name: &AliasName,
+    ) -> Option<Versioned<Alias>> {
+        self.read()
+            .aliases
+            .get(&(account.clone(), region.clone(), name.clone()))
+            .cloned()
+    }
+
+    /// How many aliases name a key.
+    pub fn alias_count(&self, key: &KeyRef) -> usize {
+        self.key(key).map_or(0, |k| k.aliases.len())
+    }
+
+    /// Puts an alias (and moves its name between the keys' entries).
+    pub fn put_alias(&self, alias: Versioned<Alias>) {
+        let mut inner = self.write();
+        let a = &alias.record;
+        let slot = (a.account.clone(), a.region.clone(), a.name.clone());
+        if inner
+            .aliases
+            .get(&slot)
+            .is_some_and(|old| old.revision > alias.revision)
+        {
+            return;
+        }
+        let new_key = KeyRef {
+            region: a.region.clone(),
+            id: a.target.clone(),
+        };
+        let old_key = inner.aliases.get(&slot).map(|old| KeyRef {
+            region: old.record.region.clone(),
+            id: old.record.target.clone(),
+        });
+        inner.aliases.insert(slot, alias);
+        inner.refresh_alias_names(&new_key);
+        if let Some(old) = old_key.filter(|o| *o != new_key) {
+            inner.refresh_alias_names(&old);
+        }
+    }
+
+    /// Removes an alias.
+    pub fn remove_alias(&self, account: &AccountId, region: &Region, name: &AliasName) {
+        let mut inner = self.write();
+        if let Some(old) = inner
+            .aliases
+            .remove(&(account.clone(), region.clone(), name.clone()))
+        {
+            inner.refresh_alias_names(&KeyRef {
+                region: old.record.region,
+                id: old.record.target,
+            });
+        }
+    }
+
+    /// A custom key store.
+    pub fn store(&self, id: &CustomKeyStoreId) -> Option<Arc<StoreEntry>> {
+        self.read().stores.get(id).cloned()
+    }
+
+    /// Custom key stores matching `pred`.
+    pub fn stores_where(&self, pred: impl Fn(&StoreEntry) -> bool) -> Vec<Arc<StoreEntry>> {
+        self.read()
+            .stores
+            .values()
+            .filter(|s| pred(s))
+            .cloned()
+            .collect()
+    }
+
+    /// Puts a custom key store's entry.
+    pub fn put_store(&self, entry: StoreEntry) {
+        let mut inner = self.write();
+        if inner
+            .stores
+            .get(&entry.record.id)
+            .is_some_and(|old| old.revision > entry.revision)
+        {
+            return;
+        }
+        inner.stores.insert(entry.record.id.clone(), Arc::new(entry));
+    }
+
+    /// Removes a custom key store.
+    pub fn remove_store(&self, id: &CustomKeyStoreId) {
+        self.write().stores.remove(id);
+    }
+}

@@ -1,0 +1,114 @@
+//! AWS's key-state table: what an operation may do with a key in each state.
+//!
+//! Operations fall into a few rules ([`StateRule`], chosen per operation in the operation
+//! table); [`check`] is the whole table as one function of (state, rule), tested pair by pair.
+
+use kms_model::KeyState;
+
+/// The states an operation accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateRule {
+    /// Any state (DescribeKey, the List and Get operations, RetireGrant, RevokeGrant).
+    Any,
+    /// Enabled or Disabled (management: EnableKey, tags, policies, aliases, rotation settings).
+    /// A key whose external key store is disconnected may be managed too.
+    Manageable,
+    /// Enabled only (cryptographic operations, CreateGrant).
+    Enabled,
+    /// PendingDeletion only (CancelKeyDeletion).
+    PendingDeletion,
+}
+
+/// Why a key's state refuses an operation; the caller words it (it knows the key's ARN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `DisabledException`: "<arn> is disabled."
+    Disabled,
+    /// `KMSInvalidStateException`: "<arn> is pending deletion."
+    PendingDeletion,
+    /// `KMSInvalidStateException`: the key's external key store is not connected.
+    StoreNotConnected,
+    /// `KMSInvalidStateException`: "<arn> is not pending deletion."
+    NotPendingDeletion,
+    /// `KMSInvalidStateException`: "<arn> is <state>." for any other state.
+    InvalidState(KeyState),
+}
+
+/// The table: `state` is the state callers see (a key in a disconnected external key store
+/// shows `Unavailable`).
+pub(crate) fn check(state: KeyState, rule: StateRule) -> Result<(), Refusal> {
+    use KeyState::*;
+    match (rule, state) {
+        (StateRule::Any, _) => Ok(()),
+        (StateRule::PendingDeletion, PendingDeletion) => Ok(()),
+        (StateRule::PendingDeletion, _) => Err(Refusal::NotPendingDeletion),
+        (_, Enabled) => Ok(()),
+        (StateRule::Manageable, Disabled | Unavailable) => Ok(()),
+        (StateRule::Enabled, Disabled) => Err(Refusal::Disabled),
+        (StateRule::Enabled, Unavailable) => Err(Refusal::StoreNotConnected),
+        (_, PendingDeletion) => Err(Refusal::PendingDeletion),
+        (_, other) => Err(Refusal::InvalidState(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use KeyState::*;
+
+    #[test]
+    fn every_state_and_rule() {
+        use Refusal as R;
+        use StateRule as S;
+        let table = [
+            (S::Any, Enabled, Ok(())),
+            (S::Any, Disabled, Ok(())),
+            (S::Any, PendingDeletion, Ok(())),
+            (S::Any, PendingImport, Ok(())),
+            (S::Any, Unavailable, Ok(())),
+            (S::Any, Creating, Ok(())),
+            (S::Any, Updating, Ok(())),
+            (S::Any, PendingReplicaDeletion, Ok(())),
+            (S::Manageable, Enabled, Ok(())),
+            (S::Manageable, Disabled, Ok(())),
+            (S::Manageable, Unavailable, Ok(())),
+            (S::Manageable, PendingDeletion, Err(R::PendingDeletion)),
+            (S::Manageable, PendingImport, Err(R::InvalidState(PendingImport))),
+            (S::Manageable, Creating, Err(R::InvalidState(Creating))),
+            (S::Manageable, Updating, Err(R::InvalidState(Updating))),
+            (
+                S::Manageable,
+                PendingReplicaDeletion,
+                Err(R::InvalidState(PendingReplicaDeletion)),
+            ),
+            (S::Enabled, Enabled, Ok(())),
+            (S::Enabled, Disabled, Err(R::Disabled)),
+            (S::Enabled, Unavailable, Err(R::StoreNotConnected)),
+            (S::Enabled, PendingDeletion, Err(R::PendingDeletion)),
+            (S::Enabled, PendingImport, Err(R::InvalidState(PendingImport))),
+            (S::Enabled, Creating, Err(R::InvalidState(Creating))),
+            (S::Enabled, Updating, Err(R::InvalidState(Updating))),
+            (
+                S::Enabled,
+                PendingReplicaDeletion,
+                Err(R::InvalidState(PendingReplicaDeletion)),
+            ),
+            (S::PendingDeletion, PendingDeletion, Ok(())),
+            (S::PendingDeletion, Enabled, Err(R::NotPendingDeletion)),
+            (S::PendingDeletion, Disabled, Err(R::NotPendingDeletion)),
+            (S::PendingDeletion, Unavailable, Err(R::NotPendingDeletion)),
+            (S::PendingDeletion, PendingImport, Err(R::NotPendingDeletion)),
+            (S::PendingDeletion, Creating, Err(R::NotPendingDeletion)),
+            (S::PendingDeletion, Updating, Err(R::NotPendingDeletion)),
+            (
+                S::PendingDeletion,
+                PendingReplicaDeletion,
+                Err(R::NotPendingDeletion),
+            ),
+        ];
+        assert_eq!(table.len(), 4 * KeyState::ALL.len(), "every pair once");
+        for (rule, state, want) in table {
+            assert_eq!(check(state, rule), want, "{rule:?} {state:?}");
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant. When a grant
+//! allows a request is a rule of the core (`core::rules::matching_grant`).
+
+use std::sync::Arc;
+
+use kms_api::wire::{
+    CreateGrantRequest, CreateGrantResponse, GrantConstraints as WireConstraints,
+    GrantListEntry, ListGrantsRequest, ListGrantsResponse, ListRetirableGrantsRequest,
+    RetireGrantRequest, RetireGrantResponse, RevokeGrantRequest, RevokeGrantResponse,
+};
+use kms_api::{ErrorCode, KmsError};
+use kms_model::{Grant, GrantConstraints, GrantId, GrantOperation, KeySpec};
+
+use crate::core::optable::Naming;
+use crate::core::paging::{page, PageLimits};
+use crate::core::{rules, store_error, timestamp, Access, CachedKey, Core};
+
+/// AWS's quota of grants on one key.
+const MAX_GRANTS_PER_KEY: usize = 50_000;
+
+/// Grant operations that take an encryption context, so constraints can apply to them.
+const CONTEXT_OPERATIONS: &[GrantOperation] = &[
+    GrantOperation::Decrypt,
+    GrantOperation::Encrypt,
+    GrantOperation::GenerateDataKey,
+    GrantOperation::GenerateDataKeyWithoutPlaintext,
+    GrantOperation::ReEncryptFrom,
+    GrantOperation::ReEncryptTo,
+    GrantOperation::GenerateDataKeyPair,
+    GrantOperation::GenerateDataKeyPairWithoutPlaintext,
+];
+
+/// Grant operations a constrained grant may include although constraints do not apply to them
+/// (CreateGrant passes its constraints on to the grants it makes).
+const UNCONSTRAINED_OPERATIONS: &[GrantOperation] = &[
+    GrantOperation::DescribeKey,
+    GrantOperation::RetireGrant,
+    GrantOperation::CreateGrant,
+];
+
+/// Grant operations a symmetric encryption key supports.
+const SYMMETRIC_OPERATIONS: &[GrantOperation] = &[
+    GrantOperation::Decrypt,
+    GrantOperation::Encrypt,
+    GrantOperation::GenerateDataKey,
+    GrantOperation::GenerateDataKeyWithoutPlaintext,
+    GrantOperation::ReEncryptFrom,
+    GrantOperation::ReEncryptTo,
+    GrantOperation::CreateGrant,
+    GrantOperation::RetireGrant,
+    GrantOperation::DescribeKey,
+    GrantOperation::GenerateDataKeyPair,
+    GrantOperation::GenerateDataKeyPairWithoutPlaintext,
+];
+
+/// Grant ids this KMS issues are 64 hex digits; anything else cannot name a grant.
+fn checked_grant_id(id: &str) -> Result<GrantId, KmsError> {
+    GrantId::parse(id).ok_or_else(|| {
+        KmsError::new(
+            ErrorCode::InvalidGrantIdException,
+            "The request was rejected because the specified GrantId is not valid.",
+        )
+    })
+}
+
+fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        return Err(KmsError::new(
+            ErrorCode::DryRunOperationException,
+            "The request would have succeeded, but the DryRun option is set.",
+        ));
+    }
+    Ok(())
+}
+
+fn entry(key_arn: &str, g: &Grant) -> GrantListEntry {
+    let constraints = g.constraints.as_ref().map(|c| match c {
+        GrantConstraints::Equals(m) => WireConstraints {
+            encryption_context_equals: Some(m.clone()),
+            ..WireConstraints::default()
+        },
+        GrantConstraints::Subset(m) => WireConstraints {
+            encryption_context_subset: Some(m.clone()),
+            ..WireConstraints::default()
+        },
+    });
+    GrantListEntry {
+        key_id: Some(key_arn.to_string()),
+        grant_id: Some(g.id.to_string()),
+        name: g.name.clone(),
+        creation_date: Some(timestamp(g.created_ms)),
+        grantee_principal: Some(g.grantee.clone()),
+        retiring_principal: g.retiring.clone(),
+        issuing_account: Some(format!("arn:aws:iam::{}:root", g.issuing_account)),
+        operations: Some(g.operations.clone()),
+        constraints,
+        ..GrantListEntry::default()
+    }
+}
+
+pub(crate) async fn create_grant(
+    core: &Core,
+    req: &CreateGrantRequest,
+    access: &Access<'_>,
+) -> Result<CreateGrantResponse, KmsError> {
+    let grantee = match (&req.grantee_principal, &req.grantee_service_principal) {
+        (Some(p), None) => p.clone(),
+        (None, Some(_)) => {
+            return Err(KmsError::new(
+                ErrorCode::UnsupportedOperationException,
+                "GranteeServicePrincipal is not supported by Strongroom: it has no AWS services.",
+            ))
+        }
+        _ => {
+            return Err(KmsError::new(
+                ErrorCode::ValidationException,
+                "Specify exactly one of GranteePrincipal and GranteeServicePrincipal.",
+            ))
+        }
+    };
+    if req.retiring_service_principal.is_some() {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            "RetiringServicePrincipal is not supported by Strongroom: it has no AWS services.",
+        ));
+    }
+    if req.operations.is_empty() {
+        return Err(KmsError::new(
+            ErrorCode::ValidationException,
+            "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    let _w = core.writes.lock().await;
+    let key = core.resolve_for_op(&req.key_id, access)?;
+    if let Some(bad) = req
+        .operations
+        .iter()
+        .find(|o| !SYMMETRIC_OPERATIONS.contains(o))
+    {
+        let spec: KeySpec = key.key.spec();
+        return Err(KmsError::new(
+            ErrorCode::ValidationException,
+            format!("Grant operation {bad} is not valid for a {spec} key."),
+        ));
+    }
+    if req
+        .constraints
+        .as_ref()
+        .is_some_and(|c| c.source_arn.is_some())
+    {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            "The SourceArn grant constraint applies to AWS service principals, which Strongroom does not have.",
+        ));
+    }
+    let constraints = rules::requested_constraints(req.constraints.as_ref());
+    if constraints.is_some() {
+        if let Some(op) = req
+            .operations
+            .iter()
+            .find(|o| !CONTEXT_OPERATIONS.contains(o) && !UNCONSTRAINED_OPERATIONS.contains(o))
+        {
+            return Err(KmsError::new(
+                ErrorCode::ValidationException,
+                format!("Grant constraints are not allowed on a grant for {op}: it takes no encryption context."),
+            ));
+        }
+    }
+    dry_run(req.dry_run)?;
+    let mut operations = req.operations.clone();
+    operations.dedup();
+    let same = |g: &Grant| {
+        g.name.is_some()
+            && g.name == req.name
+            && g.grantee == grantee
+            && g.retiring == req.retiring_principal
+            && g.operations == operations
+            && g.constraints == constraints
+    };
+    // A retried CreateGrant with the same name and parameters returns the same grant.
+    if let Some(existing) = key.grants.iter().find(|g| same(g)) {
+        return Ok(CreateGrantResponse {
+            grant_token: Some(rules::token_for(&existing.id)?),
+            grant_id: Some(existing.id.to_string()),
+        });
+    }
+    if key.grants.len() >= MAX_GRANTS_PER_KEY {
+        return Err(KmsError::new(
+            ErrorCode::LimitExceededException,
+            format!("A key can have at most {MAX_GRANTS_PER_KEY} grants."),
+        ));
+    }
+    let random =
+        crypto::random_bytes(32).map_err(|_| KmsError::internal("Random generation failed."))?;
+    let id = GrantId::parse(&hex::encode(random.as_slice()))
+        .ok_or_else(|| KmsError::internal("Grant id generation failed."))?;
+    let grant = Grant {
+        id: id.clone(),
+        key: key.key_ref(),
+        name: req.name.clone(),
+        grantee,
+        retiring: req.retiring_principal.clone(),
+        operations,
+        constraints,
+        issuing_account: access.account.clone(),
+        created_ms: core.now_ms(),
+    };
+    core.store
+        .create_grant(&grant)
+        .await
+        .map_err(store_error)?;
+    core.cache.update_key(&key.key_ref(), |k| {
+        let mut grants = k.grants.as_ref().clone();
+        grants.push(grant.clone());
+        k.with_grants(grants)
+    });
+    Ok(CreateGrantResponse {
+        grant_token: Some(rules::token_for(&id)?),
+        grant_id: Some(id.to_string()),
+    })
+}
+
+fn grants_page<'g>(
+    grants: Vec<(String, &'g Grant)>,
+    limit: Option<i32>,
+    marker: Option<&str>,
+) -> Result<ListGrantsResponse, KmsError> {
+    let p = page(
+        grants,
+        |(_, g)| g.id.to_string(),
+        limit,
+        marker,
+        PageLimits {
+            default: 50,
+            max: 100,
+        },
+    )?;
+    Ok(ListGrantsResponse {
+        grants: Some(p.items.iter().map(|(arn, g)| entry(arn, g)).collect()),
+        next_marker: p.next_marker,
+        truncated: Some(p.truncated),
+    })
+}
+
+pub(crate) async fn list_grants(
+    core: &Core,
+    req: &ListGrantsRequest,
+    access: &Access<'_>,
+) -> Result<ListGrantsResponse, KmsError> {
+    let key = core.resolve(&req.key_id, access)?;
+    let arn = core.key_arn(&key.key);
+    let mut grants: Vec<(String, &Grant)> = key
+        .grants
+        .iter()
+        .filter(|g| req.grant_id.as_ref().is_none_or(|id| *id == g.id.as_str()))
+        .filter(|g| req.grantee_principal.as_ref().is_none_or(|p| *p == g.grantee))
+        .map(|g| (arn.clone(), g))
+        .collect();
+    grants.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+    grants_page(grants, req.limit, req.marker.as_deref())
+}
+
+/// The account of a principal as grants name it: an account id, or an IAM/STS ARN.
+fn principal_account(principal: &str) -> Option<&str> {
+    if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(principal);
+    }
+    let mut parts = principal.splitn(6, ':');
+    let (arn, _partition, service, _region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (arn == "arn" && matches!(service, "iam" | "sts") && !account.is_empty()).then_some(account)
+}
+
+pub(crate) fn list_retirable_grants(
+    core: &Core,
+    req: &ListRetirableGrantsRequest,
+    access: &Access<'_>,
+) -> Result<ListGrantsResponse, KmsError> {
+    let Some(retiring) = req.retiring_principal.as_deref() else {
+        return Err(KmsError::new(
+            ErrorCode::ValidationException,
+            "1 validation error detected: Value null at 'retiringPrincipal' failed to satisfy constraint: Member must not be null",
+        ));
+    };
+    // The authorized resource is the retiring principal, which must be of the caller's
+    // account: nobody lists another account's grants by naming one of its principals.
+    if principal_account(retiring) != Some(access.account.as_str()) {
+        return Err(KmsError::new(
+            ErrorCode::AccessDeniedException,
+            format!(
+                "User: {} is not authorized to perform: {} on resource: {retiring} {}",
+                access.principal_arn,
+                access.action,
+                policy::DenyReason::NoResourcePolicyAllows.describe(access.action)
+            ),
+        ));
+    }
+    core.authorize_resource(access, retiring)?;
+    let keys = core.cache.keys_where(|k| {
+        k.key.region == *access.region() && k.grants.iter().any(|g| g.retiring.as_deref() == Some(retiring))
+    });
+    let mut found: Vec<(String, &Grant)> = keys
+        .iter()
+        .flat_map(|k| {
+            let arn = core.key_arn(&k.key);
+            k.grants
+                .iter()
+                .filter(|g| g.retiring.as_deref() == Some(retiring))
+                .map(move |g| (arn.clone(), g))
+        })
+        .collect();
+    found.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+    grants_page(found, req.limit, req.marker.as_deref())
+}
+
+async fn remove_grant(core: &Core, key: &CachedKey, id: &GrantId) -> Result<(), KmsError> {
+    core.store
+        .delete_grant(&key.key_ref(), id)
+        .await
+        .map_err(store_error)?;
+    core.cache.update_key(&key.key_ref(), |k| {
+        let grants = k.grants.iter().filter(|g| g.id != *id).cloned().collect();
+        k.with_grants(grants)
+    });
+    Ok(())
+}
+
+fn grant_not_found(id: &str) -> KmsError {
+    KmsError::new(
+        ErrorCode::NotFoundException,
+        format!("Grant ID {id} not found"),
+    )
+}
+
+pub(crate) async fn retire_grant(
+    core: &Core,
+    req: &RetireGrantRequest,
+    access: &Access<'_>,
+) -> Result<RetireGrantResponse, KmsError> {
+    let _w = core.writes.lock().await;
+    let (key, grant) = match (
+        req.grant_token.as_deref(),
+        req.key_id.as_deref(),
+        req.grant_id.as_deref(),
+    ) {
+        (Some(token), _, _) => {
+            let id = rules::grant_id_of_token(token).ok_or_else(rules::invalid_token)?;
+            let keys = core.cache.keys_where(|k| k.grants.iter().any(|g| g.id == id));
+            keys.into_iter()
+                .find_map(|k| {
+                    let g = k.grants.iter().find(|g| g.id == id).cloned()?;
+                    Some((Arc::clone(&k), g))
+                })
+                .ok_or_else(|| {
+                    KmsError::new(
+                        ErrorCode::NotFoundException,
+                        "The grant token names a grant that does not exist.",
+                    )
+                })?
+        }
+        (None, Some(key_ref), Some(grant_id)) => {
+            let id = checked_grant_id(grant_id)?;
+            let key = core.lookup(key_ref, access, Naming::KeyOnly)?;
+            let grant = key
+                .grants
+                .iter()
+                .find(|g| g.id == id)
+                .cloned()
+                .ok_or_else(|| grant_not_found(grant_id))?;
+            (key, grant)
+        }
+        _ => {
+            return Err(KmsError::new(
+                ErrorCode::ValidationException,
+                "Specify a GrantToken, or a KeyId with a GrantId.",
+            ))
+        }
+    };
+    // Who may retire: the retiring principal, a grantee whose grant includes RetireGrant, or the
+    // account that owns the grant (through its policies).
+    let principal = &access.principal_arn;
+    let may = grant.retiring.as_deref() == Some(principal.as_str())
+        || (grant.grantee == *principal && grant.operations.contains(&GrantOperation::RetireGrant))
+        || core.authorize_key(access, &key, None).is_ok();
+    if !may {
+        return Err(KmsError::new(
+            ErrorCode::AccessDeniedException,
+            format!(
+                "User: {principal} is not authorized to perform: kms:RetireGrant on resource: {} because it is neither the grant's retiring principal nor its grantee",
+                core.key_arn(&key.key)
+            ),
+        ));
+    }
+    dry_run(req.dry_run)?;
+    remove_grant(core, &key, &grant.id).await?;
+    Ok(RetireGrantResponse {})
+}
+
+pub(crate) async fn revoke_grant(
+    core: &Core,
+    req: &RevokeGrantRequest,
+    access: &Access<'_>,
+) -> Result<RevokeGrantResponse, KmsError> {
+    let id = checked_grant_id(&req.grant_id)?;
+    let _w = core.writes.lock().await;
+    let key = core.resolve(&req.key_id, access)?;
+    if !key.grants.iter().any(|g| g.id == id) {
+        return Err(grant_not_found(&req.grant_id));
+    }
+    dry_run(req.dry_run)?;
+    remove_grant(core, &key, &id).await?;
+    Ok(RevokeGrantResponse {})
+}

@@ -1,0 +1,367 @@
+//! Keys and their lifecycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
+//! UpdateKeyDescription, ScheduleKeyDeletion, CancelKeyDeletion.
+
+use kms_api::wire::{
+    CancelKeyDeletionRequest, CancelKeyDeletionResponse, CreateKeyRequest, CreateKeyResponse,
+    DescribeKeyRequest, DescribeKeyResponse, EnableKeyResponse, KeyListEntry, KeyMetadata,
+    ListKeysRequest, ListKeysResponse, ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse,
+    UpdateKeyDescriptionRequest, UpdateKeyDescriptionResponse, XksKeyConfiguration,
+};
+use kms_api::{ErrorCode, KmsError};
+use kms_model::{
+    CustomerMasterKeySpec, Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType,
+    KeyUsage, KeyVersion, Origin, Rotation,
+};
+
+use crate::core::cache::{CachedKey, CachedVersion};
+use crate::core::paging::{self, PageLimits};
+use crate::core::{material, rules, store_error, timestamp, Access, Core};
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// DescribeKey's view of a key.
+pub(crate) fn metadata(core: &Core, key: &Key) -> KeyMetadata {
+    let state = core.visible_state(key);
+    let t = key.key_type;
+    let non_empty = |v: Vec<_>| (!v.is_empty()).then_some(v);
+    KeyMetadata {
+        aws_account_id: Some(key.account.to_string()),
+        key_id: key.id.to_string(),
+        arn: Some(core.key_arn(key)),
+        creation_date: Some(timestamp(key.created_ms)),
+        enabled: Some(state == KeyState::Enabled),
+        description: Some(key.description.clone()),
+        key_usage: Some(key.usage()),
+        key_state: Some(state),
+        deletion_date: key
+            .deletion
+            .filter(|_| key.state == KeyState::PendingDeletion)
+            .map(|d| timestamp(d.at_ms)),
+        origin: Some(key.origin),
+        custom_key_store_id: key.external.as_ref().map(|e| e.store.to_string()),
+        key_manager: Some(key.manager()),
+        customer_master_key_spec: CustomerMasterKeySpec::from_wire(key.spec().as_str()),
+        key_spec: Some(key.spec()),
+        encryption_algorithms: non_empty(t.encryption_algorithms().to_vec()),
+        signing_algorithms: non_empty(t.signing_algorithms().to_vec()),
+        mac_algorithms: non_empty(t.mac_algorithms().to_vec()),
+        key_agreement_algorithms: non_empty(t.key_agreement_algorithms().to_vec()),
+        multi_region: Some(key.id.is_multi_region()),
+        current_key_material_id: key
+            .external
+            .is_none()
+            .then(|| key.current_version.to_hex()),
+        xks_key_configuration: key.external.as_ref().map(|e| XksKeyConfiguration {
+            id: Some(e.xks_key_id.clone()),
+        }),
+        ..KeyMetadata::default()
+    }
+}
+
+/// The key spec a CreateKey asks for (`CustomerMasterKeySpec` is the deprecated name of it).
+fn requested_spec(req: &CreateKeyRequest) -> Result<KeySpec, KmsError> {
+    match (req.key_spec, req.customer_master_key_spec) {
+        (Some(_), Some(_)) => Err(KmsError::new(
+            ErrorCode::ValidationException,
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.",
+        )),
+        (Some(s), None) => Ok(s),
+        (None, Some(s)) => KeySpec::from_wire(s.as_str()).ok_or_else(|| {
+            KmsError::new(ErrorCode::ValidationException, format!("Unknown key spec {s}."))
+        }),
+        (None, None) => Ok(KeySpec::SymmetricDefault),
+    }
+}
+
+/// The key type a CreateKey asks for, with AWS's messages.
+fn requested_type(req: &CreateKeyRequest) -> Result<KeyType, KmsError> {
+    let spec = requested_spec(req)?;
+    let usage = match req.key_usage {
+        Some(u) => u,
+        None if spec == KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
+        None => {
+            return Err(KmsError::new(
+                ErrorCode::ValidationException,
+                "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
+            ))
+        }
+    };
+    let key_type = KeyType::new(spec, usage).ok_or_else(|| {
+        KmsError::new(
+            ErrorCode::ValidationException,
+            format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
+        )
+    })?;
+    if key_type != KeyType::SYMMETRIC_DEFAULT {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!("KeySpec {spec} is not supported by Strongroom yet; only SYMMETRIC_DEFAULT keys can be created."),
+        ));
+    }
+    Ok(key_type)
+}
+
+/// Where the new key's material comes from: Strongroom, or an external key store and key.
+fn requested_origin(req: &CreateKeyRequest) -> Result<Option<(String, String)>, KmsError> {
+    match req.origin.unwrap_or(Origin::AwsKms) {
+        Origin::AwsKms => {
+            if req.xks_key_id.is_some() {
+                return Err(KmsError::new(
+                    ErrorCode::ValidationException,
+                    "XksKeyId is valid only for keys with Origin EXTERNAL_KEY_STORE.",
+                ));
+            }
+            if req.custom_key_store_id.is_some() {
+                return Err(KmsError::new(
+                    ErrorCode::UnsupportedOperationException,
+                    "A CustomKeyStoreId needs Origin EXTERNAL_KEY_STORE (AWS CloudHSM key stores are not supported by Strongroom).",
+                ));
+            }
+            if req.multi_region == Some(true) {
+                return Err(KmsError::new(
+                    ErrorCode::UnsupportedOperationException,
+                    "Multi-Region keys are not supported by Strongroom yet.",
+                ));
+            }
+            Ok(None)
+        }
+        Origin::ExternalKeyStore => {
+            if req.multi_region == Some(true) {
+                return Err(KmsError::new(
+                    ErrorCode::UnsupportedOperationException,
+                    "You cannot create a multi-Region key in a custom key store.",
+                ));
+            }
+            match (&req.custom_key_store_id, &req.xks_key_id) {
+                (Some(store), Some(xks_key)) => Ok(Some((store.clone(), xks_key.clone()))),
+                _ => Err(KmsError::new(
+                    ErrorCode::ValidationException,
+                    "Origin EXTERNAL_KEY_STORE requires CustomKeyStoreId and XksKeyId.",
+                )),
+            }
+        }
+        other => Err(KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!("Origin {other} is not supported by Strongroom yet."),
+        )),
+    }
+}
+
+pub(crate) async fn create_key(
+    core: &Core,
+    req: &CreateKeyRequest,
+    access: &Access<'_>,
+) -> Result<CreateKeyResponse, KmsError> {
+    let key_type = requested_type(req)?;
+    let external = requested_origin(req)?;
+    let tags = rules::checked_tags(req.tags.as_deref().unwrap_or_default(), Vec::new())?;
+    let random = crypto::random_bytes(16).map_err(|_| KmsError::internal("Key generation failed."))?;
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&random);
+    let id = KeyId::from_random(bytes, false);
+    let region = access.region().clone();
+    let policy = match &req.policy {
+        Some(p) => {
+            let compiled = rules::checked_policy(p)?;
+            if req.bypass_policy_lockout_safety_check != Some(true) {
+                let arn = crate::core::arn::key_arn(&core.config.partition, &region, &access.account, &id);
+                core.check_lockout(access, &compiled, &arn)?;
+            }
+            p.clone()
+        }
+        None => rules::default_policy(&core.config.partition, &access.account),
+    };
+    let external = match &external {
+        Some((store, xks_key)) => Some(ExternalKey {
+            store: core.check_external_key(store, xks_key, access).await?,
+            xks_key_id: xks_key.clone(),
+        }),
+        None => None,
+    };
+    let (version_id, wrapped, prepared) = material::generate_aes(&core.root, &id)?;
+    let now = core.now_ms();
+    let key = Key {
+        id: id.clone(),
+        account: access.account.clone(),
+        region: region.clone(),
+        created_ms: now,
+        description: req.description.clone().unwrap_or_default(),
+        key_type,
+        origin: req.origin.unwrap_or(Origin::AwsKms),
+        state: KeyState::Enabled,
+        deletion: None,
+        policy,
+        tags,
+        current_version: version_id,
+        external,
+        rotation: Rotation::default(),
+    };
+    let version = KeyVersion {
+        key: id.clone(),
+        region,
+        id: version_id,
+        kind: key_type.material(),
+        created_ms: now,
+        expires_ms: None,
+        rotation: None,
+        wrapped,
+    };
+    let _w = core.writes.lock().await;
+    if let Some(e) = &key.external {
+        // Checked again under the write lock: another CreateKey may have taken it meanwhile.
+        core.check_external_key_unused(&e.store, &e.xks_key_id)?;
+    }
+    let revision = core
+        .store
+        .create_key(&key, &version)
+        .await
+        .map_err(store_error)?;
+    let entry = CachedKey {
+        policy: std::sync::Arc::new(crate::core::cache::compile_stored_policy(&key)),
+        key: key.clone(),
+        revision,
+        versions: std::sync::Arc::new(vec![std::sync::Arc::new(CachedVersion {
+            id: version_id,
+            created_ms: now,
+            rotation: None,
+            material: prepared,
+        })]),
+        grants: std::sync::Arc::new(Vec::new()),
+        aliases: std::sync::Arc::new(Vec::new()),
+    };
+    core.cache.put_key(entry);
+    Ok(CreateKeyResponse {
+        key_metadata: Some(metadata(core, &key)),
+    })
+}
+
+pub(crate) fn describe_key(
+    core: &Core,
+    req: &DescribeKeyRequest,
+    access: &Access<'_>,
+) -> Result<DescribeKeyResponse, KmsError> {
+    let key = core.resolve(&req.key_id, access)?;
+    Ok(DescribeKeyResponse {
+        key_metadata: Some(metadata(core, &key.key)),
+    })
+}
+
+pub(crate) async fn list_keys(
+    core: &Core,
+    req: &ListKeysRequest,
+    access: &Access<'_>,
+) -> Result<ListKeysResponse, KmsError> {
+    let page = paging::store_page(
+        req.limit,
+        req.marker.as_deref(),
+        PageLimits {
+            default: 100,
+            max: 1000,
+        },
+    )?;
+    let found = core
+        .store
+        .list_keys(&access.account, access.region(), &page)
+        .await
+        .map_err(store_error)?;
+    Ok(ListKeysResponse {
+        keys: Some(
+            found
+                .items
+                .iter()
+                .map(|k| KeyListEntry {
+                    key_id: Some(k.record.id.to_string()),
+                    key_arn: Some(core.key_arn(&k.record)),
+                })
+                .collect(),
+        ),
+        truncated: Some(found.next.is_some()),
+        next_marker: found.next.as_deref().map(paging::encode_marker),
+    })
+}
+
+/// EnableKey and DisableKey.
+pub(crate) async fn set_enabled(
+    core: &Core,
+    key_id: &str,
+    access: &Access<'_>,
+    enabled: bool,
+) -> Result<EnableKeyResponse, KmsError> {
+    let state = if enabled {
+        KeyState::Enabled
+    } else {
+        KeyState::Disabled
+    };
+    core.mutate_key(key_id, access, |k| {
+        k.state = state;
+        Ok(())
+    })
+    .await?;
+    Ok(EnableKeyResponse {})
+}
+
+pub(crate) async fn update_description(
+    core: &Core,
+    req: &UpdateKeyDescriptionRequest,
+    access: &Access<'_>,
+) -> Result<UpdateKeyDescriptionResponse, KmsError> {
+    core.mutate_key(&req.key_id, access, |k| {
+        k.description = req.description.clone();
+        Ok(())
+    })
+    .await?;
+    Ok(UpdateKeyDescriptionResponse {})
+}
+
+pub(crate) async fn schedule_deletion(
+    core: &Core,
+    req: &ScheduleKeyDeletionRequest,
+    access: &Access<'_>,
+) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+    let days = req.pending_window_in_days.unwrap_or(30);
+    let window = u8::try_from(days).ok().filter(|d| (7..=30).contains(d));
+    let Some(window_days) = window else {
+        let bound = if days < 7 {
+            "greater than or equal to 7"
+        } else {
+            "less than or equal to 30"
+        };
+        return Err(KmsError::new(
+            ErrorCode::ValidationException,
+            format!("1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"),
+        ));
+    };
+    let at_ms = core
+        .now_ms()
+        .saturating_add(i64::from(window_days).saturating_mul(DAY_MS));
+    let key = core
+        .mutate_key(&req.key_id, access, |k| {
+            k.state = KeyState::PendingDeletion;
+            k.deletion = Some(Deletion { at_ms, window_days });
+            Ok(())
+        })
+        .await?;
+    Ok(ScheduleKeyDeletionResponse {
+        key_id: Some(core.key_arn(&key.key)),
+        deletion_date: Some(timestamp(at_ms)),
+        key_state: Some(key.key.state),
+        pending_window_in_days: Some(days),
+    })
+}
+
+pub(crate) async fn cancel_deletion(
+    core: &Core,
+    req: &CancelKeyDeletionRequest,
+    access: &Access<'_>,
+) -> Result<CancelKeyDeletionResponse, KmsError> {
+    let key = core
+        .mutate_key(&req.key_id, access, |k| {
+            k.state = KeyState::Disabled;
+            k.deletion = None;
+            Ok(())
+        })
+        .await?;
+    Ok(CancelKeyDeletionResponse {
+        key_id: Some(core.key_arn(&key.key)),
+    })
+}
