@@ -607,6 +607,12 @@ impl Served {
     /// Writes a configuration for `principals` and a root key into a new directory, starts
     /// `strongroom serve` on it and waits for `strongroom: KMS listening on http://ADDR`.
     pub fn start(principals: &[PrincipalSpec]) -> Served {
+        Served::start_with(principals, "")
+    }
+
+    /// As [`Served::start`], with `extra` (TOML tables such as `[limits]`) appended to the
+    /// configuration.
+    pub fn start_with(principals: &[PrincipalSpec], extra: &str) -> Served {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = tempfile::Builder::new()
             .prefix("strongroom-serve-")
@@ -625,7 +631,11 @@ impl Served {
         f.write_all(format!("strongroom-root-key-v1:{root}\n").as_bytes())
             .expect("write root.key");
         let config_path = dir.path().join("strongroom.toml");
-        std::fs::write(&config_path, render_config(principals)).expect("write config");
+        std::fs::write(
+            &config_path,
+            format!("{}\n{extra}", render_config(principals)),
+        )
+        .expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
             .arg("serve")
             .arg("--config")
@@ -671,6 +681,14 @@ impl Served {
             pid,
             endpoint,
         }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.endpoint
+            .strip_prefix("http://")
+            .unwrap_or(&self.endpoint)
+            .to_string()
     }
 
     /// The configuration file's path.

@@ -10,6 +10,7 @@ mod crypto;
 mod dev_xks;
 mod durability;
 mod keys;
+mod limits;
 mod policies;
 mod protocol;
 mod sigv4;
