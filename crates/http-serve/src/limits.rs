@@ -139,6 +139,24 @@ mod tests {
         assert!(toml::from_str::<File>("[limits]\nidle_timeout = 5\n").is_err());
     }
 
+    /// The example in docs/limits.md lists every key with its default.
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        #[derive(Deserialize)]
+        struct File {
+            limits: Limits,
+        }
+        let doc = include_str!("../../../docs/limits.md");
+        let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("its end");
+        let block = &doc[start..end];
+        let f: File = toml::from_str(block).unwrap();
+        assert_eq!(f.limits, Limits::default());
+        let keys = block.lines().filter(|l| l.contains(" = ")).count();
+        let table = toml::Value::try_from(Limits::default()).unwrap();
+        assert_eq!(keys, table.as_table().unwrap().len(), "every key is shown");
+    }
+
     #[test]
     fn refuses_zero_and_inverted_caps() {
         let zero = Limits {
