@@ -1,6 +1,8 @@
 //! A request body as handlers see it: read whole, up to the size limit and before the request's
 //! deadline; whatever a handler leaves unread is drained (bounded) after its answer.
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -100,13 +102,20 @@ impl Body {
         let mut first: Option<Bytes> = None;
         let mut more: Option<BytesMut> = None;
         loop {
-            let frame =
-                match tokio::time::timeout_at(self.deadline.into(), self.incoming.frame()).await {
-                    Err(_) => return self.fail(BodyError::TimedOut),
-                    Ok(None) => break,
-                    Ok(Some(Err(_))) => return self.fail(BodyError::Broken),
-                    Ok(Some(Ok(frame))) => frame,
-                };
+            let mut next = std::pin::pin!(self.incoming.frame());
+            // A frame already received needs no timer (the usual case: the body came with the
+            // head); only a wait is bounded by the deadline.
+            let ready = std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await;
+            let frame = match ready {
+                Poll::Ready(f) => Ok(f),
+                Poll::Pending => tokio::time::timeout_at(self.deadline.into(), next).await,
+            };
+            let frame = match frame {
+                Err(_) => return self.fail(BodyError::TimedOut),
+                Ok(None) => break,
+                Ok(Some(Err(_))) => return self.fail(BodyError::Broken),
+                Ok(Some(Ok(frame))) => frame,
+            };
             let Ok(data) = frame.into_data() else {
                 continue;
             };
