@@ -385,3 +385,41 @@ async fn http2_clients_sending_a_body_get_early_answers_whole() {
         .expect("send body");
     assert_eq!(resp.await.expect("response").status(), 400);
 }
+
+#[tokio::test]
+async fn at_sigterm_open_requests_finish_idle_connections_close_and_the_process_exits() {
+    let mut s =
+        serve("request_timeout_ms = 10000\nidle_timeout_ms = 10000\nshutdown_grace_ms = 3000\n");
+    // An idle keep-alive connection.
+    let mut idle = connect(&s);
+    idle.write_all(&unsigned_request(&s.addr())).expect("send");
+    assert_eq!(read_response(&mut idle).0, 400);
+    // A request whose body is half sent.
+    let mut busy = connect(&s);
+    let request = unsigned_request(&s.addr());
+    let (first, rest) = request.split_at(request.len() - 1);
+    busy.write_all(first).expect("send all but the last byte");
+    std::thread::sleep(Duration::from_millis(200));
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &s.pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let (after, _) = time_to_close(&mut idle, Duration::from_secs(2))
+        .expect("the idle connection is closed at once");
+    assert!(after < Duration::from_secs(1), "{after:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        TcpStream::connect(s.addr()).is_err(),
+        "no new connection is accepted"
+    );
+    busy.write_all(rest).expect("send the last byte");
+    let (status, body) = read_response(&mut busy);
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while s.is_running() {
+        assert!(Instant::now() < deadline, "still running 3 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
