@@ -1,5 +1,6 @@
-//! The HTTP(S) server: routing, SigV4, quotas, secondary authorization, the four operations,
-//! health caching, request logging and reloads.
+//! The proxy's requests: routing, SigV4, quotas, secondary authorization, the four operations,
+//! health caching, request logging and reloads. Connections, TLS, timeouts, connection caps and
+//! body limits are `http_serve`'s (docs/limits.md).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
