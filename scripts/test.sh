@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of Strongroom: installs what the tests need when missing (SoftHSMv2, a Python
+# Runs every test of Strongroom: installs what the tests need when missing (SoftHSMv2, curl, a Python
 # virtual environment with awscli and boto3), builds once, runs the AWS CLI/boto3 smoke test and then the
 # whole Rust suite with cargo nextest (unit tests, SigV4 vectors, aws-sdk-kms end-to-end tests).
 set -euo pipefail
@@ -10,6 +10,12 @@ if [ ! -e /usr/lib/softhsm/libsofthsm2.so ] || ! command -v softhsm2-util >/dev/
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq softhsm2 >/dev/null
+fi
+# curl with HTTP/2: the XKS proxy is tested with it as AWS's XKS proxy test client runs it.
+if ! curl --version 2>/dev/null | grep -q '^Features:.*HTTP2'; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq curl >/dev/null
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest

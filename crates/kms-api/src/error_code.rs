@@ -79,6 +79,8 @@ pub enum ErrorCode {
     MissingAuthenticationTokenException,
     /// `NotFoundException`
     NotFoundException,
+    /// `RequestEntityTooLargeException`: a request body above the size limit (HTTP 413).
+    RequestEntityTooLargeException,
     /// `SerializationException`
     SerializationException,
     /// `TagException`
@@ -163,6 +165,7 @@ impl ErrorCode {
             ErrorCode::MalformedPolicyDocumentException => "MalformedPolicyDocumentException",
             ErrorCode::MissingAuthenticationTokenException => "MissingAuthenticationTokenException",
             ErrorCode::NotFoundException => "NotFoundException",
+            ErrorCode::RequestEntityTooLargeException => "RequestEntityTooLargeException",
             ErrorCode::SerializationException => "SerializationException",
             ErrorCode::TagException => "TagException",
             ErrorCode::ThrottlingException => "ThrottlingException",
@@ -195,9 +198,11 @@ impl ErrorCode {
         }
     }
 
-    /// The HTTP status AWS answers with: 500 for the model's faults, 400 otherwise.
+    /// The HTTP status AWS answers with: 500 for the model's faults, 413 for an oversized
+    /// request (AWS's front end refuses it so), 400 otherwise.
     pub fn http_status(self) -> u16 {
         match self {
+            ErrorCode::RequestEntityTooLargeException => 413,
             ErrorCode::DependencyTimeoutException
             | ErrorCode::KmsInternalException
             | ErrorCode::KeyUnavailableException => 500,
@@ -246,6 +251,7 @@ pub const ALL_ERROR_CODES: &[ErrorCode] = &[
     ErrorCode::MalformedPolicyDocumentException,
     ErrorCode::MissingAuthenticationTokenException,
     ErrorCode::NotFoundException,
+    ErrorCode::RequestEntityTooLargeException,
     ErrorCode::SerializationException,
     ErrorCode::TagException,
     ErrorCode::ThrottlingException,

@@ -1,5 +1,5 @@
-//! The configuration file (TOML): where to listen, the data directory, the root key, and the
-//! principals (accounts, IAM users and their access keys).
+//! The configuration file (TOML): where to listen, the data directory, the root key, the
+//! principals (accounts, IAM users and their access keys) and the listener's limits.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,9 @@ pub struct Config {
     /// How the KMS reaches external key store proxies.
     #[serde(default, skip_serializing_if = "XksClientConfig::is_default")]
     pub xks: XksClientConfig,
+    /// Connection, time and size limits of the KMS listener (`[limits]`, docs/limits.md).
+    #[serde(default, skip_serializing_if = "http_serve::Limits::is_default")]
+    pub limits: http_serve::Limits,
 }
 
 /// External key store proxy client settings (`[xks]`).
@@ -241,6 +244,9 @@ impl Config {
         if let Some(f) = &cfg.xks.ca_bundle_file {
             cfg.xks.ca_bundle_file = Some(base.join(f));
         }
+        cfg.limits
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         cfg.principals()?;
         Ok(cfg)
     }

@@ -2,23 +2,19 @@
 //! and the one place where an error becomes a response.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http_body_util::Full;
+use http_serve::{Body, BodyError, Parts};
+use hyper::{Method, Response, StatusCode};
 use kms_api::{ErrorCode, KmsError, Operation};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
 use crate::config::Principal;
-
-/// Largest request body accepted: a key policy (32 KiB, JSON-escaped) is the largest real member.
-const MAX_BODY: usize = 256 * 1024;
 
 /// Everything a request needs.
 pub struct App {
@@ -86,16 +82,32 @@ fn error_response(
     respond(status, request_id, err.to_body())
 }
 
+impl http_serve::Handler for App {
+    async fn handle(
+        &self,
+        head: Parts,
+        body: &mut Body,
+        peer: SocketAddr,
+    ) -> Response<Full<Bytes>> {
+        let peer = Peer {
+            source_ip: Some(peer.ip()),
+            secure_transport: false,
+        };
+        self.serve_request(head, body, peer).await
+    }
+}
+
 impl App {
     /// Answers one HTTP request.
     pub async fn serve_request(
-        self: Arc<Self>,
-        req: Request<Incoming>,
+        &self,
+        head: Parts,
+        body: &mut Body,
         peer: Peer,
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
-        match self.process(req, peer, &request_id).await {
+        match self.process(head, body, peer, &request_id).await {
             Ok((op, body)) => {
                 tracing::debug!(
                     request_id,
@@ -109,9 +121,12 @@ impl App {
         }
     }
 
+    /// Routes, reads the body, authenticates and runs the operation. A refusal before the body
+    /// is read leaves it to the server, which drains it after the answer.
     async fn process(
         &self,
-        req: Request<Incoming>,
+        parts: Parts,
+        body: &mut Body,
         peer: Peer,
         request_id: &str,
     ) -> Result<(Operation, Vec<u8>), (&'static str, KmsError, u16)> {
@@ -119,40 +134,48 @@ impl App {
             let s = e.http_status();
             ("-", e, s)
         };
-        if req.uri().path() != "/" {
+        let too_large = |max: usize| {
+            fail(KmsError::new(
+                ErrorCode::RequestEntityTooLargeException,
+                format!("HTTP content length exceeded {max} bytes."),
+            ))
+        };
+        // AWS's front end refuses an oversized request before looking at anything else.
+        if body.declared_too_large() {
+            return Err(too_large(body.max_bytes()));
+        }
+        if parts.uri.path() != "/" {
             return Err((
                 "-",
                 KmsError::new(ErrorCode::UnknownOperationException, ""),
                 404,
             ));
         }
-        if req.method() != Method::POST {
+        if parts.method != Method::POST {
             return Err((
                 "-",
                 KmsError::new(ErrorCode::UnknownOperationException, ""),
                 405,
             ));
         }
-        let target = req
-            .headers()
+        let target = parts
+            .headers
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let op = Operation::from_target(target)
             .ok_or_else(|| fail(KmsError::new(ErrorCode::UnknownOperationException, "")))?;
-        let (parts, body) = req.into_parts();
-        let body = Limited::new(body, MAX_BODY)
-            .collect()
-            .await
-            .map_err(|_| {
-                fail(KmsError::new(
+        let body = match body.read_all().await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge) => return Err(too_large(body.max_bytes())),
+            // The server closes the connection instead of sending this.
+            Err(e @ (BodyError::TimedOut | BodyError::Broken)) => {
+                return Err(fail(KmsError::new(
                     ErrorCode::SerializationException,
-                    format!(
-                        "The request body could not be read or is larger than {MAX_BODY} bytes."
-                    ),
-                ))
-            })?
-            .to_bytes();
+                    e.to_string(),
+                )))
+            }
+        };
         let name = op.name();
         let auth = self.authenticate(&parts, &body).map_err(|e| {
             let s = e.http_status();
@@ -273,37 +296,15 @@ fn sigv4_code(e: &sigv4::Error) -> ErrorCode {
     }
 }
 
-/// Serves the KMS API on `listener` until the process ends.
-pub async fn serve(app: Arc<App>, listener: TcpListener) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let app = Arc::clone(&app);
-        let origin = Peer {
-            source_ip: Some(peer.ip()),
-            secure_transport: false,
-        };
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(app.serve_request(req, origin).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
+/// Serves the KMS API on `listener` within `limits` until `shutdown` completes, then lets open
+/// requests finish (up to the shutdown grace).
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    limits: http_serve::Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    http_serve::serve(listener, None, limits, app, shutdown).await;
 }
 
 /// Runs the `KmsHealthCheck` of connected external key stores periodically.

@@ -96,6 +96,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         },
         deletion_sweep_seconds: 60,
         xks: Default::default(),
+        limits: Default::default(),
         accounts: vec![Account {
             id: random_account_id()?,
             roles: Vec::new(),
@@ -258,6 +259,7 @@ async fn reload_on_hangup(
 async fn run(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
+    limits: http_serve::Limits,
     sweep: Duration,
     config_path: PathBuf,
     hangup: tokio::signal::unix::Signal,
@@ -269,12 +271,18 @@ async fn run(
     tokio::spawn(reload_on_hangup(Arc::clone(&app), config_path, hangup));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("signal handling failed: {e}"))?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("signal handling failed: {e}"))?;
+    let stop = async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down: finishing open requests");
+    };
     // Returning (rather than exiting) lets `dev` remove its temporary directory.
-    tokio::select! {
-        () = server::serve(app, listener) => Ok(()),
-        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("signal handling failed: {e}")),
-        _ = term.recv() => Ok(()),
-    }
+    server::serve(app, listener, limits, stop).await;
+    Ok(())
 }
 
 /// `strongroom serve --config FILE`.
@@ -287,6 +295,7 @@ pub async fn serve(config_path: &Path) -> Result<(), String> {
     run(
         app,
         listener,
+        config.limits,
         Duration::from_secs(config.deletion_sweep_seconds.max(1)),
         config_path.to_path_buf(),
         hangup,
@@ -484,6 +493,7 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>, demo_store: bool) -> Resu
     let result = run(
         app,
         listener,
+        created.config.limits,
         Duration::from_secs(created.config.deletion_sweep_seconds.max(1)),
         created.config_path.clone(),
         hangup,

@@ -56,6 +56,10 @@ pub struct Config {
     /// reload.
     #[serde(default)]
     pub worker_threads: Option<usize>,
+    /// Connection, time and size limits of the listener (`[limits]`). Read at start, not on
+    /// reload.
+    #[serde(default)]
+    pub limits: http_serve::Limits,
     /// HTTPS settings (required unless `insecure_http`).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -414,6 +418,7 @@ impl Config {
                 ));
             }
         }
+        self.limits.validate().map_err(ConfigError)?;
         if !self.lb_health_check_path.is_empty() && !self.lb_health_check_path.starts_with('/') {
             return err("lb_health_check_path must start with '/'".into());
         }

@@ -1,9 +1,9 @@
-//! The HTTP(S) server: routing, SigV4, quotas, secondary authorization, the four operations,
-//! health caching, request logging and reloads.
+//! The proxy's requests: routing, SigV4, quotas, secondary authorization, the four operations,
+//! health caching, request logging and reloads. Connections, TLS, timeouts, connection caps and
+//! body limits are `http_serve`'s (docs/limits.md).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -11,13 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use http_body_util::Full;
+use http_serve::{Body, BodyError, Parts};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Response, StatusCode};
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
@@ -29,11 +28,6 @@ use crate::backend::workers::Workers;
 use crate::backend::{BackendError, BackendHealth, KeyBackend, KeyStatus};
 use crate::config::{self, BackendConfig, Config, QuotaConfig, Secret, TenantConfig};
 
-/// Largest request body read: room for 64 KiB of plaintext and 64 KiB of AAD in Base64.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// A body longer than [`MAX_BODY_BYTES`] is still read (and dropped) up to this size, so the
-/// client receives the error; past it the connection is closed.
-const MAX_DRAIN_BYTES: usize = 4 * 1024 * 1024;
 /// Largest plaintext (Encrypt) or ciphertext (Decrypt) accepted; the specification asks for
 /// at least 4300 bytes. Larger ones get UnsupportedOperationException.
 pub const MAX_DATA_BYTES: usize = 64 * 1024;
@@ -45,10 +39,6 @@ pub const CIPHERTEXT_METADATA_V1: [u8; 1] = [0x01];
 pub const PROXY_VENDOR: &str = "Strongroom";
 /// A failed health check is re-run after at most this long, whatever the cache age.
 const FAILED_HEALTH_TTL: Duration = Duration::from_secs(5);
-/// Time allowed for a TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time open connections get to finish after shutdown begins.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Calls that may wait for a blocking backend's threads, per thread; past that, ThrottlingException.
 const WORKER_QUEUE_PER_THREAD: usize = 64;
@@ -114,7 +104,8 @@ impl RunningProxy {
         self.shared.reload()
     }
 
-    /// Stops accepting, lets open connections finish (up to 5 s) and stops background tasks.
+    /// Stops accepting, lets open connections finish (up to `limits.shutdown_grace_ms`) and
+    /// stops background tasks.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
@@ -141,7 +132,9 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
             .tls
             .as_ref()
             .ok_or("a [tls] section is required unless insecure_http is set")?;
-        Some(crate::tls::server_config(tls_cfg)?)
+        Some(Arc::new(http_serve::Tls::new(crate::tls::server_config(
+            tls_cfg,
+        )?)))
     };
     let mut tenants = HashMap::new();
     for t in &config.tenants {
@@ -198,14 +191,22 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         fleet_size: config.fleet_size,
         lb_path: config.lb_health_check_path.clone(),
         plain_http,
-        tls: RwLock::new(tls),
-        config: Mutex::new(config),
+        tls: tls.clone(),
+        config: Mutex::new(config.clone()),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(accept_loop(
+    let stop = {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut tasks = vec![tokio::spawn(http_serve::serve(
         listener,
+        tls,
+        config.limits,
         shared.clone(),
-        shutdown_rx.clone(),
+        stop,
     ))];
     for tenant in shared.tenants.values() {
         tasks.push(tokio::spawn(health_refresher(
@@ -265,7 +266,8 @@ struct Shared {
     fleet_size: u32,
     lb_path: String,
     plain_http: bool,
-    tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    /// The listener's TLS configuration (`None`: plain HTTP); replaced on reload.
+    tls: Option<Arc<http_serve::Tls>>,
     /// The configuration in force, for reloads.
     config: Mutex<Config>,
 }
@@ -337,13 +339,6 @@ impl Tenant {
 }
 
 impl Shared {
-    fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
-        self.tls
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     fn reload(&self) -> Result<(), String> {
         let mut current = self.config.lock().unwrap_or_else(PoisonError::into_inner);
         let new = match &current.source {
@@ -395,123 +390,12 @@ impl Shared {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner) = Arc::new(dynamic);
         }
-        if tls.is_some() {
-            *self.tls.write().unwrap_or_else(PoisonError::into_inner) = tls;
+        if let (Some(running), Some(new)) = (&self.tls, tls) {
+            running.replace(new);
         }
         *current = new;
         Ok(())
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Connections
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    tokio::spawn(connection(tcp, peer, shared.clone(), shutdown.clone()));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-async fn connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let _ = tcp.set_nodelay(true);
-    match shared.tls_config() {
-        None => {
-            let builder = {
-                let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                b.http1().timer(TokioTimer::new()).keep_alive(true);
-                b
-            };
-            let svc = service(shared);
-            let conn = builder.serve_connection(TokioIo::new(tcp), svc);
-            drive(conn, shutdown, |c| c.graceful_shutdown()).await;
-        }
-        Some(cfg) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::info!(%peer, "TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            let svc = service(shared);
-            if h2 {
-                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .serve_connection(TokioIo::new(tls), svc);
-                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
-            } else {
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(tls), svc);
-                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
-            }
-        }
-    }
-}
-
-/// Runs a connection to its end, or asks it to finish gracefully once shutdown begins.
-async fn drive<C, E>(
-    conn: C,
-    mut shutdown: watch::Receiver<bool>,
-    graceful: impl FnOnce(std::pin::Pin<&mut C>),
-) where
-    C: std::future::Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!("connection ended: {e}");
-            }
-        }
-        _ = shutdown.changed() => {
-            graceful(conn.as_mut());
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
-        }
-    }
-}
-
-fn service(
-    shared: Arc<Shared>,
-) -> impl hyper::service::Service<
-    Request<Incoming>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send,
-> + Clone {
-    hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(shared, req).await) }
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,13 +432,24 @@ fn reject(name: ErrorName, message: impl AsRef<str>) -> Reject {
 
 type Outcome = Result<Vec<u8>, Reject>;
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+impl http_serve::Handler for Shared {
+    async fn handle(
+        &self,
+        head: Parts,
+        body: &mut Body,
+        _peer: SocketAddr,
+    ) -> Response<Full<Bytes>> {
+        handle(self, head, body).await
+    }
+}
+
+async fn handle(shared: &Shared, head: Parts, body: &mut Body) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let mut log = RequestLog {
         operation: "-",
         ..Default::default()
     };
-    let outcome = route(&shared, req, &mut log).await;
+    let outcome = route(shared, head, body, &mut log).await;
     let latency_us = started.elapsed().as_micros() as u64;
     let (status, resp) = match outcome {
         Ok(body) => (StatusCode::OK, json_response(StatusCode::OK, body)),
@@ -627,11 +522,13 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     resp
 }
 
-async fn route(shared: &Arc<Shared>, req: Request<Incoming>, log: &mut RequestLog) -> Outcome {
-    let path = req.uri().path();
+/// Routes a request and answers it. Refusals before the body is read (path, tenant, method,
+/// declared size) leave the body to the server, which drains it after the answer.
+async fn route(shared: &Shared, parts: Parts, body: &mut Body, log: &mut RequestLog) -> Outcome {
+    let path = parts.uri.path();
     if !shared.lb_path.is_empty()
         && path == shared.lb_path
-        && (req.method() == Method::GET || req.method() == Method::HEAD)
+        && (parts.method == Method::GET || parts.method == Method::HEAD)
     {
         log.operation = "LoadBalancerHealthCheck";
         return lb_health(shared).await;
@@ -662,7 +559,7 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>, log: &mut RequestLo
             Some((key_id.to_owned(), op))
         }
     };
-    if req.method() != Method::POST {
+    if parts.method != Method::POST {
         return Err(Reject {
             error: XksError::new(
                 ErrorName::ValidationException,
@@ -672,29 +569,18 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>, log: &mut RequestLo
         });
     }
 
-    let (parts, body) = req.into_parts();
-    let too_large = || {
+    let too_large = |max: usize| {
         reject(
             ErrorName::UnsupportedOperationException,
-            format!("The request body exceeds the {MAX_BODY_BYTES} bytes this proxy accepts"),
+            format!("The request body exceeds the {max} bytes this proxy accepts"),
         )
     };
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_DRAIN_BYTES as u64) {
-        return Err(too_large());
-    }
-    let body = match read_body(body).await {
-        Ok(Some(b)) => b,
-        Ok(None) => return Err(too_large()),
-        Err(()) => {
-            return Err(reject(
-                ErrorName::ValidationException,
-                "The request body could not be read",
-            ))
+    let body = match body.read_all().await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(too_large(body.max_bytes())),
+        // The server closes the connection or stream instead of sending this.
+        Err(e @ (BodyError::TimedOut | BodyError::Broken)) => {
+            return Err(reject(ErrorName::ValidationException, e.to_string()))
         }
     };
 
@@ -721,27 +607,6 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>, log: &mut RequestLo
             }
         }
     }
-}
-
-/// Reads a body of at most [`MAX_BODY_BYTES`]; `None` if it is longer. A longer body is read
-/// on and dropped up to [`MAX_DRAIN_BYTES`], so the client (still sending) gets the error
-/// response instead of a reset connection.
-async fn read_body(mut body: Incoming) -> Result<Option<Bytes>, ()> {
-    let mut buf = bytes::BytesMut::new();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ())?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        total = total.saturating_add(data.len());
-        if total <= MAX_BODY_BYTES {
-            buf.extend_from_slice(&data);
-        } else if total > MAX_DRAIN_BYTES {
-            return Ok(None);
-        }
-    }
-    Ok((total <= MAX_BODY_BYTES).then(|| buf.freeze()))
 }
 
 fn authenticate(

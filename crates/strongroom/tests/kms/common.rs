@@ -749,6 +749,12 @@ impl Served {
     /// Writes a configuration for `principals` and a root key into a new directory, starts
     /// `strongroom serve` on it and waits for `strongroom: KMS listening on http://ADDR`.
     pub fn start(principals: &[PrincipalSpec]) -> Served {
+        Served::start_with(principals, "")
+    }
+
+    /// As [`Served::start`], with `extra` (TOML tables such as `[limits]`) appended to the
+    /// configuration.
+    pub fn start_with(principals: &[PrincipalSpec], extra: &str) -> Served {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = tempfile::Builder::new()
             .prefix("strongroom-serve-")
@@ -767,7 +773,10 @@ impl Served {
         f.write_all(format!("strongroom-root-key-v1:{root}\n").as_bytes())
             .expect("write root.key");
         let config_path = dir.path().join("strongroom.toml");
-        write_private(&config_path, render_config(principals));
+        write_private(
+            &config_path,
+            format!("{}\n{extra}", render_config(principals)),
+        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
             .arg("serve")
             .arg("--config")
@@ -813,6 +822,14 @@ impl Served {
             pid,
             endpoint,
         }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.endpoint
+            .strip_prefix("http://")
+            .unwrap_or(&self.endpoint)
+            .to_string()
     }
 
     /// The configuration file's path.

@@ -12,6 +12,7 @@ mod dev_xks;
 mod durability;
 mod fidelity;
 mod keys;
+mod limits;
 mod policies;
 mod protocol;
 mod regions;
