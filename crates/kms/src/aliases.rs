@@ -7,7 +7,7 @@ use kms_api::types::{
 use std::sync::Arc;
 
 use kms_api::{ErrorCode, KmsError};
-use store::AliasRecord;
+use store::legacy::AliasRecord;
 
 use crate::arn::alias_arn;
 use crate::keys::StateRule;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kms_api::{ErrorCode, KmsError, Operation};
 use policy::{authorize, AuthzResult, ContextKeys, ContextValue, Policy, RequestContext};
 use serde_json::Value;
-use store::KeyRecord;
+use store::legacy::KeyRecord;
 
 use crate::{CachedKey, Kms};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crypto::{PreparedKey, RootKey};
 use kms_api::KmsError;
-use store::{AliasRecord, BackingKeyRecord, KeyRecord, Snapshot};
+use store::legacy::{AliasRecord, BackingKeyRecord, KeyRecord, Snapshot};
 
 /// A key as the hot path needs it.
 pub struct CachedKey {
@@ -19,7 +19,7 @@ pub struct CachedKey {
     /// The key policy, compiled once per change.
     pub policy: Arc<policy::Policy>,
     /// The key's grants.
-    pub grants: Arc<Vec<store::GrantRecord>>,
+    pub grants: Arc<Vec<store::legacy::GrantRecord>>,
 }
 
 impl std::fmt::Debug for CachedKey {

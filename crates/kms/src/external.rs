@@ -15,7 +15,7 @@ use kms_api::types::{
     Empty, UpdateCustomKeyStoreRequest, XksProxyAuthenticationCredential, XksProxyConfiguration,
 };
 use kms_api::{ErrorCode, KmsError};
-use store::{CustomKeyStoreRecord, KeyState};
+use store::legacy::{CustomKeyStoreRecord, KeyState};
 use xks::ErrorName;
 use xks_client::{ProxyError, ProxyTarget, RequestMetadata};
 use zeroize::Zeroizing;
@@ -882,7 +882,7 @@ impl Kms {
 
     /// The key state callers see: a key of a store that is not connected is `Unavailable` (unless
     /// pending deletion); its own state comes back when the store reconnects.
-    pub(crate) fn visible_state(&self, record: &store::KeyRecord) -> KeyState {
+    pub(crate) fn visible_state(&self, record: &store::legacy::KeyRecord) -> KeyState {
         match &record.custom_key_store_id {
             Some(id) if record.state != KeyState::PendingDeletion && !self.store_connected(id) => {
                 KeyState::Unavailable

@@ -12,7 +12,7 @@ use kms_api::types::{
 };
 use kms_api::{ErrorCode, KmsError};
 use serde_json::Value;
-use store::GrantRecord;
+use store::legacy::GrantRecord;
 
 use crate::keys::StateRule;
 use crate::paging::{page, PageLimits};

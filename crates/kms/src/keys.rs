@@ -10,7 +10,7 @@ use kms_api::types::{
     ScheduleKeyDeletionResponse, UpdateKeyDescriptionRequest,
 };
 use kms_api::{ErrorCode, KmsError};
-use store::{BackingKeyRecord, KeyRecord, KeyState};
+use store::legacy::{BackingKeyRecord, KeyRecord, KeyState};
 
 use crate::arn::key_arn;
 use crate::cache::{prepare, wrap_context, CachedKey};

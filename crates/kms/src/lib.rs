@@ -1,5 +1,6 @@
-//! The KMS service: every TrentService operation Strongroom serves, over a [`store::Store`] with an
-//! in-memory copy that keeps the cryptographic hot path free of database reads.
+//! The KMS service: every TrentService operation Strongroom serves, over a
+//! [`store::legacy::Store`] with an in-memory copy that keeps the cryptographic hot path free of
+//! database reads.
 //!
 //! The HTTP layer authenticates the caller and hands [`Kms::handle`] the operation, its body and the
 //! caller; everything past that point (validation, key resolution, key states, cryptography,
@@ -27,7 +28,7 @@ use crypto::RootKey;
 use kms_api::{ErrorCode, KmsError, Operation};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use store::{Store, StoreError};
+use store::legacy::{Store, StoreError};
 
 pub use authz::{new_request_id, Access, Caller, RequestOrigin};
 pub use cache::CachedKey;

@@ -43,7 +43,7 @@ impl Fixture {
     }
 
     fn open(&self) -> Kms {
-        let store = store::SqliteStore::open(&self.db).expect("store");
+        let store = store::legacy::SqliteStore::open(&self.db).expect("store");
         Kms::open(
             KmsConfig {
                 region: "us-east-1".into(),
@@ -119,7 +119,9 @@ async fn sweep_deletes_only_when_the_window_has_ended() {
 
     // The deletion reached the store: key, material and alias are gone after a reopen.
     drop(kms);
-    let snap = store::Store::load(&store::SqliteStore::open(&fx.db).expect("store")).expect("load");
+    let snap =
+        store::legacy::Store::load(&store::legacy::SqliteStore::open(&fx.db).expect("store"))
+            .expect("load");
     assert_eq!(snap.keys.len(), 1);
     assert_eq!(snap.backing_keys.len(), 1);
     assert!(snap.aliases.is_empty());
@@ -208,7 +210,7 @@ async fn another_root_key_refuses_to_open_the_store() {
         .await
         .expect("create");
     drop(kms);
-    let store = store::SqliteStore::open(&fx.db).expect("store");
+    let store = store::legacy::SqliteStore::open(&fx.db).expect("store");
     let wrong = Kms::open(
         KmsConfig {
             region: "us-east-1".into(),

@@ -183,8 +183,8 @@ async fn start(
     let root = load_root_key(&config.root_key, config.allow_insecure_file_permissions)?;
     let db = config.data_dir.join("strongroom.db");
     private_database_files(&db)?;
-    let store =
-        store::SqliteStore::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let store = store::legacy::SqliteStore::open(&db)
+        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     let kms = kms::Kms::open(
         kms::KmsConfig {
             region: config.region.clone(),
