@@ -755,6 +755,11 @@ impl Served {
     /// As [`Served::start`], with `extra` (TOML tables such as `[limits]`) appended to the
     /// configuration.
     pub fn start_with(principals: &[PrincipalSpec], extra: &str) -> Served {
+        Served::start_configured(principals, "", extra)
+    }
+
+    /// [`Served::start_with`], with `top` (top-level keys) put before the principals' tables.
+    pub fn start_configured(principals: &[PrincipalSpec], top: &str, extra: &str) -> Served {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = tempfile::Builder::new()
             .prefix("strongroom-serve-")
@@ -775,7 +780,7 @@ impl Served {
         let config_path = dir.path().join("strongroom.toml");
         write_private(
             &config_path,
-            format!("{}\n{extra}", render_config(principals)),
+            format!("{top}{}\n{extra}", render_config(principals)),
         );
         let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
             .arg("serve")

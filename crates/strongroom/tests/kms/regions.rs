@@ -103,7 +103,11 @@ async fn serve_answers_its_configured_regions_only() {
     let admin = PrincipalSpec::user("111111111111", "admin").policy(
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
     );
-    let srv = Served::start_with(std::slice::from_ref(&admin), "extra_regions = [\"eu-central-1\"]\n");
+    let srv = Served::start_configured(
+        std::slice::from_ref(&admin),
+        "extra_regions = [\"eu-central-1\"]\n",
+        "",
+    );
     for r in ["us-east-1", "eu-central-1"] {
         client_in(&srv.endpoint, r, &admin.access_key_id, &admin.secret)
             .await

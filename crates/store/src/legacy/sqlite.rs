@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection};
 
-use crate::{
+use super::{
     AliasRecord, BackingKeyRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord, Snapshot, Store,
     StoreError,
 };
@@ -267,7 +267,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyState;
+    use crate::legacy::KeyState;
 
     fn key(id: &str) -> KeyRecord {
         KeyRecord {
