@@ -276,15 +276,6 @@ fn emit_operations(gen: &Gen, out: &mut String) -> Result<(), String> {
         "/// A decoded request: one variant per operation, holding its typed input."
     );
     emit!(out, "#[derive(Debug, Clone, PartialEq)]");
-    emit!(
-        out,
-        "// Decoded once and moved to its handler: boxing the larger inputs would cost an"
-    );
-    emit!(
-        out,
-        "// allocation on every request to save a few hundred bytes of stack."
-    );
-    emit!(out, "#[allow(clippy::large_enum_variant)]");
     emit!(out, "pub enum Request {{");
     for op in ops {
         emit!(out, "    /// `TrentService.{}`", op.name);

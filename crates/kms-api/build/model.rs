@@ -196,8 +196,8 @@ impl Model {
             .ok_or_else(|| format!("unknown shape `{name}`"))
     }
 
-    /// Every reference resolves, structures' required members exist, and map keys are plain
-    /// strings (the only kind the decoder reads keys as).
+    /// Every reference resolves, structures' required members exist, map keys are plain strings
+    /// (the only kind the decoder reads keys as), and no collection holds sensitive strings.
     fn check(&self) -> Result<(), String> {
         for (name, shape) in &self.shapes {
             match &shape.kind {
@@ -210,6 +210,18 @@ impl Model {
                             return Err(format!("{name}: required `{r}` is not a member"));
                         }
                     }
+                }
+                Kind::List { member: item, .. } | Kind::Map { value: item, .. }
+                    if matches!(
+                        self.shape(item)?.kind,
+                        Kind::String {
+                            sensitive: true,
+                            ..
+                        }
+                    ) =>
+                {
+                    // The generated `Debug` hides sensitive members, not items of collections.
+                    return Err(format!("{name}: a collection of sensitive strings"));
                 }
                 Kind::List { member, .. } => {
                     self.shape(member)?;

@@ -1,5 +1,9 @@
 //! AWS KMS (TrentService) on the wire: the operations, the error codes, the request and response
 //! types of the operations Strongroom serves, and input validation driven by AWS's API model.
+//!
+//! [`wire`] is the typed protocol edge generated from that model: an enum per enum shape, typed
+//! requests and responses of every operation, and a decoder from body bytes to the typed request
+//! that answers exactly as [`parse_body`] with [`validate_input`] does.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

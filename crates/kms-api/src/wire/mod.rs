@@ -34,9 +34,6 @@ pub use crate::types::{Blob, Timestamp};
 pub use support::{DecodeOptions, WireEnum, WireRequest};
 
 /// The generated code (see the module documentation).
-// Variant names are the wire names in camel case, so an enum's variants may share a prefix
-// (`DataKeySpec::Aes256`, `Aes128`).
-#[allow(clippy::enum_variant_names)]
 mod generated {
     use super::support as rt;
     use super::{DecodeOptions, WireEnum, WireRequest};
