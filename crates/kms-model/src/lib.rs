@@ -22,7 +22,8 @@ pub use records::{Alias, CustomKeyStore, Grant, GrantConstraints, KeyRef};
 pub use spec::{KeyType, MaterialKind};
 
 pub use kms_api::wire::{
-    ConnectionErrorCode, ConnectionState, CustomKeyStoreType, EncryptionAlgorithmSpec,
+    ConnectionErrorCode, ConnectionState, CustomKeyStoreType, CustomerMasterKeySpec,
+    EncryptionAlgorithmSpec,
     ExpirationModel, GrantOperation, KeyAgreementAlgorithmSpec, KeyManager, KeySpec, KeyState,
     KeyUsage, MacAlgorithmSpec, Origin, RotationType, SigningAlgorithmSpec, XksProxyConnectivity,
 };

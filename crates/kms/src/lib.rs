@@ -174,11 +174,13 @@ impl Kms {
             self.core.authorize_without_key(&access)?;
         }
         let body = ops::dispatch(&self.core, &request, &access).await?;
+        drop(access);
+        let decisions = trace.into_decisions();
         Ok(Outcome {
             body,
-            keys: trace.keys.take(),
-            allowed_via: trace.allowed_via.get(),
-            grant: trace.grant.take().map(|g| g.to_string()),
+            keys: decisions.keys,
+            allowed_via: decisions.allowed_via,
+            grant: decisions.grant.map(|g| g.to_string()),
         })
     }
 

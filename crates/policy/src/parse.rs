@@ -97,6 +97,16 @@ const STATEMENT_ELEMENTS: &[&str] = &[
 ];
 
 impl Policy {
+    /// A policy with no statements: it allows nothing.
+    pub fn empty(kind: PolicyKind) -> Policy {
+        Policy {
+            kind,
+            version: Version::V2012_10_17,
+            id: None,
+            statements: Vec::new(),
+        }
+    }
+
     /// Parses and validates `text` as a policy of `kind`, compiling every pattern.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
         let doc: Json = serde_json::from_str(text).map_err(|e| {

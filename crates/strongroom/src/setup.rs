@@ -87,6 +87,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
     let config = Config {
         region: region.to_string(),
+        extra_regions: Vec::new(),
         listen: listen.to_string(),
         data_dir: PathBuf::from("data"),
         allow_insecure_file_permissions: false,

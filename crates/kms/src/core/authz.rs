@@ -2,7 +2,7 @@
 //! policies and the key's grants, with the condition keys of the request (`policy` crate),
 //! computed from the typed request's facts.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use kms_api::{ErrorCode, KmsError, Operation};
@@ -65,15 +65,33 @@ impl RequestOrigin {
     }
 }
 
-/// What authorization decided, for the request's outcome (and its audit record).
+/// What authorization decided, for the request's outcome (and its audit record). A request is
+/// one task, so the lock is never contended; it only makes the trace shareable across awaits.
 #[derive(Debug, Default)]
-pub(crate) struct Trace {
+pub(crate) struct Trace(std::sync::Mutex<Decisions>);
+
+/// The decisions of one request.
+#[derive(Debug, Default)]
+pub(crate) struct Decisions {
     /// How the last authorization allowed the request.
-    pub allowed_via: Cell<Option<AllowedVia>>,
+    pub allowed_via: Option<AllowedVia>,
     /// The grant that allowed it, when one did.
-    pub grant: RefCell<Option<GrantId>>,
+    pub grant: Option<GrantId>,
     /// The ARNs of the keys authorized on, in order.
-    pub keys: RefCell<Vec<String>>,
+    pub keys: Vec<String>,
+}
+
+impl Trace {
+    fn record(&self, f: impl FnOnce(&mut Decisions)) {
+        f(&mut self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
+    /// What was decided.
+    pub fn into_decisions(self) -> Decisions {
+        self.0
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// One caller doing one operation: what authorization looks at.
@@ -302,14 +320,14 @@ impl Core {
         request_alias: Option<&str>,
     ) -> Result<(), KmsError> {
         let arn = self.key_arn(&key.key);
-        access.trace.keys.borrow_mut().push(arn.clone());
+        access.trace.record(|d| d.keys.push(arn.clone()));
         let conditions = Conditions::new(access, Some(key), request_alias);
         let ctx = RequestContext::new(&access.caller.principal, access.action, &arn, &conditions);
         let identity: Vec<&Policy> = access.caller.identity_policies.iter().collect();
         let grant = super::rules::matching_grant(access, key);
         let result = authorize(Some(&key.policy), &identity, grant.is_some(), &ctx);
         if result == AuthzResult::Allowed(AllowedVia::Grant) {
-            *access.trace.grant.borrow_mut() = grant;
+            access.trace.record(|d| d.grant = grant);
         }
         decide(result, &ctx, access)
     }
@@ -350,7 +368,7 @@ impl Core {
 
 fn decide(result: AuthzResult, ctx: &RequestContext<'_>, access: &Access<'_>) -> Result<(), KmsError> {
     if let AuthzResult::Allowed(via) = result {
-        access.trace.allowed_via.set(Some(via));
+        access.trace.record(|d| d.allowed_via = Some(via));
         return Ok(());
     }
     let message = result

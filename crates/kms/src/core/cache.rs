@@ -117,7 +117,7 @@ impl CachedKey {
 pub(crate) fn compile_stored_policy(key: &Key) -> policy::Policy {
     policy::Policy::parse(&key.policy, policy::PolicyKind::Resource).unwrap_or_else(|e| {
         tracing::error!(key_id = %key.id, error = %e, "stored key policy does not parse; it allows nothing");
-        policy::Policy::deny_all()
+        policy::Policy::empty(policy::PolicyKind::Resource)
     })
 }
 

@@ -22,7 +22,6 @@ use std::sync::Arc;
 use crypto::RootKey;
 use kms_api::wire::Timestamp;
 use kms_api::KmsError;
-use kms_model::Region;
 use store::{Store, StoreError};
 
 use crate::external::ExternalKeyStore;
@@ -49,11 +48,6 @@ pub(crate) struct Core {
 impl Core {
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
-    }
-
-    /// Whether this KMS serves `region` (any Region when the configuration says so).
-    pub fn serves(&self, region: &Region) -> bool {
-        self.config.any_region || self.config.regions.contains(region)
     }
 }
 

@@ -19,11 +19,14 @@ use crate::core::{material, rules, store_error, timestamp, Access, Core};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
 /// DescribeKey's view of a key.
 pub(crate) fn metadata(core: &Core, key: &Key) -> KeyMetadata {
     let state = core.visible_state(key);
     let t = key.key_type;
-    let non_empty = |v: Vec<_>| (!v.is_empty()).then_some(v);
     KeyMetadata {
         aws_account_id: Some(key.account.to_string()),
         key_id: key.id.to_string(),
