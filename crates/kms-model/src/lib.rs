@@ -23,9 +23,9 @@ pub use spec::{KeyType, MaterialKind};
 
 pub use kms_api::wire::{
     ConnectionErrorCode, ConnectionState, CustomKeyStoreType, CustomerMasterKeySpec,
-    EncryptionAlgorithmSpec,
-    ExpirationModel, GrantOperation, KeyAgreementAlgorithmSpec, KeyManager, KeySpec, KeyState,
-    KeyUsage, MacAlgorithmSpec, Origin, RotationType, SigningAlgorithmSpec, XksProxyConnectivity,
+    EncryptionAlgorithmSpec, ExpirationModel, GrantOperation, KeyAgreementAlgorithmSpec,
+    KeyManager, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, Origin, RotationType,
+    SigningAlgorithmSpec, XksProxyConnectivity,
 };
 
 /// A record's revision: it grows with every change of the record, and a write that names the

@@ -20,8 +20,7 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 pub(crate) async fn sweep_deletions(core: &Core) -> Result<usize, KmsError> {
     let now = core.now_ms();
     let due = |k: &CachedKey| {
-        k.key.state == KeyState::PendingDeletion
-            && k.key.deletion.is_some_and(|d| d.at_ms <= now)
+        k.key.state == KeyState::PendingDeletion && k.key.deletion.is_some_and(|d| d.at_ms <= now)
     };
     let mut deleted = 0;
     for candidate in core.cache.keys_where(due) {
@@ -160,12 +159,17 @@ pub(crate) async fn follow_changes(core: &Core) -> Result<usize, KmsError> {
                     None => core.cache.remove_alias(account, region, name),
                 },
                 Entity::CustomKeyStore(id) => {
-                    match core.store.get_custom_key_store(id).await.map_err(store_error)? {
+                    match core
+                        .store
+                        .get_custom_key_store(id)
+                        .await
+                        .map_err(store_error)?
+                    {
                         Some(s) => {
                             let entry = core.store_entry_for(s)?;
-                            core.cache.put_store(entry);
+                            core.stores.put(entry);
                         }
-                        None => core.cache.remove_store(id),
+                        None => core.stores.remove(id),
                     }
                 }
             }
@@ -183,8 +187,8 @@ pub(crate) async fn follow_changes(core: &Core) -> Result<usize, KmsError> {
 /// and never changes a connection state (AWS does not either).
 pub(crate) async fn health_check_stores(core: &Core) -> Result<usize, KmsError> {
     let connected: Vec<Arc<StoreEntry>> = core
-        .cache
-        .stores_where(|s| s.record.connection_state == ConnectionState::Connected);
+        .stores
+        .matching(|s| s.record.connection_state == ConnectionState::Connected);
     for entry in &connected {
         let meta = RequestMetadata {
             kms_operation: Some("KmsHealthCheck".to_string()),
@@ -208,8 +212,8 @@ pub(crate) async fn health_check_stores(core: &Core) -> Result<usize, KmsError> 
             checked_ms: core.now_ms(),
             outcome,
         };
-        if let Some(current) = core.cache.store(&entry.record.id) {
-            core.cache.put_store(StoreEntry {
+        if let Some(current) = core.stores.get(&entry.record.id) {
+            core.stores.put(StoreEntry {
                 record: current.record.clone(),
                 revision: current.revision,
                 target: current.target.clone(),

@@ -22,14 +22,14 @@ use kms_model::{CustomKeyStoreId, Region};
 use serde::Serialize;
 use store::Store;
 
-use crate::core::authz::Trace;
+use crate::core::access::Trace;
 use crate::core::cache::{cached_key, Cache};
 use crate::core::facts::{self, RequestFacts};
 use crate::core::optable::{self, Authz};
 use crate::core::{rules, store_error, Access, Core};
 
-pub use crate::core::authz::{Caller, RequestOrigin};
-pub use crate::core::clock::{Clock, ManualClock, SystemClock};
+pub use crate::core::access::{Caller, RequestOrigin};
+pub use crate::core::clock::{Clock, ManualClock, OffsetFileClock, SystemClock};
 pub use crate::core::stores::HealthFigures;
 pub use crate::external::{ExternalKeyStore, XksSettings};
 pub use policy::AllowedVia;
@@ -88,7 +88,10 @@ impl std::fmt::Debug for Kms {
 }
 
 /// The HTTPS client external key store proxies are reached with, as `config` says.
-pub fn xks_client(config: &KmsConfig, region: &Region) -> Result<Arc<dyn ExternalKeyStore>, KmsError> {
+pub fn xks_client(
+    config: &KmsConfig,
+    region: &Region,
+) -> Result<Arc<dyn ExternalKeyStore>, KmsError> {
     let client = xks_client::XksClient::new(&xks_client::ClientConfig {
         region: region.to_string(),
         timeout: config.xks.timeout,
@@ -116,21 +119,26 @@ impl Kms {
             root,
             clock,
             cache: Cache::default(),
+            stores: Default::default(),
             xks,
             feed_position: std::sync::atomic::AtomicU64::new(snapshot.position),
             writes: tokio::sync::Mutex::new(()),
         };
         for bundle in snapshot.keys {
             let grants = bundle.grants.into_iter().map(|g| g.record).collect();
-            core.cache
-                .put_key(cached_key(bundle.key, &bundle.versions, grants, &core.root)?);
+            core.cache.put_key(cached_key(
+                bundle.key,
+                &bundle.versions,
+                grants,
+                &core.root,
+            )?);
             for a in bundle.aliases {
                 core.cache.put_alias(a);
             }
         }
         for s in snapshot.custom_key_stores {
             let entry = core.store_entry_for(s)?;
-            core.cache.put_store(entry);
+            core.stores.put(entry);
         }
         Ok(Kms { core })
     }
@@ -174,7 +182,6 @@ impl Kms {
             self.core.authorize_without_key(&access)?;
         }
         let body = ops::dispatch(&self.core, &request, &access).await?;
-        drop(access);
         let decisions = trace.into_decisions();
         Ok(Outcome {
             body,

@@ -118,7 +118,13 @@ impl Fixture {
     }
 }
 
-async fn call_in(kms: &Kms, r: &str, as_: &Caller, op: Operation, body: Value) -> Result<Value, KmsError> {
+async fn call_in(
+    kms: &Kms,
+    r: &str,
+    as_: &Caller,
+    op: Operation,
+    body: Value,
+) -> Result<Value, KmsError> {
     let origin = RequestOrigin::internal(region(r));
     let out = kms
         .handle(op, body.to_string().as_bytes(), as_, &origin)
@@ -131,7 +137,9 @@ async fn call(kms: &Kms, op: Operation, body: Value) -> Result<Value, KmsError> 
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_string()
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("{k} in {v}"))
+        .to_string()
 }
 
 async fn new_key(kms: &Kms) -> String {
@@ -175,9 +183,13 @@ async fn sweep_deletes_only_when_the_window_has_ended() {
         .await
         .unwrap_err();
     assert_eq!(gone.code, ErrorCode::NotFoundException);
-    let gone = call(&kms, Operation::DescribeKey, json!({"KeyId": "alias/doomed"}))
-        .await
-        .unwrap_err();
+    let gone = call(
+        &kms,
+        Operation::DescribeKey,
+        json!({"KeyId": "alias/doomed"}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(gone.code, ErrorCode::NotFoundException);
     call(&kms, Operation::DescribeKey, json!({"KeyId": other_id}))
         .await
@@ -186,9 +198,13 @@ async fn sweep_deletes_only_when_the_window_has_ended() {
     // The deletion reached the store: key, versions and alias are gone after a reopen.
     drop(kms);
     let kms = fx.open().await;
-    let listed = call(&kms, Operation::ListKeys, json!({})).await.expect("list");
+    let listed = call(&kms, Operation::ListKeys, json!({}))
+        .await
+        .expect("list");
     assert_eq!(listed["Keys"].as_array().map(Vec::len), Some(1));
-    let aliases = call(&kms, Operation::ListAliases, json!({})).await.expect("list");
+    let aliases = call(&kms, Operation::ListAliases, json!({}))
+        .await
+        .expect("list");
     assert_eq!(aliases["Aliases"].as_array().map(Vec::len), Some(0));
 }
 
@@ -365,9 +381,13 @@ async fn automatic_rotation_follows_the_clock_and_old_ciphertexts_decrypt() {
     let kms = fx.open().await;
     let id = new_key(&kms).await;
     let first = material_id(&kms, &id).await;
-    let before = call(&kms, Operation::Encrypt, json!({"KeyId": id, "Plaintext": b64(b"old")}))
-        .await
-        .expect("encrypt");
+    let before = call(
+        &kms,
+        Operation::Encrypt,
+        json!({"KeyId": id, "Plaintext": b64(b"old")}),
+    )
+    .await
+    .expect("encrypt");
     call(
         &kms,
         Operation::EnableKeyRotation,
@@ -395,13 +415,21 @@ async fn automatic_rotation_follows_the_clock_and_old_ciphertexts_decrypt() {
     assert_ne!(second, first);
 
     // New ciphertexts use the new version; old ones still decrypt and name theirs.
-    let after = call(&kms, Operation::GenerateDataKey, json!({"KeyId": id, "KeySpec": "AES_256"}))
-        .await
-        .expect("data key");
+    let after = call(
+        &kms,
+        Operation::GenerateDataKey,
+        json!({"KeyId": id, "KeySpec": "AES_256"}),
+    )
+    .await
+    .expect("data key");
     assert_eq!(s(&after, "KeyMaterialId"), second);
-    let old = call(&kms, Operation::Decrypt, json!({"CiphertextBlob": before["CiphertextBlob"]}))
-        .await
-        .expect("old ciphertext");
+    let old = call(
+        &kms,
+        Operation::Decrypt,
+        json!({"CiphertextBlob": before["CiphertextBlob"]}),
+    )
+    .await
+    .expect("old ciphertext");
     assert_eq!(old["Plaintext"], b64(b"old"));
     assert_eq!(s(&old, "KeyMaterialId"), first);
 
@@ -431,9 +459,13 @@ async fn automatic_rotation_follows_the_clock_and_old_ciphertexts_decrypt() {
     drop(kms);
     let kms = fx.open().await;
     assert_eq!(material_id(&kms, &id).await, second);
-    call(&kms, Operation::Decrypt, json!({"CiphertextBlob": before["CiphertextBlob"]}))
-        .await
-        .expect("old ciphertext after reopen");
+    call(
+        &kms,
+        Operation::Decrypt,
+        json!({"CiphertextBlob": before["CiphertextBlob"]}),
+    )
+    .await
+    .expect("old ciphertext after reopen");
 }
 
 #[tokio::test]
@@ -476,7 +508,10 @@ async fn on_demand_rotation_starts_then_completes() {
     let status = call(&kms, Operation::GetKeyRotationStatus, json!({"KeyId": id}))
         .await
         .expect("status");
-    assert!(status.get("OnDemandRotationStartDate").is_some(), "{status}");
+    assert!(
+        status.get("OnDemandRotationStartDate").is_some(),
+        "{status}"
+    );
     assert_eq!(status["KeyRotationEnabled"], false);
     // A second request while it runs joins it.
     call(&kms, Operation::RotateKeyOnDemand, json!({"KeyId": id}))
@@ -487,7 +522,10 @@ async fn on_demand_rotation_starts_then_completes() {
     let status = call(&kms, Operation::GetKeyRotationStatus, json!({"KeyId": id}))
         .await
         .expect("status");
-    assert!(status.get("OnDemandRotationStartDate").is_none(), "{status}");
+    assert!(
+        status.get("OnDemandRotationStartDate").is_none(),
+        "{status}"
+    );
     let list = call(&kms, Operation::ListKeyRotations, json!({"KeyId": id}))
         .await
         .expect("list");
@@ -510,9 +548,15 @@ async fn regions_are_separate_key_namespaces() {
         .expect("west");
     let west_id = s(&west["KeyMetadata"], "KeyId");
     assert!(s(&west["KeyMetadata"], "Arn").contains(":eu-west-1:"));
-    let err = call_in(&kms, "eu-west-1", &me, Operation::DescribeKey, json!({"KeyId": east_id}))
-        .await
-        .unwrap_err();
+    let err = call_in(
+        &kms,
+        "eu-west-1",
+        &me,
+        Operation::DescribeKey,
+        json!({"KeyId": east_id}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFoundException);
     assert_eq!(
         err.message,
@@ -550,8 +594,14 @@ async fn regions_are_separate_key_namespaces() {
         .await
         .expect("alias");
     }
-    let d = call_in(&kms, "eu-west-1", &me, Operation::DescribeKey, json!({"KeyId": "alias/app"}))
-        .await
-        .expect("describe");
+    let d = call_in(
+        &kms,
+        "eu-west-1",
+        &me,
+        Operation::DescribeKey,
+        json!({"KeyId": "alias/app"}),
+    )
+    .await
+    .expect("describe");
     assert_eq!(s(&d["KeyMetadata"], "KeyId"), west_id);
 }

@@ -191,11 +191,13 @@ impl Verifier {
             self.normalize_path,
         )?;
         let sts = string_to_sign(&amz_date, &auth.scope(), &creq);
-        let key = self
-            .cache
-            .get_or_derive(&auth.access_key_id, secret, &auth.date, &auth.region, || {
-                derive_signing_key(secret, &auth.date, &auth.region, &self.service)
-            });
+        let key = self.cache.get_or_derive(
+            &auth.access_key_id,
+            secret,
+            &auth.date,
+            &auth.region,
+            || derive_signing_key(secret, &auth.date, &auth.region, &self.service),
+        );
         let expected = key.sign(&sts);
         if bool::from(expected.ct_eq(&auth.signature)) {
             Ok(Verified {
@@ -510,9 +512,10 @@ mod tests {
     #[test]
     fn verifier_debug_hides_the_cache() {
         let v = Verifier::new("us-east-1", "kms", Duration::from_secs(300));
-        v.cache.get_or_derive("A", "secret", "20150830", "us-east-1", || {
-            derive_signing_key("secret", "20150830", "us-east-1", "kms")
-        });
+        v.cache
+            .get_or_derive("A", "secret", "20150830", "us-east-1", || {
+                derive_signing_key("secret", "20150830", "us-east-1", "kms")
+            });
         let d = format!("{v:?}");
         assert!(d.contains("us-east-1") && d.contains("kms"), "{d}");
         let id = hex::encode(KeyCache::cache_id("A", "secret", "20150830", "us-east-1"));

@@ -31,6 +31,10 @@ pub struct Config {
     /// How often the deletion sweep runs, in seconds.
     #[serde(default = "default_sweep")]
     pub deletion_sweep_seconds: u64,
+    /// How often the rotator looks for keys whose rotation is due (and completes on-demand
+    /// rotations), in seconds.
+    #[serde(default = "default_rotation_check")]
+    pub rotation_check_seconds: u64,
     /// Accounts and their principals.
     #[serde(default)]
     pub accounts: Vec<Account>,
@@ -179,6 +183,10 @@ fn default_region() -> String {
     "us-east-1".to_string()
 }
 
+fn default_rotation_check() -> u64 {
+    10
+}
+
 fn default_sweep() -> u64 {
     60
 }
@@ -255,7 +263,9 @@ impl Config {
     pub fn regions(&self) -> Result<Vec<kms_model::Region>, String> {
         std::iter::once(&self.region)
             .chain(&self.extra_regions)
-            .map(|r| kms_model::Region::parse(r).ok_or_else(|| format!("'{r}' is not a region name")))
+            .map(|r| {
+                kms_model::Region::parse(r).ok_or_else(|| format!("'{r}' is not a region name"))
+            })
             .collect()
     }
 

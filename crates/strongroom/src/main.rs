@@ -62,6 +62,15 @@ enum Command {
         /// CreateCustomKeyStore.
         #[arg(long)]
         no_demo_store: bool,
+        /// For tests: run the KMS's clock ahead of the system's by the number of milliseconds
+        /// in this file (read at every use; missing or empty is 0), to cross deletion and
+        /// rotation dates without waiting.
+        #[arg(long)]
+        clock_offset_file: Option<PathBuf>,
+        /// How often the rotator, the change feed follower and the deletion sweep run, in
+        /// milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        job_interval_ms: u64,
     },
 }
 
@@ -93,7 +102,17 @@ fn main() -> ExitCode {
             port,
             data_dir,
             no_demo_store,
-        } => runtime().and_then(|rt| rt.block_on(setup::dev(port, data_dir, !no_demo_store))),
+            clock_offset_file,
+            job_interval_ms,
+        } => runtime().and_then(|rt| {
+            rt.block_on(setup::dev(setup::DevOptions {
+                port,
+                data_dir,
+                demo_store: !no_demo_store,
+                clock_offset_file,
+                job_interval: std::time::Duration::from_millis(job_interval_ms.max(10)),
+            }))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

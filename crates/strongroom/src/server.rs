@@ -319,13 +319,22 @@ pub async fn xks_health_checker(kms: Arc<kms::Kms>) {
     }
 }
 
-/// Runs the deletion sweep every `every`.
-pub async fn deletion_sweeper(kms: Arc<kms::Kms>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
+/// Runs `job` on the service every `period`, logging failures.
+pub async fn every(
+    period: Duration,
+    kms: Arc<kms::Kms>,
+    name: &'static str,
+    job: impl Fn(
+        Arc<kms::Kms>,
+    )
+        -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, KmsError>> + Send>>,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = kms.sweep_deletions().await {
-            tracing::warn!(error = %e, "deletion sweep failed");
+        if let Err(e) = job(Arc::clone(&kms)).await {
+            tracing::warn!(error = %e, "{name} failed");
         }
     }
 }

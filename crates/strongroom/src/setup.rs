@@ -96,6 +96,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
             env: None,
         },
         deletion_sweep_seconds: 60,
+        rotation_check_seconds: 10,
         xks: Default::default(),
         limits: Default::default(),
         accounts: vec![Account {
@@ -172,6 +173,7 @@ fn private_database_files(db: &Path) -> Result<(), String> {
 async fn start(
     config: &Config,
     any_region: bool,
+    clock: Arc<dyn kms::Clock>,
 ) -> Result<
     (
         Arc<App>,
@@ -203,15 +205,9 @@ async fn start(
     };
     let xks = kms::xks_client(&kms_config, &default_region)
         .map_err(|e| format!("cannot start: {}", e.message))?;
-    let kms = kms::Kms::open(
-        kms_config,
-        Arc::new(store),
-        root,
-        Arc::new(kms::SystemClock),
-        xks,
-    )
-    .await
-    .map_err(|e| format!("cannot load the keys: {e}"))?;
+    let kms = kms::Kms::open(kms_config, Arc::new(store), root, clock, xks)
+        .await
+        .map_err(|e| format!("cannot load the keys: {e}"))?;
     let verified_regions = if any_region {
         sigv4::Regions::Any
     } else {
@@ -257,15 +253,53 @@ async fn reload_on_hangup(
     }
 }
 
+/// How often the background jobs run.
+#[derive(Debug, Clone, Copy)]
+pub struct JobTimes {
+    /// The deletion sweep.
+    pub sweep: Duration,
+    /// The rotator (automatic rotations, and completing on-demand ones).
+    pub rotation: Duration,
+    /// Following the store's change feed (changes other processes made).
+    pub follow: Duration,
+}
+
+impl JobTimes {
+    fn of(config: &Config) -> JobTimes {
+        JobTimes {
+            sweep: Duration::from_secs(config.deletion_sweep_seconds.max(1)),
+            rotation: Duration::from_secs(config.rotation_check_seconds.max(1)),
+            follow: Duration::from_millis(500),
+        }
+    }
+}
+
 async fn run(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     limits: http_serve::Limits,
-    sweep: Duration,
+    jobs: JobTimes,
     config_path: PathBuf,
     hangup: tokio::signal::unix::Signal,
 ) -> Result<(), String> {
-    tokio::spawn(server::deletion_sweeper(Arc::clone(&app.kms), sweep));
+    tokio::spawn(server::every(
+        jobs.sweep,
+        Arc::clone(&app.kms),
+        "deletion sweep",
+        |k| Box::pin(async move { k.sweep_deletions().await }),
+    ));
+    tokio::spawn(server::every(
+        jobs.rotation,
+        Arc::clone(&app.kms),
+        "rotation",
+        |k| Box::pin(async move { k.rotate_due_keys().await }),
+    ));
+    tokio::spawn(server::every(
+        jobs.follow,
+        Arc::clone(&app.kms),
+        "change feed",
+        |k| Box::pin(async move { k.follow_changes().await }),
+    ));
     tokio::spawn(server::xks_health_checker(Arc::clone(&app.kms)));
     // The handler is installed before `start` returns to the caller that prints readiness, so a
     // SIGHUP right after the "listening" line cannot kill the process.
@@ -289,7 +323,7 @@ async fn run(
 /// `strongroom serve --config FILE`.
 pub async fn serve(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path)?;
-    let (app, listener, hangup) = start(&config, false).await?;
+    let (app, listener, hangup) = start(&config, false, Arc::new(kms::SystemClock)).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("strongroom: KMS listening on http://{addr}");
     let _ = std::io::stdout().flush();
@@ -297,7 +331,7 @@ pub async fn serve(config_path: &Path) -> Result<(), String> {
         app,
         listener,
         config.limits,
-        Duration::from_secs(config.deletion_sweep_seconds.max(1)),
+        JobTimes::of(&config),
         config_path.to_path_buf(),
         hangup,
     )
@@ -424,8 +458,21 @@ async fn demo_key_store(
     Ok(id)
 }
 
-/// `strongroom dev [--port N] [--data-dir DIR] [--no-demo-store]`.
-pub async fn dev(port: u16, data_dir: Option<PathBuf>, demo_store: bool) -> Result<(), String> {
+/// What `strongroom dev` is asked for.
+pub struct DevOptions {
+    pub port: u16,
+    pub data_dir: Option<PathBuf>,
+    pub demo_store: bool,
+    /// The KMS's clock runs this file's number of milliseconds ahead of the system's (tests
+    /// move it to cross deletion and rotation dates).
+    pub clock_offset_file: Option<PathBuf>,
+    /// How often the background jobs (rotator, change feed, deletion sweep) run.
+    pub job_interval: Duration,
+}
+
+/// `strongroom dev [--port N] [--data-dir DIR] [--no-demo-store] ...`.
+pub async fn dev(options: DevOptions) -> Result<(), String> {
+    let (port, data_dir, demo_store) = (options.port, options.data_dir.clone(), options.demo_store);
     let temp;
     let dir = match data_dir {
         Some(d) => d,
@@ -460,7 +507,11 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>, demo_store: bool) -> Resu
     let mut created = created;
     created.config.xks.ca_bundle_file = Some(xks.ca_file.clone());
     created.config.xks.allow_endpoint_port = true;
-    let (app, listener, hangup) = start(&created.config, true).await?;
+    let clock: Arc<dyn kms::Clock> = match &options.clock_offset_file {
+        Some(f) => Arc::new(kms::OffsetFileClock::new(f.clone())),
+        None => Arc::new(kms::SystemClock),
+    };
+    let (app, listener, hangup) = start(&created.config, true, clock).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let demo = if demo_store {
         Some(demo_key_store(&app, &created.config, &xks).await?)
@@ -495,7 +546,13 @@ pub async fn dev(port: u16, data_dir: Option<PathBuf>, demo_store: bool) -> Resu
         app,
         listener,
         created.config.limits,
-        Duration::from_secs(created.config.deletion_sweep_seconds.max(1)),
+        JobTimes {
+            rotation: options.job_interval,
+            follow: options.job_interval,
+            sweep: options
+                .job_interval
+                .min(JobTimes::of(&created.config).sweep),
+        },
         created.config_path.clone(),
         hangup,
     )

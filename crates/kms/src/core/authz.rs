@@ -3,150 +3,17 @@
 //! computed from the typed request's facts.
 
 use std::cell::OnceCell;
-use std::sync::Arc;
 
 use kms_api::{ErrorCode, KmsError, Operation};
-use kms_model::{AccountId, GrantId, Key, Region};
-use policy::{authorize, AllowedVia, AuthzResult, ContextKeys, ContextValue, Policy, RequestContext};
+use kms_model::Key;
+use policy::{
+    authorize, AllowedVia, AuthzResult, ContextKeys, ContextValue, Policy, RequestContext,
+};
 
+use super::access::Access;
 use super::cache::CachedKey;
-use super::facts::RequestFacts;
+use super::rules;
 use super::Core;
-
-/// An authenticated principal.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The caller's account.
-    pub account: AccountId,
-    /// The caller's principal ARN (`arn:aws:iam::111122223333:user/alice`).
-    pub principal_arn: String,
-    /// The principal as policies see it (kind, ARN, account, tags).
-    pub principal: policy::Principal,
-    /// The caller's IAM identity policies, compiled.
-    pub identity_policies: Arc<Vec<Policy>>,
-}
-
-impl Caller {
-    /// An IAM user with the given identity policies.
-    pub fn user(account: AccountId, name: &str, identity_policies: Vec<Policy>) -> Caller {
-        let arn = format!("arn:aws:iam::{account}:user/{name}");
-        Caller {
-            account,
-            principal: policy::Principal::user(&arn),
-            principal_arn: arn,
-            identity_policies: Arc::new(identity_policies),
-        }
-    }
-}
-
-/// Facts about the request and the connection it came on.
-#[derive(Debug, Clone)]
-pub struct RequestOrigin {
-    /// The Region the request was signed for (the SigV4 credential scope).
-    pub region: Region,
-    /// The client's address, for `aws:SourceIp`.
-    pub source_ip: Option<std::net::IpAddr>,
-    /// Whether the request came over TLS, for `aws:SecureTransport`.
-    pub secure_transport: bool,
-    /// The request id the caller sees (`x-amzn-RequestId`), passed on to external key store
-    /// proxies as `kmsRequestId`.
-    pub request_id: String,
-}
-
-impl RequestOrigin {
-    /// A request Strongroom makes of itself (`dev`'s setup): a fresh request id.
-    pub fn internal(region: Region) -> RequestOrigin {
-        RequestOrigin {
-            region,
-            source_ip: None,
-            secure_transport: false,
-            request_id: super::new_request_id(),
-        }
-    }
-}
-
-/// What authorization decided, for the request's outcome (and its audit record). A request is
-/// one task, so the lock is never contended; it only makes the trace shareable across awaits.
-#[derive(Debug, Default)]
-pub(crate) struct Trace(std::sync::Mutex<Decisions>);
-
-/// The decisions of one request.
-#[derive(Debug, Default)]
-pub(crate) struct Decisions {
-    /// How the last authorization allowed the request.
-    pub allowed_via: Option<AllowedVia>,
-    /// The grant that allowed it, when one did.
-    pub grant: Option<GrantId>,
-    /// The ARNs of the keys authorized on, in order.
-    pub keys: Vec<String>,
-}
-
-impl Trace {
-    fn record(&self, f: impl FnOnce(&mut Decisions)) {
-        f(&mut self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-    }
-
-    /// What was decided.
-    pub fn into_decisions(self) -> Decisions {
-        self.0
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// One caller doing one operation: what authorization looks at.
-pub(crate) struct Access<'a> {
-    /// The operation.
-    pub op: Operation,
-    /// The IAM action checked (`kms:Encrypt`; `kms:ReEncryptFrom`/`To` for ReEncrypt).
-    pub action: &'static str,
-    /// Who.
-    pub caller: &'a Caller,
-    /// What the request says.
-    pub facts: RequestFacts<'a>,
-    /// The time of the request, for `aws:CurrentTime`.
-    pub now_ms: i64,
-    /// Where the request came from (and its Region).
-    pub origin: &'a RequestOrigin,
-    /// For ReEncrypt: whether source and destination are the same key (`kms:ReEncryptOnSameKey`).
-    pub reencrypt_same_key: Option<bool>,
-    /// Decisions made, for the outcome.
-    pub trace: &'a Trace,
-}
-
-impl std::ops::Deref for Access<'_> {
-    type Target = Caller;
-    fn deref(&self) -> &Caller {
-        self.caller
-    }
-}
-
-impl<'a> Access<'a> {
-    /// The Region of the request.
-    pub fn region(&self) -> &'a Region {
-        &self.origin.region
-    }
-
-    /// The same access checked as another IAM action.
-    pub fn with_action(&self, action: &'static str) -> Access<'a> {
-        Access {
-            op: self.op,
-            action,
-            caller: self.caller,
-            facts: self.facts,
-            now_ms: self.now_ms,
-            origin: self.origin,
-            reencrypt_same_key: self.reencrypt_same_key,
-            trace: self.trace,
-        }
-    }
-
-    /// The same access, knowing whether a ReEncrypt stays on one key.
-    pub fn with_same_key(mut self, same: Option<bool>) -> Access<'a> {
-        self.reencrypt_same_key = same;
-        self
-    }
-}
 
 /// Condition keys of one request against one key, computed when a policy asks for them.
 struct Conditions<'a> {
@@ -159,7 +26,11 @@ struct Conditions<'a> {
 }
 
 impl<'a> Conditions<'a> {
-    fn new(access: &'a Access<'a>, key: Option<&'a CachedKey>, request_alias: Option<&'a str>) -> Self {
+    fn new(
+        access: &'a Access<'a>,
+        key: Option<&'a CachedKey>,
+        request_alias: Option<&'a str>,
+    ) -> Self {
         Conditions {
             access,
             key,
@@ -219,7 +90,8 @@ impl ContextKeys for Conditions<'_> {
             "kms:encryptioncontextkeys" => {
                 let ctx = facts.context_for(self.access.action)?;
                 Some(ContextValue::Strings(
-                    self.context_keys.get_or_init(|| ctx.keys().cloned().collect()),
+                    self.context_keys
+                        .get_or_init(|| ctx.keys().cloned().collect()),
                 ))
             }
             "kms:encryptionalgorithm" => facts.encryption_algorithm.and_then(|a| text(a.as_str())),
@@ -244,17 +116,22 @@ impl ContextKeys for Conditions<'_> {
                 _ => None,
             },
             "kms:bypasspolicylockoutsafetycheck" => facts.bypass_lockout.map(ContextValue::Bool),
-            "kms:schedulekeydeletionpendingwindowindays" => {
-                facts.pending_window_days.map(|d| ContextValue::Number(f64::from(d)))
-            }
+            "kms:schedulekeydeletionpendingwindowindays" => facts
+                .pending_window_days
+                .map(|d| ContextValue::Number(f64::from(d))),
             "kms:rotationperiodindays" => facts
                 .rotation_period_days
                 .map(|d| ContextValue::Number(f64::from(d))),
             "kms:grantoperations" => {
                 let g = facts.grant?;
-                Some(ContextValue::Strings(self.grant_operations.get_or_init(|| {
-                    g.operations.iter().map(|o| o.as_str().to_string()).collect()
-                })))
+                Some(ContextValue::Strings(self.grant_operations.get_or_init(
+                    || {
+                        g.operations
+                            .iter()
+                            .map(|o| o.as_str().to_string())
+                            .collect()
+                    },
+                )))
             }
             "kms:granteeprincipal" => facts.grant?.grantee_principal.as_deref().and_then(text),
             "kms:retiringprincipal" => facts.grant?.retiring_principal.as_deref().and_then(text),
@@ -299,9 +176,11 @@ impl ContextKeys for Conditions<'_> {
                     Some(ContextValue::Strings(keys))
                 }
             }
-            "aws:currenttime" => time::OffsetDateTime::from_unix_timestamp(self.access.now_ms / 1000)
-                .ok()
-                .map(ContextValue::Date),
+            "aws:currenttime" => {
+                time::OffsetDateTime::from_unix_timestamp(self.access.now_ms / 1000)
+                    .ok()
+                    .map(ContextValue::Date)
+            }
             #[allow(clippy::cast_precision_loss)]
             "aws:epochtime" => Some(ContextValue::Number((self.access.now_ms / 1000) as f64)),
             "aws:sourceip" => self.access.origin.source_ip.map(ContextValue::Ip),
@@ -324,7 +203,7 @@ impl Core {
         let conditions = Conditions::new(access, Some(key), request_alias);
         let ctx = RequestContext::new(&access.caller.principal, access.action, &arn, &conditions);
         let identity: Vec<&Policy> = access.caller.identity_policies.iter().collect();
-        let grant = super::rules::matching_grant(access, key);
+        let grant = rules::matching_grant(access, key);
         let result = authorize(Some(&key.policy), &identity, grant.is_some(), &ctx);
         if result == AuthzResult::Allowed(AllowedVia::Grant) {
             access.trace.record(|d| d.grant = grant);
@@ -341,7 +220,12 @@ impl Core {
     /// principal): the caller's IAM policies alone decide.
     pub fn authorize_resource(&self, access: &Access<'_>, resource: &str) -> Result<(), KmsError> {
         let conditions = Conditions::new(access, None, None);
-        let ctx = RequestContext::new(&access.caller.principal, access.action, resource, &conditions);
+        let ctx = RequestContext::new(
+            &access.caller.principal,
+            access.action,
+            resource,
+            &conditions,
+        );
         let identity: Vec<&Policy> = access.caller.identity_policies.iter().collect();
         decide(authorize(None, &identity, false, &ctx), &ctx, access)
     }
@@ -355,7 +239,12 @@ impl Core {
         key_arn: &str,
     ) -> Result<(), KmsError> {
         let conditions = Conditions::new(access, None, None);
-        let ctx = RequestContext::new(&access.caller.principal, "kms:PutKeyPolicy", key_arn, &conditions);
+        let ctx = RequestContext::new(
+            &access.caller.principal,
+            "kms:PutKeyPolicy",
+            key_arn,
+            &conditions,
+        );
         if policy::would_lock_out(policy, &ctx) {
             return Err(KmsError::new(
                 ErrorCode::MalformedPolicyDocumentException,
@@ -366,7 +255,11 @@ impl Core {
     }
 }
 
-fn decide(result: AuthzResult, ctx: &RequestContext<'_>, access: &Access<'_>) -> Result<(), KmsError> {
+fn decide(
+    result: AuthzResult,
+    ctx: &RequestContext<'_>,
+    access: &Access<'_>,
+) -> Result<(), KmsError> {
     if let AuthzResult::Allowed(via) = result {
         access.trace.record(|d| d.allowed_via = Some(via));
         return Ok(());
@@ -375,14 +268,4 @@ fn decide(result: AuthzResult, ctx: &RequestContext<'_>, access: &Access<'_>) ->
         .access_denied_message(ctx)
         .unwrap_or_else(|| format!("User is not authorized to perform: {}", ctx.action));
     Err(KmsError::new(ErrorCode::AccessDeniedException, message))
-}
-
-/// Compiles a key policy document: `MalformedPolicyDocumentException` with the parser's reason.
-pub(crate) fn compile_key_policy(text: &str) -> Result<Policy, KmsError> {
-    Policy::parse(text, policy::PolicyKind::Resource).map_err(|e| {
-        KmsError::new(
-            ErrorCode::MalformedPolicyDocumentException,
-            e.message().to_string(),
-        )
-    })
 }

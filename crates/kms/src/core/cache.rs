@@ -1,5 +1,6 @@
 //! The in-memory copy of the store that the hot path reads: keys with their unwrapped, ready
-//! key material, compiled policy, grants and alias names; aliases; custom key stores.
+//! key material, compiled policy, grants and alias names; and aliases. (Custom key stores are
+//! kept by `stores`.)
 //!
 //! Invariants the methods keep: a key's entry carries the names of exactly the aliases that
 //! name it; an entry is only replaced by one of the same or a newer revision (a slow writer
@@ -9,13 +10,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use kms_model::{
-    AccountId, Alias, AliasName, CustomKeyStoreId, Grant, Key, KeyRef, KeyVersion, Region,
-    Revision, RotationType, VersionId,
+    AccountId, Alias, AliasName, Grant, Key, KeyRef, KeyVersion, Region, Revision, RotationType,
+    VersionId,
 };
 use store::Versioned;
 
 use super::material::Material;
-use super::stores::StoreEntry;
 
 /// A version's metadata and material.
 #[derive(Debug)]
@@ -155,7 +155,6 @@ type AliasKey = (AccountId, Region, AliasName);
 struct Inner {
     keys: HashMap<KeyRef, Arc<CachedKey>>,
     aliases: HashMap<AliasKey, Versioned<Alias>>,
-    stores: HashMap<CustomKeyStoreId, Arc<StoreEntry>>,
 }
 
 impl Inner {
@@ -303,38 +302,5 @@ impl Cache {
                 id: old.record.target,
             });
         }
-    }
-
-    /// A custom key store.
-    pub fn store(&self, id: &CustomKeyStoreId) -> Option<Arc<StoreEntry>> {
-        self.read().stores.get(id).cloned()
-    }
-
-    /// Custom key stores matching `pred`.
-    pub fn stores_where(&self, pred: impl Fn(&StoreEntry) -> bool) -> Vec<Arc<StoreEntry>> {
-        self.read()
-            .stores
-            .values()
-            .filter(|s| pred(s))
-            .cloned()
-            .collect()
-    }
-
-    /// Puts a custom key store's entry.
-    pub fn put_store(&self, entry: StoreEntry) {
-        let mut inner = self.write();
-        if inner
-            .stores
-            .get(&entry.record.id)
-            .is_some_and(|old| old.revision > entry.revision)
-        {
-            return;
-        }
-        inner.stores.insert(entry.record.id.clone(), Arc::new(entry));
-    }
-
-    /// Removes a custom key store.
-    pub fn remove_store(&self, id: &CustomKeyStoreId) {
-        self.write().stores.remove(id);
     }
 }

@@ -41,3 +41,31 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The system clock moved ahead by the number of milliseconds written in a file, read at every
+/// use (a missing or unreadable file means no offset). For tests of a running process: they
+/// cross deletion windows and rotation dates by writing the file.
+#[derive(Debug)]
+pub struct OffsetFileClock {
+    path: std::path::PathBuf,
+}
+
+impl OffsetFileClock {
+    /// A clock following `path`.
+    pub fn new(path: std::path::PathBuf) -> Self {
+        OffsetFileClock { path }
+    }
+
+    fn offset_ms(&self) -> i64 {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Clock for OffsetFileClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms().saturating_add(self.offset_ms())
+    }
+}

@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use kms_api::wire::{
-    self, DataKeyPairSpec, EncryptionAlgorithmSpec, KeySpec, KeyUsage, MessageType, Origin,
-    Request,
+    self, DataKeyPairSpec, EncryptionAlgorithmSpec, KeySpec, KeyUsage, MessageType, Origin, Request,
 };
 
 /// An encryption context.

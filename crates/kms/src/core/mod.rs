@@ -3,6 +3,7 @@
 //! ([`resolve`]), authorization ([`authz`]), AWS's shared rules on tags and policies ([`rules`])
 //! and writing through the store ([`writes`]). Operations depend on the core, never on each other.
 
+pub(crate) mod access;
 pub(crate) mod arn;
 pub(crate) mod authz;
 pub(crate) mod cache;
@@ -27,7 +28,7 @@ use store::{Store, StoreError};
 use crate::external::ExternalKeyStore;
 use crate::KmsConfig;
 
-pub(crate) use authz::Access;
+pub(crate) use access::Access;
 pub(crate) use cache::{Cache, CachedKey};
 
 /// What every operation works with.
@@ -37,6 +38,7 @@ pub(crate) struct Core {
     pub root: RootKey,
     pub clock: Arc<dyn clock::Clock>,
     pub cache: Cache,
+    pub stores: stores::Registry,
     pub xks: Arc<dyn ExternalKeyStore>,
     /// How far the cache has followed the store's change feed.
     pub feed_position: std::sync::atomic::AtomicU64,

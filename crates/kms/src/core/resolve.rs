@@ -142,8 +142,8 @@ impl Core {
             }
             let account = AccountId::parse(arn.account).ok_or_else(invalid_arn)?;
             if let Some(id) = arn.resource.strip_prefix("key/") {
-                let id = KeyId::parse(id)
-                    .ok_or_else(|| self.not_found_key(region, &account, id))?;
+                let id =
+                    KeyId::parse(id).ok_or_else(|| self.not_found_key(region, &account, id))?;
                 return Ok(Named {
                     account,
                     id,

@@ -8,8 +8,8 @@ use kms_api::{ErrorCode, KmsError};
 use kms_model::{AccountId, Grant, GrantConstraints, GrantId, GrantOperation, Tag};
 use policy::Policy;
 
-use super::authz::compile_key_policy;
-use super::{Access, CachedKey};
+use super::access::Access;
+use super::cache::CachedKey;
 
 // ---------------------------------------------------------------------------------------------
 // Tags
@@ -18,7 +18,10 @@ use super::{Access, CachedKey};
 pub(crate) const MAX_TAGS_PER_KEY: usize = 50;
 
 /// Adds `new` to `existing` (overwriting values of existing keys), with AWS's rules.
-pub(crate) fn checked_tags(new: &[wire::Tag], mut existing: Vec<Tag>) -> Result<Vec<Tag>, KmsError> {
+pub(crate) fn checked_tags(
+    new: &[wire::Tag],
+    mut existing: Vec<Tag>,
+) -> Result<Vec<Tag>, KmsError> {
     let mut seen = HashSet::new();
     for t in new {
         if t.tag_key.to_ascii_lowercase().starts_with("aws:") {
@@ -83,6 +86,16 @@ pub(crate) fn checked_policy(policy: &str) -> Result<Policy, KmsError> {
     compile_key_policy(policy)
 }
 
+/// Compiles a key policy document: `MalformedPolicyDocumentException` with the parser's reason.
+pub(crate) fn compile_key_policy(text: &str) -> Result<Policy, KmsError> {
+    Policy::parse(text, policy::PolicyKind::Resource).map_err(|e| {
+        KmsError::new(
+            ErrorCode::MalformedPolicyDocumentException,
+            e.message().to_string(),
+        )
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Grants
 
@@ -138,9 +151,10 @@ fn child_within_parent(parent: &Grant, request: &wire::CreateGrantRequest) -> bo
     let constraints_ok = match (&parent.constraints, &child) {
         (Some(GrantConstraints::Equals(eq)), Some(GrantConstraints::Equals(c))) => eq == c,
         (Some(GrantConstraints::Equals(_)), _) => false,
-        (Some(GrantConstraints::Subset(sub)), Some(GrantConstraints::Equals(c) | GrantConstraints::Subset(c))) => {
-            includes(c, sub)
-        }
+        (
+            Some(GrantConstraints::Subset(sub)),
+            Some(GrantConstraints::Equals(c) | GrantConstraints::Subset(c)),
+        ) => includes(c, sub),
         (Some(GrantConstraints::Subset(_)), None) => false,
         (None, _) => true,
     };

@@ -73,7 +73,11 @@ mod tests {
             (S::Manageable, Disabled, Ok(())),
             (S::Manageable, Unavailable, Ok(())),
             (S::Manageable, PendingDeletion, Err(R::PendingDeletion)),
-            (S::Manageable, PendingImport, Err(R::InvalidState(PendingImport))),
+            (
+                S::Manageable,
+                PendingImport,
+                Err(R::InvalidState(PendingImport)),
+            ),
             (S::Manageable, Creating, Err(R::InvalidState(Creating))),
             (S::Manageable, Updating, Err(R::InvalidState(Updating))),
             (
@@ -85,7 +89,11 @@ mod tests {
             (S::Enabled, Disabled, Err(R::Disabled)),
             (S::Enabled, Unavailable, Err(R::StoreNotConnected)),
             (S::Enabled, PendingDeletion, Err(R::PendingDeletion)),
-            (S::Enabled, PendingImport, Err(R::InvalidState(PendingImport))),
+            (
+                S::Enabled,
+                PendingImport,
+                Err(R::InvalidState(PendingImport)),
+            ),
             (S::Enabled, Creating, Err(R::InvalidState(Creating))),
             (S::Enabled, Updating, Err(R::InvalidState(Updating))),
             (
@@ -97,7 +105,11 @@ mod tests {
             (S::PendingDeletion, Enabled, Err(R::NotPendingDeletion)),
             (S::PendingDeletion, Disabled, Err(R::NotPendingDeletion)),
             (S::PendingDeletion, Unavailable, Err(R::NotPendingDeletion)),
-            (S::PendingDeletion, PendingImport, Err(R::NotPendingDeletion)),
+            (
+                S::PendingDeletion,
+                PendingImport,
+                Err(R::NotPendingDeletion),
+            ),
             (S::PendingDeletion, Creating, Err(R::NotPendingDeletion)),
             (S::PendingDeletion, Updating, Err(R::NotPendingDeletion)),
             (

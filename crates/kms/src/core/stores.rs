@@ -26,6 +26,53 @@ pub(crate) struct StoreEntry {
     pub last_health: Option<HealthFigures>,
 }
 
+/// The custom key stores, by id.
+#[derive(Default)]
+pub(crate) struct Registry {
+    inner: std::sync::RwLock<HashMap<CustomKeyStoreId, Arc<StoreEntry>>>,
+}
+
+impl Registry {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<CustomKeyStoreId, Arc<StoreEntry>>> {
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A custom key store.
+    pub fn get(&self, id: &CustomKeyStoreId) -> Option<Arc<StoreEntry>> {
+        self.read().get(id).cloned()
+    }
+
+    /// Custom key stores matching `pred`.
+    pub fn matching(&self, pred: impl Fn(&StoreEntry) -> bool) -> Vec<Arc<StoreEntry>> {
+        self.read().values().filter(|s| pred(s)).cloned().collect()
+    }
+
+    /// Puts a store's entry, unless a newer revision is there.
+    pub fn put(&self, entry: StoreEntry) {
+        let mut map = self
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map
+            .get(&entry.record.id)
+            .is_some_and(|old| old.revision > entry.revision)
+        {
+            return;
+        }
+        map.insert(entry.record.id.clone(), Arc::new(entry));
+    }
+
+    /// Removes a store.
+    pub fn remove(&self, id: &CustomKeyStoreId) {
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+}
+
 /// What the periodic health check learned about a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthFigures {
@@ -75,7 +122,7 @@ impl Core {
             access_key_id: s.record.access_key_id.clone(),
             secret: Zeroizing::new(secret),
         };
-        let (limiter, last_health) = match self.cache.store(&s.record.id) {
+        let (limiter, last_health) = match self.stores.get(&s.record.id) {
             Some(old) => (Arc::clone(&old.limiter), old.last_health.clone()),
             None => (limiter(self.config.xks.requests_per_second), None),
         };
@@ -91,7 +138,7 @@ impl Core {
     /// The caller's own custom key store (another account's is not found, as in AWS).
     pub fn own_store(&self, id: &str, access: &Access<'_>) -> Result<Arc<StoreEntry>, KmsError> {
         CustomKeyStoreId::parse(id)
-            .and_then(|id| self.cache.store(&id))
+            .and_then(|id| self.stores.get(&id))
             .filter(|s| s.record.account == access.account && s.record.region == *access.region())
             .ok_or_else(|| store_not_found(id))
     }
@@ -99,7 +146,7 @@ impl Core {
     fn connected_store_of(&self, key: &Key) -> Option<Arc<StoreEntry>> {
         key.external
             .as_ref()
-            .and_then(|e| self.cache.store(&e.store))
+            .and_then(|e| self.stores.get(&e.store))
             .filter(|s| s.record.connection_state == ConnectionState::Connected)
     }
 
@@ -234,6 +281,6 @@ impl Core {
 
     /// The last health figures of a store (for metrics and tests).
     pub fn store_health(&self, id: &CustomKeyStoreId) -> Option<HealthFigures> {
-        self.cache.store(id).and_then(|s| s.last_health.clone())
+        self.stores.get(id).and_then(|s| s.last_health.clone())
     }
 }

@@ -60,16 +60,13 @@ impl Core {
                         .ok_or_else(|| KmsError::internal("The key left the cache."));
                 }
                 Err(StoreError::Conflict) => {
-                    current = self
-                        .refresh_key(&current.key_ref())
-                        .await?
-                        .ok_or_else(|| {
-                            self.not_found_key(
-                                &current.key.region,
-                                &current.key.account,
-                                current.key.id.as_str(),
-                            )
-                        })?;
+                    current = self.refresh_key(&current.key_ref()).await?.ok_or_else(|| {
+                        self.not_found_key(
+                            &current.key.region,
+                            &current.key.account,
+                            current.key.id.as_str(),
+                        )
+                    })?;
                     self.check_state(&current, optable::info(access.op).states)?;
                 }
                 Err(e) => return Err(store_error(e)),

@@ -212,11 +212,9 @@ pub(crate) async fn health_check(
         {
             Health::AllUnavailable
         }
-        Ok(h) if h.ekm_fleet_details.is_empty() || h.xks_proxy_fleet_size == 0 => {
-            Health::Failed(ProxyError::InvalidResponse(
-                "no external key manager reported".to_string(),
-            ))
-        }
+        Ok(h) if h.ekm_fleet_details.is_empty() || h.xks_proxy_fleet_size == 0 => Health::Failed(
+            ProxyError::InvalidResponse("no external key manager reported".to_string()),
+        ),
         Ok(_) => Health::Ok,
         Err(e) => Health::Failed(e),
     }

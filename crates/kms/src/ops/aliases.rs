@@ -55,7 +55,12 @@ fn alias_key(core: &Core, alias: &Alias) -> Result<Arc<CachedKey>, KmsError> {
             region: alias.region.clone(),
             id: alias.target.clone(),
         })
-        .ok_or_else(|| KmsError::internal(format!("Alias {} names a key that is not loaded.", alias.name)))
+        .ok_or_else(|| {
+            KmsError::internal(format!(
+                "Alias {} names a key that is not loaded.",
+                alias.name
+            ))
+        })
 }
 
 fn too_many_aliases() -> KmsError {
@@ -85,7 +90,11 @@ pub(crate) async fn create_alias(
     let _w = core.writes.lock().await;
     let key = core.resolve_as(&req.target_key_id, access, Naming::KeyOnly)?;
     core.check_state(&key, StateRule::Manageable)?;
-    if core.cache.alias(&access.account, access.region(), &name).is_some() {
+    if core
+        .cache
+        .alias(&access.account, access.region(), &name)
+        .is_some()
+    {
         return Err(already_exists(core, access, &name));
     }
     if core.cache.alias_count(&key.key_ref()) >= MAX_ALIASES_PER_KEY {
@@ -170,7 +179,8 @@ pub(crate) async fn delete_alias(
         .delete_alias(&access.account, access.region(), &name, alias.revision)
         .await
         .map_err(store_error)?;
-    core.cache.remove_alias(&access.account, access.region(), &name);
+    core.cache
+        .remove_alias(&access.account, access.region(), &name);
     Ok(DeleteAliasResponse {})
 }
 

@@ -358,7 +358,11 @@ pub(crate) async fn decrypt(
     check_algorithm(req.encryption_algorithm)?;
     let empty = Context::new();
     let ctx = req.encryption_context.as_ref().unwrap_or(&empty);
-    let blob = req.ciphertext_blob.as_ref().map(Blob::as_bytes).unwrap_or_default();
+    let blob = req
+        .ciphertext_blob
+        .as_ref()
+        .map(Blob::as_bytes)
+        .unwrap_or_default();
     let opened = open_blob(core, blob, ctx, req.key_id.as_deref(), access).await?;
     dry_run(req.dry_run)?;
     Ok(DecryptResponse {
@@ -379,9 +383,15 @@ pub(crate) async fn re_encrypt(
     check_algorithm(req.destination_encryption_algorithm)?;
     let empty = Context::new();
     let src_ctx = req.source_encryption_context.as_ref().unwrap_or(&empty);
-    let blob = req.ciphertext_blob.as_ref().map(Blob::as_bytes).unwrap_or_default();
+    let blob = req
+        .ciphertext_blob
+        .as_ref()
+        .map(Blob::as_bytes)
+        .unwrap_or_default();
     // `kms:ReEncryptOnSameKey` is known before either key is authorized.
-    let source_id = crypto::parse_blob(blob).ok().map(|p| p.key_id().to_string());
+    let source_id = crypto::parse_blob(blob)
+        .ok()
+        .map(|p| p.key_id().to_string());
     let dest_id = core
         .lookup(&req.destination_key_id, access, Naming::KeyOrAlias)
         .ok()
@@ -394,7 +404,10 @@ pub(crate) async fn re_encrypt(
     let to = access.with_action("kms:ReEncryptTo");
     let dest = encrypting_key(core, &req.destination_key_id, &to)?;
     dry_run(req.dry_run)?;
-    let dest_ctx = req.destination_encryption_context.as_ref().unwrap_or(&empty);
+    let dest_ctx = req
+        .destination_encryption_context
+        .as_ref()
+        .unwrap_or(&empty);
     let (blob, dest_version) = seal(core, &dest, &source.plaintext, dest_ctx, &to).await?;
     Ok(ReEncryptResponse {
         ciphertext_blob: Some(Blob::new(blob)),

@@ -4,10 +4,9 @@
 use kms_api::wire::{
     ConnectCustomKeyStoreRequest, ConnectCustomKeyStoreResponse, CreateCustomKeyStoreRequest,
     CreateCustomKeyStoreResponse, CustomKeyStoresListEntry, DeleteCustomKeyStoreRequest,
-    DeleteCustomKeyStoreResponse, DescribeCustomKeyStoresRequest,
-    DescribeCustomKeyStoresResponse, DisconnectCustomKeyStoreRequest,
-    DisconnectCustomKeyStoreResponse, UpdateCustomKeyStoreRequest, UpdateCustomKeyStoreResponse,
-    XksProxyConfiguration,
+    DeleteCustomKeyStoreResponse, DescribeCustomKeyStoresRequest, DescribeCustomKeyStoresResponse,
+    DisconnectCustomKeyStoreRequest, DisconnectCustomKeyStoreResponse, UpdateCustomKeyStoreRequest,
+    UpdateCustomKeyStoreResponse, XksProxyConfiguration,
 };
 use kms_api::{ErrorCode, KmsError};
 use kms_model::{
@@ -97,7 +96,7 @@ fn check_connectivity(
 
 /// A store's name must be unique in its account and Region, and its proxy URI in the Region.
 fn check_unique(core: &Core, record: &CustomKeyStore) -> Result<(), KmsError> {
-    let others = core.cache.stores_where(|s| {
+    let others = core.stores.matching(|s| {
         s.record.id != record.id
             && s.record.account == record.account
             && s.record.region == record.region
@@ -150,7 +149,7 @@ async fn put_store(
     }
     .map_err(store_error)?;
     let entry = core.store_entry_for(Versioned { record, revision })?;
-    core.cache.put_store(entry);
+    core.stores.put(entry);
     Ok(())
 }
 
@@ -194,7 +193,10 @@ pub(crate) async fn create(
         .as_ref()
         .ok_or_else(|| required("XksProxyAuthenticationCredential"))?;
     check_endpoint(core, &endpoint)?;
-    check_connectivity(connectivity, req.xks_proxy_vpc_endpoint_service_name.as_deref())?;
+    check_connectivity(
+        connectivity,
+        req.xks_proxy_vpc_endpoint_service_name.as_deref(),
+    )?;
     let _w = core.writes.lock().await;
     let id = random_store_id()?;
     let mut record = CustomKeyStore {
@@ -215,8 +217,8 @@ pub(crate) async fn create(
     };
     check_unique(core, &record)?;
     let count = core
-        .cache
-        .stores_where(|s| s.record.account == access.account && s.record.region == *access.region())
+        .stores
+        .matching(|s| s.record.account == access.account && s.record.region == *access.region())
         .len();
     if count >= MAX_STORES_PER_ACCOUNT {
         return Err(KmsError::new(
@@ -277,8 +279,8 @@ pub(crate) fn describe(
         ));
     }
     let mut stores: Vec<CustomKeyStore> = core
-        .cache
-        .stores_where(|s| {
+        .stores
+        .matching(|s| {
             let r = &s.record;
             r.account == access.account
                 && r.region == *access.region()
@@ -294,7 +296,8 @@ pub(crate) fn describe(
         .iter()
         .map(|s| s.record.clone())
         .collect();
-    if stores.is_empty() && (req.custom_key_store_id.is_some() || req.custom_key_store_name.is_some())
+    if stores.is_empty()
+        && (req.custom_key_store_id.is_some() || req.custom_key_store_name.is_some())
     {
         return Err(KmsError::new(
             ErrorCode::CustomKeyStoreNotFoundException,
@@ -500,6 +503,6 @@ pub(crate) async fn delete(
         .delete_custom_key_store(&entry.record.id, entry.revision)
         .await
         .map_err(store_error)?;
-    core.cache.remove_store(&entry.record.id);
+    core.stores.remove(&entry.record.id);
     Ok(DeleteCustomKeyStoreResponse {})
 }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use kms_api::wire::{
-    CreateGrantRequest, CreateGrantResponse, GrantConstraints as WireConstraints,
-    GrantListEntry, ListGrantsRequest, ListGrantsResponse, ListRetirableGrantsRequest,
-    RetireGrantRequest, RetireGrantResponse, RevokeGrantRequest, RevokeGrantResponse,
+    CreateGrantRequest, CreateGrantResponse, GrantConstraints as WireConstraints, GrantListEntry,
+    ListGrantsRequest, ListGrantsResponse, ListRetirableGrantsRequest, RetireGrantRequest,
+    RetireGrantResponse, RevokeGrantRequest, RevokeGrantResponse,
 };
 use kms_api::{ErrorCode, KmsError};
 use kms_model::{Grant, GrantConstraints, GrantId, GrantOperation, KeySpec};
@@ -103,21 +103,20 @@ pub(crate) async fn create_grant(
     req: &CreateGrantRequest,
     access: &Access<'_>,
 ) -> Result<CreateGrantResponse, KmsError> {
-    let grantee = match (&req.grantee_principal, &req.grantee_service_principal) {
-        (Some(p), None) => p.clone(),
-        (None, Some(_)) => {
-            return Err(KmsError::new(
+    let grantee =
+        match (&req.grantee_principal, &req.grantee_service_principal) {
+            (Some(p), None) => p.clone(),
+            (None, Some(_)) => return Err(KmsError::new(
                 ErrorCode::UnsupportedOperationException,
                 "GranteeServicePrincipal is not supported by Strongroom: it has no AWS services.",
-            ))
-        }
-        _ => {
-            return Err(KmsError::new(
-                ErrorCode::ValidationException,
-                "Specify exactly one of GranteePrincipal and GranteeServicePrincipal.",
-            ))
-        }
-    };
+            )),
+            _ => {
+                return Err(KmsError::new(
+                    ErrorCode::ValidationException,
+                    "Specify exactly one of GranteePrincipal and GranteeServicePrincipal.",
+                ))
+            }
+        };
     if req.retiring_service_principal.is_some() {
         return Err(KmsError::new(
             ErrorCode::UnsupportedOperationException,
@@ -205,10 +204,7 @@ pub(crate) async fn create_grant(
         issuing_account: access.account.clone(),
         created_ms: core.now_ms(),
     };
-    core.store
-        .create_grant(&grant)
-        .await
-        .map_err(store_error)?;
+    core.store.create_grant(&grant).await.map_err(store_error)?;
     core.cache.update_key(&key.key_ref(), |k| {
         let mut grants = k.grants.as_ref().clone();
         grants.push(grant.clone());
@@ -220,8 +216,8 @@ pub(crate) async fn create_grant(
     })
 }
 
-fn grants_page<'g>(
-    grants: Vec<(String, &'g Grant)>,
+fn grants_page(
+    grants: Vec<(String, &Grant)>,
     limit: Option<i32>,
     marker: Option<&str>,
 ) -> Result<ListGrantsResponse, KmsError> {
@@ -253,7 +249,11 @@ pub(crate) async fn list_grants(
         .grants
         .iter()
         .filter(|g| req.grant_id.as_ref().is_none_or(|id| *id == g.id.as_str()))
-        .filter(|g| req.grantee_principal.as_ref().is_none_or(|p| *p == g.grantee))
+        .filter(|g| {
+            req.grantee_principal
+                .as_ref()
+                .is_none_or(|p| *p == g.grantee)
+        })
         .map(|g| (arn.clone(), g))
         .collect();
     grants.sort_by(|a, b| a.1.id.cmp(&b.1.id));
@@ -302,7 +302,10 @@ pub(crate) fn list_retirable_grants(
     }
     core.authorize_resource(access, retiring)?;
     let keys = core.cache.keys_where(|k| {
-        k.key.region == *access.region() && k.grants.iter().any(|g| g.retiring.as_deref() == Some(retiring))
+        k.key.region == *access.region()
+            && k.grants
+                .iter()
+                .any(|g| g.retiring.as_deref() == Some(retiring))
     });
     let mut found: Vec<(String, &Grant)> = keys
         .iter()
@@ -350,7 +353,9 @@ pub(crate) async fn retire_grant(
     ) {
         (Some(token), _, _) => {
             let id = rules::grant_id_of_token(token).ok_or_else(rules::invalid_token)?;
-            let keys = core.cache.keys_where(|k| k.grants.iter().any(|g| g.id == id));
+            let keys = core
+                .cache
+                .keys_where(|k| k.grants.iter().any(|g| g.id == id));
             keys.into_iter()
                 .find_map(|k| {
                     let g = k.grants.iter().find(|g| g.id == id).cloned()?;

@@ -9,8 +9,8 @@ use kms_api::wire::{
 };
 use kms_api::{ErrorCode, KmsError};
 use kms_model::{
-    CustomerMasterKeySpec, Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType,
-    KeyUsage, KeyVersion, Origin, Rotation,
+    CustomerMasterKeySpec, Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType, KeyUsage,
+    KeyVersion, Origin, Rotation,
 };
 
 use crate::core::cache::{CachedKey, CachedVersion};
@@ -50,10 +50,7 @@ pub(crate) fn metadata(core: &Core, key: &Key) -> KeyMetadata {
         mac_algorithms: non_empty(t.mac_algorithms().to_vec()),
         key_agreement_algorithms: non_empty(t.key_agreement_algorithms().to_vec()),
         multi_region: Some(key.id.is_multi_region()),
-        current_key_material_id: key
-            .external
-            .is_none()
-            .then(|| key.current_version.to_hex()),
+        current_key_material_id: key.external.is_none().then(|| key.current_version.to_hex()),
         xks_key_configuration: key.external.as_ref().map(|e| XksKeyConfiguration {
             id: Some(e.xks_key_id.clone()),
         }),
@@ -158,7 +155,8 @@ pub(crate) async fn create_key(
     let key_type = requested_type(req)?;
     let external = requested_origin(req)?;
     let tags = rules::checked_tags(req.tags.as_deref().unwrap_or_default(), Vec::new())?;
-    let random = crypto::random_bytes(16).map_err(|_| KmsError::internal("Key generation failed."))?;
+    let random =
+        crypto::random_bytes(16).map_err(|_| KmsError::internal("Key generation failed."))?;
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&random);
     let id = KeyId::from_random(bytes, false);
@@ -167,7 +165,12 @@ pub(crate) async fn create_key(
         Some(p) => {
             let compiled = rules::checked_policy(p)?;
             if req.bypass_policy_lockout_safety_check != Some(true) {
-                let arn = crate::core::arn::key_arn(&core.config.partition, &region, &access.account, &id);
+                let arn = crate::core::arn::key_arn(
+                    &core.config.partition,
+                    &region,
+                    &access.account,
+                    &id,
+                );
                 core.check_lockout(access, &compiled, &arn)?;
             }
             p.clone()

@@ -52,7 +52,9 @@ pub(crate) async fn dispatch(
         Request::ListKeyPolicies(r) => json(policies::list_key_policies(core, r, access)),
         Request::CreateCustomKeyStore(r) => json(custom_key_stores::create(core, r, access).await),
         Request::DescribeCustomKeyStores(r) => json(custom_key_stores::describe(core, r, access)),
-        Request::ConnectCustomKeyStore(r) => json(custom_key_stores::connect(core, r, access).await),
+        Request::ConnectCustomKeyStore(r) => {
+            json(custom_key_stores::connect(core, r, access).await)
+        }
         Request::DisconnectCustomKeyStore(r) => {
             json(custom_key_stores::disconnect(core, r, access).await)
         }

@@ -111,7 +111,10 @@ pub(crate) fn status(
     let key = core.resolve(&req.key_id, access)?;
     let k = &key.key;
     // While a key is pending deletion its rotation reads as off; cancelling brings it back.
-    let on = k.rotation.period_days.filter(|_| k.state != KeyState::PendingDeletion);
+    let on = k
+        .rotation
+        .period_days
+        .filter(|_| k.state != KeyState::PendingDeletion);
     Ok(GetKeyRotationStatusResponse {
         key_id: Some(core.key_arn(k)),
         key_rotation_enabled: Some(on.is_some()),

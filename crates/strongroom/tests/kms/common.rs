@@ -45,6 +45,9 @@ impl Drop for Process {
 /// Refused requests are logged at info; keep test output to warnings and worse.
 const DEFAULT_LOG_FILTER: &str = "warn";
 
+/// The file in a dev data directory that holds the KMS clock's offset, in milliseconds.
+const CLOCK_OFFSET_FILE: &str = "clock-offset-ms";
+
 /// Starts `strongroom dev` on `data_dir` logging at `log_filter` (RUST_LOG) into `log`.
 fn spawn(data_dir: &Path, log_filter: &str, log: &LogLines) -> (Process, Exports) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
@@ -53,6 +56,12 @@ fn spawn(data_dir: &Path, log_filter: &str, log: &LogLines) -> (Process, Exports
         .arg("0")
         .arg("--data-dir")
         .arg(data_dir)
+        // Tests move the KMS's clock by writing this file (Kms::advance_clock), and its jobs
+        // run often so that what they do shows quickly.
+        .arg("--clock-offset-file")
+        .arg(data_dir.join(CLOCK_OFFSET_FILE))
+        .arg("--job-interval-ms")
+        .arg("100")
         .env("RUST_LOG", log_filter)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -251,6 +260,18 @@ impl Kms {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
+    }
+
+    /// Moves the server's clock forward by `ms` (it reads the offset at every use).
+    pub fn advance_clock(&self, ms: i64) {
+        let path = self.dir.path().join(CLOCK_OFFSET_FILE);
+        let now: i64 = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let tmp = path.with_extension("new");
+        std::fs::write(&tmp, (now + ms).to_string()).expect("write clock offset");
+        std::fs::rename(&tmp, &path).expect("replace clock offset");
     }
 
     /// `kill -9` the server (no chance to flush anything) and start it again on the same data

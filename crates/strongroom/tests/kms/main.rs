@@ -16,6 +16,7 @@ mod limits;
 mod policies;
 mod protocol;
 mod regions;
+mod rotation;
 mod security;
 mod sigv4;
 mod states;

@@ -45,8 +45,7 @@ async fn model_operations_not_built_are_unsupported() {
             "GenerateDataKeyPair",
             serde_json::json!({ "KeyId": key, "KeyPairSpec": "RSA_2048" }),
         ),
-        ("GetKeyRotationStatus", serde_json::json!({ "KeyId": key })),
-        ("EnableKeyRotation", serde_json::json!({ "KeyId": key })),
+        ("GetKeyLastUsage", serde_json::json!({ "KeyId": key })),
         ("GetPublicKey", serde_json::json!({ "KeyId": key })),
     ];
     for (op, body) in cases {

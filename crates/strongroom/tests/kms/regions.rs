@@ -39,7 +39,8 @@ async fn dev_keeps_each_regions_keys_apart() {
             .key_metadata
             .expect("KeyMetadata");
         assert!(
-            meta.arn().is_some_and(|a| a.contains(&format!(":kms:{r}:"))),
+            meta.arn()
+                .is_some_and(|a| a.contains(&format!(":kms:{r}:"))),
             "{meta:?}"
         );
         c.create_alias()
@@ -67,7 +68,10 @@ async fn dev_keeps_each_regions_keys_apart() {
             .send()
             .await
             .expect("DescribeKey by alias");
-        assert_eq!(by_alias.key_metadata().map(|m| m.key_id()), Some(keys[i].as_str()));
+        assert_eq!(
+            by_alias.key_metadata().map(|m| m.key_id()),
+            Some(keys[i].as_str())
+        );
         for (j, other) in keys.iter().enumerate().filter(|(j, _)| *j != i) {
             let e = c
                 .describe_key()
@@ -75,7 +79,13 @@ async fn dev_keeps_each_regions_keys_apart() {
                 .send()
                 .await
                 .expect_err("another Region's key");
-            assert_eq!(code(&e), "NotFoundException", "{} from {}", regions[j], regions[i]);
+            assert_eq!(
+                code(&e),
+                "NotFoundException",
+                "{} from {}",
+                regions[j],
+                regions[i]
+            );
         }
         // A ciphertext of one Region does not decrypt in another.
         let blob = c
@@ -116,12 +126,17 @@ async fn serve_answers_its_configured_regions_only() {
             .await
             .unwrap_or_else(|e| panic!("{r}: {e:?}"));
     }
-    let e = client_in(&srv.endpoint, "eu-west-3", &admin.access_key_id, &admin.secret)
-        .await
-        .list_keys()
-        .send()
-        .await
-        .expect_err("a region not served");
+    let e = client_in(
+        &srv.endpoint,
+        "eu-west-3",
+        &admin.access_key_id,
+        &admin.secret,
+    )
+    .await
+    .list_keys()
+    .send()
+    .await
+    .expect_err("a region not served");
     assert_eq!(code(&e), "InvalidSignatureException", "{e:?}");
     assert_eq!(
         aws_sdk_kms::error::ProvideErrorMetadata::message(&e),
