@@ -92,13 +92,14 @@ impl SqliteStore {
                 "SQLite opened it read-only".to_string(),
             ));
         }
+        // First, so that the pragmas below wait for another process's open too.
+        writer.busy_timeout(options.busy_timeout)?;
         // FULL makes every commit reach the disk before it returns: what we acknowledge
         // survives a kill -9 or a power cut; WAL keeps those commits cheap and lets reads run
         // beside a write.
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "foreign_keys", "ON")?;
-        writer.busy_timeout(options.busy_timeout)?;
         schema::prepare(&mut writer, default_region)?;
         check_writable(&writer)?;
 
