@@ -157,11 +157,13 @@ fn component(s: &Sample) -> String {
     if s.kernel || s.dso.starts_with("[kernel") {
         return "kernel".to_string();
     }
-    let sym = s.symbol.trim_start_matches(['<', '&', '*']);
-    let sym = sym
-        .strip_prefix("mut ")
-        .or_else(|| sym.strip_prefix("dyn "))
-        .unwrap_or(sym);
+    let mut sym = bare_type(&s.symbol);
+    // `<str as http::…>::f`: an impl on a primitive type belongs to the trait's crate.
+    if let Some((ty, tr)) = sym.split_once(" as ") {
+        if !ty.contains("::") {
+            sym = bare_type(tr);
+        }
+    }
     if sym.starts_with("aws_lc") {
         return "aws-lc (SHA-256, AES-GCM, HMAC)".to_string();
     }
@@ -178,6 +180,14 @@ fn component(s: &Sample) -> String {
     }
     // A shared library, or a symbol without a path (C code, or an address).
     s.dso.clone()
+}
+
+/// A path without the `<`, `&`, `*`, `mut ` and `dyn ` in front of it.
+fn bare_type(sym: &str) -> &str {
+    let sym = sym.trim_start_matches(['<', '&', '*']);
+    sym.strip_prefix("mut ")
+        .or_else(|| sym.strip_prefix("dyn "))
+        .unwrap_or(sym)
 }
 
 /// Self time summed per component, largest first.
@@ -206,13 +216,14 @@ mod tests {
         \x20    1.67%  strongroom         [.] _mi_page_malloc_zero\n\
         \x20    1.00%  strongroom         [.] serde_json::read::SliceRead::skip_to_escape\n\
         \x20    0.95%  strongroom         [.] <alloc::string::String as zeroize::Zeroize>::zeroize\n\
+        \x20    0.40%  strongroom         [.] <str as http::header::map::as_header_name::Sealed>::find\n\
         \x20    0.91%  libc.so.6          [.] __memmove_avx512_unaligned_erms\n\
         \x20    0.50%  strongroom         [.] 0x00000000001234\n\n";
 
     #[test]
     fn report_lines_are_parsed() {
         let s = parse_report(REPORT);
-        assert_eq!(s.len(), 9);
+        assert_eq!(s.len(), 10);
         assert_eq!(s[0].pct, 10.52);
         assert!(s[0].kernel);
         assert_eq!(s[2].dso, "strongroom");
@@ -230,6 +241,7 @@ mod tests {
         assert_eq!(get("aws-lc (SHA-256, AES-GCM, HMAC)"), Some(3.73));
         assert_eq!(get("Rust std (core, alloc, std)"), Some(0.95));
         assert_eq!(get("libc.so.6"), Some(0.91));
+        assert_eq!(get("http"), Some(0.4));
         // A bare address in the binary stays with the binary.
         assert_eq!(get("strongroom"), Some(0.5));
     }
