@@ -29,6 +29,19 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / clock_ticks())
 }
 
+/// User + system CPU seconds of this process's children that have been waited for
+/// (`cutime + cstime` of `/proc/self/stat`): read before and after running a child to
+/// completion, the difference is that child's CPU.
+pub fn waited_children_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: cutime is field 16, cstime field 17 (1-based).
+    let cutime: f64 = fields.get(13)?.parse().ok()?;
+    let cstime: f64 = fields.get(14)?.parse().ok()?;
+    Some((cutime + cstime) / clock_ticks())
+}
+
 /// The CPU model from `/proc/cpuinfo`.
 pub fn cpu_model() -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;

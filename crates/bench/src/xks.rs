@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -21,6 +20,7 @@ use crate::suite::{
     write_private, ChildGuard, Endpoint, FloorColumn, Job, MakeRequest, Measured, Post, Signer,
 };
 use crate::tls::{self, Pki};
+use crate::wrk::{self, WrkRow, WrkTarget};
 use crate::{procstat, servers, Cli};
 
 /// The region the proxies verify SigV4 for (and the KMS of the `xks-kms` suite runs in).
@@ -555,29 +555,43 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
     })?;
 
     // wrk: one pre-signed request replayed (as the yardstick was measured).
-    let wrk_rows = if cli.no_wrk {
-        Err("skipped (--no-wrk)".to_string())
-    } else {
-        let mut targets: Vec<(String, String, SocketAddr, String, Bytes, u32)> = vec![(
+    let wrk_rows = wrk::availability(cli).and_then(|()| {
+        let wrk_target = |id: String, label: String, endpoint: &Endpoint, path, pid| WrkTarget {
+            id,
+            label,
+            endpoint: endpoint.clone(),
+            path,
+            content_type: XKS_CONTENT_TYPE,
+            x_amz_target: None,
+            body: encrypt_body(&plaintext, &aad),
+            signer: setup.signer.clone(),
+            server_pid: pid,
+        };
+        let mut targets = vec![wrk_target(
             "https-floor".into(),
             "HTTPS floor (bare hyper + rustls)".into(),
-            tls_floor_addr,
+            &tls_floor_ep,
             format!("{}/keys/{KEY_LABEL}/encrypt", setup.tenants[0].uri_path()),
-            encrypt_body(&plaintext, &aad),
             tls_floor.pid(),
         )];
         for t in &setup.tenants {
-            targets.push((
+            targets.push(wrk_target(
                 format!("{}-encrypt", t.id),
                 format!("XKS Encrypt {size}, {}", t.describe()),
-                proxy.addr,
+                &proxy_ep,
                 format!("{}/keys/{KEY_LABEL}/encrypt", t.uri_path()),
-                encrypt_body(&plaintext, &aad),
                 proxy.pid(),
             ));
         }
-        run_wrk_all(cli, &setup.signer, tmp.path(), &targets)
-    };
+        rt.block_on(async {
+            for t in &targets {
+                t.check_replay().await?;
+            }
+            Ok::<_, String>(())
+        })?;
+        let runs = wrk::run_rounds(cli, &targets, tmp.path())?;
+        Ok(wrk::summarise(&runs, Some("https-floor")))
+    });
 
     let calibration = proxy.calibration();
     drop(proxy);
@@ -657,8 +671,12 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
     let mut ok = rows.iter().all(|r| r.errors == 0);
     match &wrk_rows {
         Ok(w) => {
-            print_wrk_table(w);
-            ok &= w.iter().all(|r| r.non_2xx == 0 && r.socket_errors == 0);
+            wrk::print_table(w, "ratio to HTTPS floor");
+            wrk::print_note(
+                cli,
+                "the proxy process (or the floor process on floor rows)",
+            );
+            ok &= w.iter().all(|r| !r.has_errors());
         }
         Err(e) => {
             println!("wrk: {e}");
@@ -676,235 +694,6 @@ fn softhsm_version() -> Option<String> {
         .ok()?;
     let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (!v.is_empty()).then(|| format!("SoftHSM {v}"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// wrk
-
-/// One `wrk -t1 -cN` run.
-pub struct WrkRow {
-    pub id: String,
-    pub label: String,
-    pub connections: usize,
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub non_2xx: u64,
-    pub socket_errors: u64,
-    pub wrk_cpu_pct: f64,
-    pub server_cpu_pct: f64,
-}
-
-/// `wrk`'s duration text (`412.00us`, `1.20ms`, `1.00s`) in milliseconds.
-pub fn wrk_ms(text: &str) -> Option<f64> {
-    let t = text.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("us") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000.0)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000.0)
-    } else {
-        return None;
-    };
-    num.trim().parse::<f64>().ok().map(|v| v * scale)
-}
-
-/// Parses `wrk --latency` output: (req/s, p50 ms, p99 ms, non-2xx, socket errors).
-pub fn parse_wrk(out: &str) -> Option<(f64, f64, f64, u64, u64)> {
-    let mut rps = None;
-    let (mut p50, mut p99) = (None, None);
-    let (mut non2xx, mut socket) = (0, 0);
-    for line in out.lines() {
-        let l = line.trim();
-        if let Some(v) = l.strip_prefix("Requests/sec:") {
-            rps = v.trim().parse::<f64>().ok();
-        } else if let Some(v) = l.strip_prefix("50%") {
-            p50 = wrk_ms(v);
-        } else if let Some(v) = l.strip_prefix("99%") {
-            p99 = wrk_ms(v);
-        } else if let Some(v) = l.strip_prefix("Non-2xx or 3xx responses:") {
-            non2xx = v.trim().parse().unwrap_or(u64::MAX);
-        } else if let Some(v) = l.strip_prefix("Socket errors:") {
-            socket = v
-                .split(',')
-                .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
-                .sum();
-        }
-    }
-    Some((rps?, p50?, p99?, non2xx, socket))
-}
-
-/// CPU seconds of this process's waited-for children (`cutime + cstime`).
-fn children_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let cutime: f64 = fields.get(13)?.parse().ok()?;
-    let cstime: f64 = fields.get(14)?.parse().ok()?;
-    let ticks = procstat_ticks();
-    Some((cutime + cstime) / ticks)
-}
-
-fn procstat_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0)
-}
-
-/// A Lua long string that does not occur in `s`.
-fn lua_long_string(s: &str) -> String {
-    let mut eq = String::new();
-    while s.contains(&format!("]{eq}]")) {
-        eq.push('=');
-    }
-    format!("[{eq}[{s}]{eq}]")
-}
-
-/// The wrk script replaying one request signed now (valid for the proxy's 5-minute skew).
-fn wrk_script(signer: &Signer, host: &str, path: &str, body: &Bytes) -> Result<String, String> {
-    let headers = signer.headers(&Post {
-        host,
-        path,
-        content_type: XKS_CONTENT_TYPE,
-        x_amz_target: None,
-        body,
-    })?;
-    let mut s = String::from("wrk.method = \"POST\"\n");
-    s.push_str(&format!(
-        "wrk.body = {}\n",
-        lua_long_string(&String::from_utf8_lossy(body))
-    ));
-    for (name, value) in headers {
-        // wrk adds `Host` itself unless the script sets exactly that key.
-        let name: String = name
-            .split('-')
-            .map(|w| {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("-");
-        s.push_str(&format!(
-            "wrk.headers[ {} ] = {}\n",
-            lua_long_string(&name),
-            lua_long_string(&value)
-        ));
-    }
-    Ok(s)
-}
-
-fn run_wrk_all(
-    cli: &Cli,
-    signer: &Signer,
-    dir: &Path,
-    targets: &[(String, String, SocketAddr, String, Bytes, u32)],
-) -> Result<Vec<WrkRow>, String> {
-    if Command::new("wrk").arg("--version").output().is_err() {
-        return Err("not installed (`apt-get install -y wrk`); skipped".to_string());
-    }
-    let secs = cli.seconds.ceil().max(1.0) as u64;
-    let mut rows = Vec::new();
-    for &c in &cli.concurrency {
-        for (id, label, addr, path, body, pid) in targets {
-            let host = addr.to_string();
-            let script = dir.join(format!("wrk-{id}.lua"));
-            std::fs::write(&script, wrk_script(signer, &host, path, body)?)
-                .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
-            let url = format!("https://{host}{path}");
-            eprint!("wrk -t1 -c{c} -d{secs}s: {label} ... ");
-            let cpu0 = children_cpu_seconds();
-            let server0 = procstat::cpu_seconds(*pid);
-            let t0 = Instant::now();
-            let out = Command::new("wrk")
-                .args(["-t1", &format!("-c{c}"), &format!("-d{secs}s"), "--latency"])
-                .args(["--timeout", "5s", "-s"])
-                .arg(&script)
-                .arg(&url)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("cannot run wrk: {e}"))?;
-            let wall = t0.elapsed().as_secs_f64().max(1e-9);
-            let cpu1 = children_cpu_seconds();
-            let server1 = procstat::cpu_seconds(*pid);
-            let text = String::from_utf8_lossy(&out.stdout);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if !out.status.success() || !stderr.trim().is_empty() {
-                return Err(format!("wrk failed ({}): {stderr}{text}", out.status));
-            }
-            let (rps, p50, p99, non_2xx, socket_errors) = parse_wrk(&text).ok_or_else(|| {
-                format!(
-                    "cannot read wrk's output: {text}{}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            })?;
-            let pct = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) => 100.0 * (b - a) / wall,
-                _ => f64::NAN,
-            };
-            eprintln!("{rps:.0} req/s, p50 {p50:.3} ms, p99 {p99:.3} ms");
-            rows.push(WrkRow {
-                id: id.clone(),
-                label: label.clone(),
-                connections: c,
-                rps,
-                p50_ms: p50,
-                p99_ms: p99,
-                non_2xx,
-                socket_errors,
-                wrk_cpu_pct: pct(cpu0, cpu1),
-                server_cpu_pct: pct(server0, server1),
-            });
-            // Let the connections of this run close before the next.
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    Ok(rows)
-}
-
-fn print_wrk_table(rows: &[WrkRow]) {
-    println!(
-        "`wrk -t1 -cN -d<seconds>s --latency` replaying one request signed before the run \
-         (accepted again and again within the proxy's 5-minute clock skew), as the yardstick \
-         was measured:"
-    );
-    println!();
-    println!(
-        "| target (wrk -t1, one pre-signed request) | connections | req/s | p50 ms | p99 ms | % of HTTPS floor | non-2xx | socket errors | wrk CPU | server CPU |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in rows {
-        let floor = rows
-            .iter()
-            .find(|f| f.id == "https-floor" && f.connections == r.connections);
-        let pct = match floor {
-            Some(f) if f.rps > 0.0 => format!("{:.0}%", 100.0 * r.rps / f.rps),
-            _ => "–".to_string(),
-        };
-        println!(
-            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {} | {:.0}% | {:.0}% |",
-            r.label,
-            r.connections,
-            r.rps,
-            r.p50_ms,
-            r.p99_ms,
-            pct,
-            r.non_2xx,
-            r.socket_errors,
-            r.wrk_cpu_pct,
-            r.server_cpu_pct
-        );
-    }
-    println!();
 }
 
 /// The issue's yardstick: AWS's reference proxy over SoftHSMv2, `wrk -t1`, 1 KiB Encrypt.
@@ -956,39 +745,6 @@ fn print_yardstick(rows: &[Measured], wrk: Option<&[WrkRow]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wrk_durations() {
-        let near = |text: &str, want: f64| {
-            let got = wrk_ms(text).unwrap();
-            assert!((got - want).abs() < 1e-9, "{text}: {got} != {want}");
-        };
-        near("412.00us", 0.412);
-        near(" 1.20ms", 1.2);
-        near("1.00s", 1000.0);
-        near("2.00m", 120_000.0);
-        assert_eq!(wrk_ms("x"), None);
-    }
-
-    #[test]
-    fn wrk_output() {
-        let out = "Running 3s test @ https://127.0.0.1:1/x\n  1 threads and 8 connections\n  \
-                   Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   500.00us  \
-                   100.00us   3.00ms   90.00%\n  Latency Distribution\n     50%  412.00us\n     \
-                   75%  500.00us\n     90%  600.00us\n     99%    1.20ms\n  12345 requests in \
-                   3.00s, 4.50MB read\n  Socket errors: connect 0, read 1, write 0, timeout 2\n  \
-                   Non-2xx or 3xx responses: 3\nRequests/sec:   4115.00\nTransfer/sec:      1.50MB\n";
-        let (rps, p50, p99, non2xx, socket) = parse_wrk(out).unwrap();
-        assert_eq!(rps, 4115.0);
-        assert!((p50 - 0.412).abs() < 1e-9 && (p99 - 1.2).abs() < 1e-9);
-        assert_eq!((non2xx, socket), (3, 3));
-    }
-
-    #[test]
-    fn lua_strings_are_closed_safely() {
-        assert_eq!(lua_long_string("a"), "[[a]]");
-        assert_eq!(lua_long_string("x]]y"), "[=[x]]y]=]");
-    }
 
     #[test]
     fn tenant_paths() {

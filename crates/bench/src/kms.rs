@@ -1,0 +1,378 @@
+//! `--suite kms` (the default): Encrypt, Decrypt and GenerateDataKey on `strongroom dev` beside
+//! the HTTP floor, measured by two load clients: `wrk -t1` replaying one pre-signed request per
+//! target (the headline, where wrk is installed), then this crate's own client signing every
+//! request afresh. Optionally a `perf` profile of the server during one more wrk run.
+//!
+//! A target is a [`KmsTarget`]: a name, an operation (`X-Amz-Target: TrentService.<Op>`) and a
+//! JSON body, with where to send it; both clients are built from it, so a new operation to
+//! compare is one more entry in [`TargetKind`] and its body in [`run`].
+
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::ValueEnum;
+
+use crate::suite::{
+    self, kms_call, kms_request_maker, Endpoint, FloorColumn, Job, Signer, KMS_CONTENT_TYPE,
+};
+use crate::wrk::{self, WrkRow, WrkTarget};
+use crate::{perf, procstat, servers, size_label, Cli};
+
+/// What a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetKind {
+    /// The bare hyper server, sent the same signed Encrypt request.
+    Floor,
+    /// Strongroom Encrypt of `--plaintext-bytes` bytes.
+    Encrypt,
+    /// Strongroom Decrypt of a ciphertext of `--plaintext-bytes` bytes.
+    Decrypt,
+    /// Strongroom GenerateDataKey, KeySpec AES_256.
+    GenerateDataKey,
+}
+
+impl TargetKind {
+    /// The row's id in the report (the floor column finds the floor row by it).
+    pub fn id(self) -> &'static str {
+        match self {
+            TargetKind::Floor => "floor",
+            TargetKind::Encrypt => "encrypt",
+            TargetKind::Decrypt => "decrypt",
+            TargetKind::GenerateDataKey => "generate-data-key",
+        }
+    }
+
+    fn label(self, plaintext_bytes: usize) -> String {
+        match self {
+            TargetKind::Floor => "HTTP floor (bare hyper)".to_string(),
+            TargetKind::Encrypt => format!("Encrypt {}", size_label(plaintext_bytes)),
+            TargetKind::Decrypt => format!("Decrypt {}", size_label(plaintext_bytes)),
+            TargetKind::GenerateDataKey => "GenerateDataKey AES_256".to_string(),
+        }
+    }
+}
+
+/// One KMS call to measure: (name, `X-Amz-Target`, body), where it goes, who signs it and
+/// whose CPU is the server's.
+#[derive(Clone)]
+pub struct KmsTarget {
+    pub id: String,
+    pub label: String,
+    /// The operation: `X-Amz-Target: TrentService.<operation>`.
+    pub operation: String,
+    pub body: serde_json::Value,
+    pub endpoint: Endpoint,
+    pub signer: Signer,
+    pub server_pid: u32,
+}
+
+impl KmsTarget {
+    /// For the own client: every request signed afresh.
+    pub fn job(&self) -> Job {
+        Job {
+            id: self.id.clone(),
+            label: self.label.clone(),
+            make: kms_request_maker(&self.endpoint, &self.signer, &self.operation, &self.body),
+            endpoint: self.endpoint.clone(),
+            server_pids: vec![self.server_pid],
+            baseline: None,
+        }
+    }
+
+    /// For wrk: one request signed per run and replayed.
+    pub fn wrk(&self) -> WrkTarget {
+        WrkTarget {
+            id: self.id.clone(),
+            label: self.label.clone(),
+            endpoint: self.endpoint.clone(),
+            path: "/".to_string(),
+            content_type: KMS_CONTENT_TYPE,
+            x_amz_target: Some(format!("TrentService.{}", self.operation)),
+            body: Bytes::from(self.body.to_string()),
+            signer: self.signer.clone(),
+            server_pid: self.server_pid,
+        }
+    }
+}
+
+/// Checks an answer beyond its 200: Decrypt gives the plaintext back, GenerateDataKey a
+/// 32-byte key.
+fn check_answer(
+    kind: TargetKind,
+    answer: &serde_json::Value,
+    plaintext_b64: &str,
+) -> Result<(), String> {
+    match kind {
+        TargetKind::Floor | TargetKind::Encrypt => Ok(()),
+        TargetKind::Decrypt if answer["Plaintext"].as_str() == Some(plaintext_b64) => Ok(()),
+        TargetKind::Decrypt => {
+            Err("Decrypt did not return the plaintext that was encrypted".to_string())
+        }
+        // 32 bytes are 44 characters of base64.
+        TargetKind::GenerateDataKey if answer["Plaintext"].as_str().map(str::len) == Some(44) => {
+            Ok(())
+        }
+        TargetKind::GenerateDataKey => {
+            Err("GenerateDataKey did not return a 32-byte plaintext key".to_string())
+        }
+    }
+}
+
+/// What became of the wrk measurement.
+enum WrkOutcome {
+    /// Not run; why (the report says it).
+    Skipped(String),
+    /// Started and failed.
+    Failed(String),
+    Measured {
+        rows: Vec<WrkRow>,
+        /// The perf section's markdown, or why there is none.
+        profile: Option<Result<String, String>>,
+    },
+}
+
+/// `--suite kms`; `Ok(false)` when some run saw errors.
+pub fn run(cli: &Cli) -> Result<bool, String> {
+    suite::validate(cli)?;
+    let load_before = procstat::load_average();
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find my own path: {e}"))?;
+    let strongroom_bin = suite::strongroom_bin(cli)?;
+
+    // The client: one thread. The servers are separate processes with their own runtimes.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the client runtime: {e}"))?;
+
+    let floor = servers::spawn_floor(&exe)?;
+    let data_dir = tempfile::Builder::new()
+        .prefix("strongroom-bench-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let kms = servers::spawn_strongroom(&strongroom_bin, data_dir.path())?;
+    eprintln!(
+        "floor on {} (pid {}), strongroom on {} (pid {}, log {})",
+        floor.addr,
+        floor.pid(),
+        kms.addr,
+        kms.pid(),
+        kms.log_path.display()
+    );
+    let signer = Signer {
+        access_key_id: kms.access_key_id.clone(),
+        secret: kms.secret.clone(),
+        region: kms.region.clone(),
+        service: "kms",
+    };
+    let kms_ep = Endpoint::http(kms.addr);
+    let floor_ep = Endpoint::http(floor.addr);
+
+    let plaintext: Vec<u8> = (0..cli.plaintext_bytes)
+        .map(|i| (i % 251) as u8) // arbitrary, not compressible to nothing
+        .collect();
+    let plaintext_b64 = base64::engine::general_purpose::STANDARD.encode(&plaintext);
+
+    // Setup on the real server: one key, one ciphertext; then every target's request is
+    // checked once by the own client and once pre-signed and replayed, as wrk will send it.
+    let targets: Vec<(TargetKind, KmsTarget)> = rt.block_on(async {
+        let created = kms_call(
+            &kms_ep,
+            &signer,
+            "CreateKey",
+            serde_json::json!({"Description": "strongroom-bench"}),
+        )
+        .await?;
+        let key_id = created["KeyMetadata"]["KeyId"]
+            .as_str()
+            .ok_or("CreateKey answered without KeyMetadata.KeyId")?
+            .to_string();
+        let encrypt_body = serde_json::json!({"KeyId": key_id, "Plaintext": plaintext_b64});
+        let out = kms_call(&kms_ep, &signer, "Encrypt", encrypt_body.clone()).await?;
+        let blob = out["CiphertextBlob"]
+            .as_str()
+            .ok_or("Encrypt answered without a CiphertextBlob")?;
+        let mut targets = Vec::new();
+        for &kind in &cli.targets {
+            let (operation, body, endpoint, pid) = match kind {
+                // The floor is sent the same signed Encrypt (it does not look at the signature).
+                TargetKind::Floor => ("Encrypt", encrypt_body.clone(), &floor_ep, floor.pid()),
+                TargetKind::Encrypt => ("Encrypt", encrypt_body.clone(), &kms_ep, kms.pid()),
+                TargetKind::Decrypt => (
+                    "Decrypt",
+                    serde_json::json!({ "CiphertextBlob": blob }),
+                    &kms_ep,
+                    kms.pid(),
+                ),
+                TargetKind::GenerateDataKey => (
+                    "GenerateDataKey",
+                    serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+                    &kms_ep,
+                    kms.pid(),
+                ),
+            };
+            let target = KmsTarget {
+                id: kind.id().to_string(),
+                label: kind.label(cli.plaintext_bytes),
+                operation: operation.to_string(),
+                body,
+                endpoint: endpoint.clone(),
+                signer: signer.clone(),
+                server_pid: pid,
+            };
+            let answer = suite::call_job(&target.job()).await?;
+            check_answer(kind, &answer, &plaintext_b64)?;
+            target.wrk().check_replay().await?;
+            targets.push((kind, target));
+        }
+        Ok::<_, String>(targets)
+    })?;
+
+    let wrk_outcome = match wrk::availability(cli) {
+        Err(why) => WrkOutcome::Skipped(why),
+        Ok(()) => measure_wrk(cli, &targets, data_dir.path()),
+    };
+
+    let jobs: Vec<Job> = targets.iter().map(|(_, t)| t.job()).collect();
+    let rows = rt.block_on(suite::run_jobs(cli, "kms", &jobs));
+
+    drop(kms);
+    drop(floor);
+
+    let mut notes = vec![format!(
+        "Servers: `strongroom dev` (fresh data directory) and the HTTP floor \
+         (`strongroom-bench floor-server`), sent the same signed Encrypt; {} plaintext",
+        size_label(cli.plaintext_bytes)
+    )];
+    notes.push(match &wrk_outcome {
+        WrkOutcome::Skipped(why) | WrkOutcome::Failed(why) => {
+            format!("**wrk: {why}** — only the own client's figures below")
+        }
+        WrkOutcome::Measured { .. } => "Two load clients, one after the other: wrk (the first \
+             table, the headline) and strongroom-bench's own (the second table; the \
+             window settings above are the own client's)"
+            .to_string(),
+    });
+    suite::print_header(
+        cli,
+        "KMS operations (`--suite kms`)",
+        load_before.as_deref(),
+        &notes,
+    );
+    let mut ok = true;
+    println!("### wrk");
+    println!();
+    match &wrk_outcome {
+        WrkOutcome::Skipped(why) => println!("wrk: {why}.\n"),
+        WrkOutcome::Failed(why) => {
+            ok = false;
+            println!("wrk failed: {why}\n");
+        }
+        WrkOutcome::Measured { rows, profile } => {
+            wrk::print_table(rows, "ratio to floor req/s");
+            wrk::print_note(cli, "`strongroom dev` (the floor process on floor rows)");
+            ok &= rows.iter().all(|r| !r.has_errors());
+            match profile {
+                None => {}
+                Some(Ok(text)) => println!("{text}"),
+                Some(Err(e)) => println!("perf: {e}\n"),
+            }
+        }
+    }
+    println!("### Own client (every request signed afresh)");
+    println!();
+    suite::print_table(
+        cli,
+        &rows,
+        &[FloorColumn {
+            header: "% of floor req/s",
+            floor_id: TargetKind::Floor.id(),
+            cpu_bound_header: Some("% of floor, CPU-bound estimate"),
+        }],
+        None,
+        None,
+    );
+    suite::print_cpu_note("`strongroom dev` (the floor process on floor rows)");
+    suite::print_cpu_bound_note();
+    Ok(ok && rows.iter().all(|r| r.errors == 0))
+}
+
+/// The wrk rounds, then the profile if `--perf-target` asks for one.
+fn measure_wrk(
+    cli: &Cli,
+    targets: &[(TargetKind, KmsTarget)],
+    dir: &std::path::Path,
+) -> WrkOutcome {
+    let wrk_targets: Vec<WrkTarget> = targets.iter().map(|(_, t)| t.wrk()).collect();
+    let runs = match wrk::run_rounds(cli, &wrk_targets, dir) {
+        Ok(runs) => runs,
+        Err(e) => return WrkOutcome::Failed(e),
+    };
+    let profile = cli.perf_target.map(|kind| {
+        let target = targets
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, t)| t.wrk())
+            .ok_or_else(|| format!("--perf-target {} is not among --targets", kind.id()))?;
+        let output = std::env::current_dir()
+            .map(|d| perf::profile_path(&d, kind.id(), cli.perf_connections))
+            .map_err(|e| format!("cannot find the current directory: {e}"))?;
+        perf::profile(
+            &target,
+            cli.perf_connections,
+            wrk::run_seconds(cli),
+            dir,
+            &output,
+        )
+    });
+    WrkOutcome::Measured {
+        rows: wrk::summarise(&runs, Some(TargetKind::Floor.id())),
+        profile,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_checked() {
+        let p = "cGxhaW4=";
+        let key = serde_json::json!({ "Plaintext": "A".repeat(44) });
+        assert!(check_answer(TargetKind::GenerateDataKey, &key, p).is_ok());
+        let short = serde_json::json!({ "Plaintext": "A".repeat(24) });
+        assert!(check_answer(TargetKind::GenerateDataKey, &short, p).is_err());
+        assert!(check_answer(
+            TargetKind::Decrypt,
+            &serde_json::json!({ "Plaintext": p }),
+            p
+        )
+        .is_ok());
+        assert!(check_answer(TargetKind::Decrypt, &key, p).is_err());
+        assert!(check_answer(TargetKind::Encrypt, &serde_json::json!({}), p).is_ok());
+    }
+
+    #[test]
+    fn the_wrk_request_is_the_own_clients() {
+        let t = KmsTarget {
+            id: "encrypt".into(),
+            label: "Encrypt".into(),
+            operation: "Encrypt".into(),
+            body: serde_json::json!({"KeyId": "k", "Plaintext": "cA=="}),
+            endpoint: Endpoint::http(([127, 0, 0, 1], 1).into()),
+            signer: Signer {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret: "secret".into(),
+                region: "us-east-1".into(),
+                service: "kms",
+            },
+            server_pid: 1,
+        };
+        let w = t.wrk();
+        assert_eq!(w.x_amz_target.as_deref(), Some("TrentService.Encrypt"));
+        assert_eq!(w.path, "/");
+        assert_eq!(w.content_type, KMS_CONTENT_TYPE);
+        let req = (t.job().make)().unwrap();
+        assert_eq!(req.headers()["x-amz-target"], "TrentService.Encrypt");
+        assert_eq!(req.headers()["content-type"], KMS_CONTENT_TYPE);
+        assert_eq!(w.body, Bytes::from(t.body.to_string()));
+    }
+}
