@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use super::*;
 use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
+mod external;
+
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// No external key store is reachable in these tests.
@@ -94,6 +96,14 @@ impl Fixture {
     }
 
     async fn try_open(&self, root: RootKey) -> Result<Kms, KmsError> {
+        self.open_with(root, Arc::new(NoProxy)).await
+    }
+
+    async fn open_with(
+        &self,
+        root: RootKey,
+        xks: Arc<dyn ExternalKeyStore>,
+    ) -> Result<Kms, KmsError> {
         let store = store::SqliteStore::open(&self.db, &region("us-east-1"))
             .await
             .expect("store");
@@ -101,14 +111,7 @@ impl Fixture {
             any_region: true,
             ..KmsConfig::single_region(region("us-east-1"))
         };
-        Kms::open(
-            config,
-            Arc::new(store),
-            root,
-            self.clock.clone(),
-            Arc::new(NoProxy),
-        )
-        .await
+        Kms::open(config, Arc::new(store), root, self.clock.clone(), xks).await
     }
 
     async fn open(&self) -> Kms {
