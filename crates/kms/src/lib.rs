@@ -131,6 +131,7 @@ impl Kms {
                 &bundle.versions,
                 grants,
                 &core.root,
+                &core.config.partition,
             )?);
             for a in bundle.aliases {
                 core.cache.put_alias(a);
@@ -185,7 +186,7 @@ impl Kms {
         let decisions = trace.into_decisions();
         Ok(Outcome {
             body,
-            keys: decisions.keys,
+            keys: decisions.keys.iter().map(|k| k.to_string()).collect(),
             allowed_via: decisions.allowed_via,
             grant: decisions.grant.map(|g| g.to_string()),
         })

@@ -74,7 +74,7 @@ pub(crate) struct Decisions {
     /// The grant that allowed it, when one did.
     pub grant: Option<GrantId>,
     /// The ARNs of the keys authorized on, in order.
-    pub keys: Vec<String>,
+    pub keys: Vec<Arc<str>>,
 }
 
 impl Trace {

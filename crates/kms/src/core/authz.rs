@@ -3,6 +3,7 @@
 //! computed from the typed request's facts.
 
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 use kms_api::{ErrorCode, KmsError, Operation};
 use kms_model::Key;
@@ -198,10 +199,10 @@ impl Core {
         key: &CachedKey,
         request_alias: Option<&str>,
     ) -> Result<(), KmsError> {
-        let arn = self.key_arn(&key.key);
-        access.trace.record(|d| d.keys.push(arn.clone()));
+        let arn = &key.arn;
+        access.trace.record(|d| d.keys.push(Arc::clone(arn)));
         let conditions = Conditions::new(access, Some(key), request_alias);
-        let ctx = RequestContext::new(&access.caller.principal, access.action, &arn, &conditions);
+        let ctx = RequestContext::new(&access.caller.principal, access.action, arn, &conditions);
         let identity: Vec<&Policy> = access.caller.identity_policies.iter().collect();
         let grant = rules::matching_grant(access, key);
         let result = authorize(Some(&key.policy), &identity, grant.is_some(), &ctx);

@@ -30,6 +30,8 @@ pub(crate) struct CachedVersion {
 pub(crate) struct CachedKey {
     /// The key's record.
     pub key: Key,
+    /// The key's ARN (made once: every response and authorization names it).
+    pub arn: Arc<str>,
     /// The revision of the record.
     pub revision: Revision,
     /// Its versions, oldest first.
@@ -81,6 +83,7 @@ impl CachedKey {
         };
         CachedKey {
             key,
+            arn: Arc::clone(&self.arn),
             revision,
             versions: Arc::clone(&self.versions),
             policy,
@@ -93,6 +96,7 @@ impl CachedKey {
     pub fn with_grants(&self, grants: Vec<Grant>) -> CachedKey {
         CachedKey {
             key: self.key.clone(),
+            arn: Arc::clone(&self.arn),
             revision: self.revision,
             versions: Arc::clone(&self.versions),
             policy: Arc::clone(&self.policy),
@@ -127,6 +131,7 @@ pub(crate) fn cached_key(
     versions: &[KeyVersion],
     grants: Vec<Grant>,
     root: &crypto::RootKey,
+    partition: &str,
 ) -> Result<CachedKey, kms_api::KmsError> {
     let versions = versions
         .iter()
@@ -141,6 +146,13 @@ pub(crate) fn cached_key(
         .collect::<Result<Vec<_>, kms_api::KmsError>>()?;
     Ok(CachedKey {
         policy: Arc::new(compile_stored_policy(&key.record)),
+        arn: super::arn::key_arn(
+            partition,
+            &key.record.region,
+            &key.record.account,
+            &key.record.id,
+        )
+        .into(),
         key: key.record,
         revision: key.revision,
         versions: Arc::new(versions),

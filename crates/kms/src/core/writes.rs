@@ -26,7 +26,13 @@ impl Core {
             }
             Some(bundle) => {
                 let grants = bundle.grants.into_iter().map(|g| g.record).collect();
-                let entry = cached_key(bundle.key, &bundle.versions, grants, &self.root)?;
+                let entry = cached_key(
+                    bundle.key,
+                    &bundle.versions,
+                    grants,
+                    &self.root,
+                    &self.config.partition,
+                )?;
                 self.cache.put_key(entry);
                 for a in bundle.aliases {
                     self.cache.put_alias(a);

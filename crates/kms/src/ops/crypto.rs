@@ -98,7 +98,7 @@ fn encrypting_key(
             ErrorCode::InvalidKeyUsageException,
             format!(
                 "{} key usage is {} which is not valid for {}.",
-                core.key_arn(&key.key),
+                key.arn,
                 key.key.usage(),
                 access.op.name()
             ),
@@ -113,10 +113,10 @@ fn aes(v: &CachedVersion) -> Result<&PreparedKey, KmsError> {
         .ok_or_else(|| KmsError::internal("The key's material is not an AES key."))
 }
 
-fn request_metadata(core: &Core, access: &Access<'_>, key: &CachedKey) -> RequestMetadata {
+fn request_metadata(access: &Access<'_>, key: &CachedKey) -> RequestMetadata {
     RequestMetadata {
         aws_principal_arn: Some(access.principal_arn.clone()),
-        kms_key_arn: Some(core.key_arn(&key.key)),
+        kms_key_arn: Some(key.arn.to_string()),
         kms_operation: Some(access.op.name().to_string()),
         kms_request_id: Some(access.origin.request_id.clone()),
         ..RequestMetadata::default()
@@ -167,7 +167,7 @@ async fn seal_external(
             .map_err(|_| KmsError::internal("Encryption failed."))?;
     let aad = inner.fixed_header().to_vec();
     let request = xks_client::EncryptRequest {
-        request_metadata: request_metadata(core, access, key),
+        request_metadata: request_metadata(access, key),
         plaintext: Zeroizing::new(inner.inner_ciphertext().to_vec()),
         encryption_algorithm: xks::AES_GCM.to_string(),
         additional_authenticated_data: Some(aad.clone()),
@@ -253,7 +253,7 @@ async fn open_external(
         .map(|e| e.xks_key_id.as_str())
         .unwrap_or_default();
     let request = xks_client::DecryptRequest {
-        request_metadata: request_metadata(core, access, key),
+        request_metadata: request_metadata(access, key),
         ciphertext: parsed.payload().to_vec(),
         ciphertext_metadata: (!layer.metadata.is_empty()).then(|| layer.metadata.clone()),
         encryption_algorithm: xks::AES_GCM.to_string(),
@@ -344,7 +344,7 @@ pub(crate) async fn encrypt(
     let (blob, _) = seal(core, &key, req.plaintext.as_bytes(), ctx, access).await?;
     Ok(EncryptResponse {
         ciphertext_blob: Some(Blob::new(blob)),
-        key_id: Some(core.key_arn(&key.key)),
+        key_id: Some(key.arn.to_string()),
         encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
     })
 }
@@ -366,7 +366,7 @@ pub(crate) async fn decrypt(
     let opened = open_blob(core, blob, ctx, req.key_id.as_deref(), access).await?;
     dry_run(req.dry_run)?;
     Ok(DecryptResponse {
-        key_id: Some(core.key_arn(&opened.key.key)),
+        key_id: Some(opened.key.arn.to_string()),
         key_material_id: material_id(&opened.key, &opened.version),
         plaintext: Some(Blob(opened.plaintext)),
         encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
@@ -411,8 +411,8 @@ pub(crate) async fn re_encrypt(
     let (blob, dest_version) = seal(core, &dest, &source.plaintext, dest_ctx, &to).await?;
     Ok(ReEncryptResponse {
         ciphertext_blob: Some(Blob::new(blob)),
-        source_key_id: Some(core.key_arn(&source.key.key)),
-        key_id: Some(core.key_arn(&dest.key)),
+        source_key_id: Some(source.key.arn.to_string()),
+        key_id: Some(dest.arn.to_string()),
         source_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
         destination_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
         source_key_material_id: material_id(&source.key, &source.version),
@@ -474,7 +474,7 @@ pub(crate) async fn generate_data_key(
     Ok(GenerateDataKeyResponse {
         ciphertext_blob: Some(Blob::new(blob)),
         plaintext: Some(Blob(plaintext)),
-        key_id: Some(core.key_arn(&key.key)),
+        key_id: Some(key.arn.to_string()),
         key_material_id: material_id(&key, &version),
         ciphertext_for_recipient: None,
     })
@@ -497,7 +497,7 @@ pub(crate) async fn generate_data_key_without_plaintext(
     .await?;
     Ok(GenerateDataKeyWithoutPlaintextResponse {
         ciphertext_blob: Some(Blob::new(blob)),
-        key_id: Some(core.key_arn(&key.key)),
+        key_id: Some(key.arn.to_string()),
         key_material_id: material_id(&key, &version),
     })
 }

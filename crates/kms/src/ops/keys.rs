@@ -224,6 +224,7 @@ pub(crate) async fn create_key(
         .map_err(store_error)?;
     let entry = CachedKey {
         policy: std::sync::Arc::new(crate::core::cache::compile_stored_policy(&key)),
+        arn: core.key_arn(&key).into(),
         key: key.clone(),
         revision,
         versions: std::sync::Arc::new(vec![std::sync::Arc::new(CachedVersion {
