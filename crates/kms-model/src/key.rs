@@ -76,12 +76,28 @@ pub struct Key {
     pub current_version: VersionId,
     /// For a key in an external key store.
     pub external: Option<ExternalKey>,
-    /// Automatic and on-demand rotation.
+    /// Automatic and on-demand rotation (of a multi-Region key: the primary's, copied).
     #[serde(default)]
     pub rotation: Rotation,
+    /// For a multi-Region key (`mrk-` id): the Region of its primary key. The key is the
+    /// primary when that is its own Region, a replica otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<Region>,
 }
 
 impl Key {
+    /// Whether this is a multi-Region replica key.
+    pub fn is_replica(&self) -> bool {
+        self.primary_region
+            .as_ref()
+            .is_some_and(|p| *p != self.region)
+    }
+
+    /// Whether this is a multi-Region primary key.
+    pub fn is_primary(&self) -> bool {
+        self.primary_region.as_ref() == Some(&self.region)
+    }
+
     /// `KeySpec`.
     pub fn spec(&self) -> KeySpec {
         self.key_type.spec()

@@ -11,10 +11,37 @@ use store::{Entity, StoreError};
 
 use crate::core::cache::{CachedKey, CachedVersion};
 use crate::core::stores::{HealthFigures, StoreEntry};
-use crate::core::{material, new_request_id, store_error, Core};
+use crate::core::{material, new_request_id, replicas, store_error, Core};
 use crate::external::RequestMetadata;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A multi-Region primary waiting for its replicas' deletion starts its own waiting period
+/// once the last replica is gone.
+async fn start_primary_deletions(core: &Core) -> Result<(), KmsError> {
+    let now = core.now_ms();
+    for k in core
+        .cache
+        .keys_where(|k| k.key.state == KeyState::PendingReplicaDeletion)
+    {
+        if replicas::members(core, &k.key).len() > 1 {
+            continue;
+        }
+        let _w = core.writes.lock().await;
+        let Some(current) = core.cache.key(&k.key_ref()) else {
+            continue;
+        };
+        let mut record = current.key.clone();
+        let window = record.deletion.map_or(30, |d| d.window_days);
+        record.state = KeyState::PendingDeletion;
+        record.deletion = Some(kms_model::Deletion {
+            at_ms: now.saturating_add(i64::from(window) * DAY_MS),
+            window_days: window,
+        });
+        replicas::write_record(core, &current, record).await?;
+    }
+    Ok(())
+}
 
 /// Deletes every key whose deletion window has ended, with its versions, grants and aliases.
 pub(crate) async fn sweep_deletions(core: &Core) -> Result<usize, KmsError> {
@@ -43,11 +70,16 @@ pub(crate) async fn sweep_deletions(core: &Core) -> Result<usize, KmsError> {
             Err(e) => return Err(store_error(e)),
         }
     }
+    start_primary_deletions(core).await?;
     Ok(deleted)
 }
 
 /// What a key's rotation needs now, if anything.
 fn rotation_due(k: &CachedKey, now: i64) -> Option<RotationType> {
+    if k.key.is_replica() {
+        // Replicas take the primary's versions; they never rotate on their own.
+        return None;
+    }
     if k.key.rotation.on_demand_started_ms.is_some() {
         // A started on-demand rotation completes whatever the key's state became.
         return Some(RotationType::OnDemand);
@@ -58,8 +90,30 @@ fn rotation_due(k: &CachedKey, now: i64) -> Option<RotationType> {
     automatic.then_some(RotationType::Automatic)
 }
 
-/// Rotates every key whose automatic rotation is due and completes started on-demand rotations.
+/// Replicas being created become usable (their material was copied when they were made).
+async fn finish_creating(core: &Core) -> Result<(), KmsError> {
+    for k in core.cache.keys_where(|k| k.key.state == KeyState::Creating) {
+        let _w = core.writes.lock().await;
+        let Some(current) = core.cache.key(&k.key_ref()) else {
+            continue;
+        };
+        if current.key.state != KeyState::Creating {
+            continue;
+        }
+        let mut record = current.key.clone();
+        record.state = KeyState::Enabled;
+        match replicas::write_record(core, &current, record).await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(key_id = %current.key.id, error = %e, "replica not finished"),
+        }
+    }
+    Ok(())
+}
+
+/// Rotates every key whose automatic rotation is due and completes started on-demand rotations;
+/// finishes replicas being created.
 pub(crate) async fn rotate_due_keys(core: &Core) -> Result<usize, KmsError> {
+    finish_creating(core).await?;
     let now = core.now_ms();
     let mut rotated = 0;
     for candidate in core.cache.keys_where(|k| rotation_due(k, now).is_some()) {
@@ -112,6 +166,7 @@ pub(crate) async fn rotate_due_keys(core: &Core) -> Result<usize, KmsError> {
                 };
                 core.cache
                     .update_key(&key_ref, |k| k.with_version(key.clone(), revision, cached));
+                replicas::replicate_version(core, &key, &version).await?;
                 rotated += 1;
                 tracing::info!(key_id = %key.id, rotation = %kind, "rotated key material");
             }

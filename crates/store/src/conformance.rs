@@ -129,6 +129,7 @@ pub fn key(n: u16, account: &AccountId, region: &Region) -> Key {
         current_version: version_id(n, 1),
         external: None,
         rotation: Default::default(),
+        primary_region: None,
     }
 }
 

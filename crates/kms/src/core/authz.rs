@@ -158,6 +158,8 @@ impl ContextKeys for Conditions<'_> {
                     Some(ContextValue::Strings(&key.aliases))
                 }
             }
+            "kms:replicaregion" => facts.replica_region.and_then(text),
+            "kms:primaryregion" => facts.primary_region.and_then(text),
             "kms:datakeypairspec" => facts.key_pair_spec.and_then(|s| text(s.as_str())),
             "kms:messagetype" => facts.message_type.and_then(|m| text(m.as_str())),
             "kms:reencryptonsamekey" => self.access.reencrypt_same_key.map(ContextValue::Bool),

@@ -40,6 +40,10 @@ pub(crate) struct RequestFacts<'a> {
     pub key_pair_spec: Option<DataKeyPairSpec>,
     /// EnableKeyRotation's `RotationPeriodInDays`.
     pub rotation_period_days: Option<i32>,
+    /// ReplicateKey's `ReplicaRegion` (`kms:ReplicaRegion`).
+    pub replica_region: Option<&'a str>,
+    /// UpdatePrimaryRegion's `PrimaryRegion` (`kms:PrimaryRegion`).
+    pub primary_region: Option<&'a str>,
 }
 
 /// The request's `GrantTokens`, for the operations that take them.
@@ -188,6 +192,16 @@ impl<'a> RequestFacts<'a> {
             Request::EnableKeyRotation(r) => RequestFacts {
                 // AWS evaluates `kms:RotationPeriodInDays` as the default when the request names none.
                 rotation_period_days: Some(r.rotation_period_in_days.unwrap_or(365)),
+                ..none
+            },
+            Request::ReplicateKey(r) => RequestFacts {
+                replica_region: Some(&r.replica_region),
+                tags: r.tags.as_deref().unwrap_or_default(),
+                bypass_lockout: r.bypass_policy_lockout_safety_check,
+                ..none
+            },
+            Request::UpdatePrimaryRegion(r) => RequestFacts {
+                primary_region: Some(&r.primary_region),
                 ..none
             },
             _ => none,

@@ -79,9 +79,6 @@ pub(crate) fn info(op: Operation) -> OpInfo {
         | O::ScheduleKeyDeletion
         | O::TagResource
         | O::UntagResource
-        | O::PutKeyPolicy
-        | O::ReplicateKey
-        | O::UpdatePrimaryRegion
         | O::ImportKeyMaterial
         | O::DeleteImportedKeyMaterial
         | O::GetParametersForImport => row(Key, false, KeyOnly, Manageable),
@@ -90,6 +87,10 @@ pub(crate) fn info(op: Operation) -> OpInfo {
         O::EnableKeyRotation | O::DisableKeyRotation | O::RotateKeyOnDemand => {
             row(Key, false, KeyOnly, Enabled)
         }
+        // AWS lets a key's policy change in any state, pending deletion included.
+        O::PutKeyPolicy => row(Key, false, KeyOnly, Any),
+        // Multi-Region keys: the primary must be Enabled.
+        O::ReplicateKey | O::UpdatePrimaryRegion => row(Key, false, KeyOnly, Enabled),
         O::GetKeyPolicy
         | O::ListKeyPolicies
         | O::ListResourceTags

@@ -202,7 +202,7 @@ impl Core {
                 ),
                 Refusal::InvalidState(s) => KmsError::new(
                     ErrorCode::KmsInvalidStateException,
-                    format!("{arn} is {}.", s.as_str()),
+                    format!("{arn} is {}.", states::words(s)),
                 ),
             }
         })

@@ -10,12 +10,12 @@ use kms_model::KeyState;
 pub(crate) enum StateRule {
     /// Any state (DescribeKey, the List and Get operations, RetireGrant, RevokeGrant).
     Any,
-    /// Enabled or Disabled (management: EnableKey, tags, policies, aliases, rotation settings).
-    /// A key whose external key store is disconnected may be managed too.
+    /// Enabled, Disabled or Creating (management: EnableKey, tags, aliases). A key whose
+    /// external key store is disconnected may be managed too.
     Manageable,
     /// Enabled only (cryptographic operations, CreateGrant).
     Enabled,
-    /// PendingDeletion only (CancelKeyDeletion).
+    /// PendingDeletion or PendingReplicaDeletion (CancelKeyDeletion).
     PendingDeletion,
 }
 
@@ -30,8 +30,23 @@ pub(crate) enum Refusal {
     StoreNotConnected,
     /// `KMSInvalidStateException`: "<arn> is not pending deletion."
     NotPendingDeletion,
-    /// `KMSInvalidStateException`: "<arn> is <state>." for any other state.
+    /// `KMSInvalidStateException`: "<arn> is <state in words>." for any other state
+    /// ("pending import", "pending replica deletion", "creating", "updating").
     InvalidState(KeyState),
+}
+
+/// How AWS words a state in `"<arn> is <words>."`.
+pub(crate) fn words(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Enabled => "enabled",
+        KeyState::Disabled => "disabled",
+        KeyState::PendingDeletion => "pending deletion",
+        KeyState::PendingImport => "pending import",
+        KeyState::PendingReplicaDeletion => "pending replica deletion",
+        KeyState::Unavailable => "unavailable",
+        KeyState::Creating => "creating",
+        KeyState::Updating => "updating",
+    }
 }
 
 /// The table: `state` is the state callers see (a key in a disconnected external key store
@@ -40,10 +55,10 @@ pub(crate) fn check(state: KeyState, rule: StateRule) -> Result<(), Refusal> {
     use KeyState::*;
     match (rule, state) {
         (StateRule::Any, _) => Ok(()),
-        (StateRule::PendingDeletion, PendingDeletion) => Ok(()),
+        (StateRule::PendingDeletion, PendingDeletion | PendingReplicaDeletion) => Ok(()),
         (StateRule::PendingDeletion, _) => Err(Refusal::NotPendingDeletion),
         (_, Enabled) => Ok(()),
-        (StateRule::Manageable, Disabled | Unavailable) => Ok(()),
+        (StateRule::Manageable, Disabled | Unavailable | Creating) => Ok(()),
         (StateRule::Enabled, Disabled) => Err(Refusal::Disabled),
         (StateRule::Enabled, Unavailable) => Err(Refusal::StoreNotConnected),
         (_, PendingDeletion) => Err(Refusal::PendingDeletion),
@@ -78,7 +93,7 @@ mod tests {
                 PendingImport,
                 Err(R::InvalidState(PendingImport)),
             ),
-            (S::Manageable, Creating, Err(R::InvalidState(Creating))),
+            (S::Manageable, Creating, Ok(())),
             (S::Manageable, Updating, Err(R::InvalidState(Updating))),
             (
                 S::Manageable,
@@ -112,11 +127,7 @@ mod tests {
             ),
             (S::PendingDeletion, Creating, Err(R::NotPendingDeletion)),
             (S::PendingDeletion, Updating, Err(R::NotPendingDeletion)),
-            (
-                S::PendingDeletion,
-                PendingReplicaDeletion,
-                Err(R::NotPendingDeletion),
-            ),
+            (S::PendingDeletion, PendingReplicaDeletion, Ok(())),
         ];
         assert_eq!(table.len(), 4 * KeyState::ALL.len(), "every pair once");
         for (rule, state, want) in table {

@@ -3,14 +3,14 @@
 
 use kms_api::wire::{
     CancelKeyDeletionRequest, CancelKeyDeletionResponse, CreateKeyRequest, CreateKeyResponse,
-    DescribeKeyRequest, DescribeKeyResponse, EnableKeyResponse, KeyListEntry, KeyMetadata,
-    ListKeysRequest, ListKeysResponse, ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse,
-    UpdateKeyDescriptionRequest, UpdateKeyDescriptionResponse, XksKeyConfiguration,
+    DescribeKeyRequest, DescribeKeyResponse, EnableKeyResponse, KeyListEntry, ListKeysRequest,
+    ListKeysResponse, ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse,
+    UpdateKeyDescriptionRequest, UpdateKeyDescriptionResponse,
 };
 use kms_api::{ErrorCode, KmsError};
 use kms_model::{
-    CustomerMasterKeySpec, Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType, KeyUsage,
-    KeyVersion, Origin, Rotation,
+    Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType, KeyUsage, KeyVersion, Origin,
+    Rotation,
 };
 
 use crate::core::cache::{CachedKey, CachedVersion};
@@ -18,45 +18,6 @@ use crate::core::paging::{self, PageLimits};
 use crate::core::{material, rules, store_error, timestamp, Access, Core};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
-fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
-    (!v.is_empty()).then_some(v)
-}
-
-/// DescribeKey's view of a key.
-pub(crate) fn metadata(core: &Core, key: &Key) -> KeyMetadata {
-    let state = core.visible_state(key);
-    let t = key.key_type;
-    KeyMetadata {
-        aws_account_id: Some(key.account.to_string()),
-        key_id: key.id.to_string(),
-        arn: Some(core.key_arn(key)),
-        creation_date: Some(timestamp(key.created_ms)),
-        enabled: Some(state == KeyState::Enabled),
-        description: Some(key.description.clone()),
-        key_usage: Some(key.usage()),
-        key_state: Some(state),
-        deletion_date: key
-            .deletion
-            .filter(|_| key.state == KeyState::PendingDeletion)
-            .map(|d| timestamp(d.at_ms)),
-        origin: Some(key.origin),
-        custom_key_store_id: key.external.as_ref().map(|e| e.store.to_string()),
-        key_manager: Some(key.manager()),
-        customer_master_key_spec: CustomerMasterKeySpec::from_wire(key.spec().as_str()),
-        key_spec: Some(key.spec()),
-        encryption_algorithms: non_empty(t.encryption_algorithms().to_vec()),
-        signing_algorithms: non_empty(t.signing_algorithms().to_vec()),
-        mac_algorithms: non_empty(t.mac_algorithms().to_vec()),
-        key_agreement_algorithms: non_empty(t.key_agreement_algorithms().to_vec()),
-        multi_region: Some(key.id.is_multi_region()),
-        current_key_material_id: key.external.is_none().then(|| key.current_version.to_hex()),
-        xks_key_configuration: key.external.as_ref().map(|e| XksKeyConfiguration {
-            id: Some(e.xks_key_id.clone()),
-        }),
-        ..KeyMetadata::default()
-    }
-}
 
 /// The key spec a CreateKey asks for (`CustomerMasterKeySpec` is the deprecated name of it).
 fn requested_spec(req: &CreateKeyRequest) -> Result<KeySpec, KmsError> {
@@ -117,12 +78,6 @@ fn requested_origin(req: &CreateKeyRequest) -> Result<Option<(String, String)>, 
                     "A CustomKeyStoreId needs Origin EXTERNAL_KEY_STORE (AWS CloudHSM key stores are not supported by Strongroom).",
                 ));
             }
-            if req.multi_region == Some(true) {
-                return Err(KmsError::new(
-                    ErrorCode::UnsupportedOperationException,
-                    "Multi-Region keys are not supported by Strongroom yet.",
-                ));
-            }
             Ok(None)
         }
         Origin::ExternalKeyStore => {
@@ -159,7 +114,8 @@ pub(crate) async fn create_key(
         crypto::random_bytes(16).map_err(|_| KmsError::internal("Key generation failed."))?;
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&random);
-    let id = KeyId::from_random(bytes, false);
+    let multi_region = req.multi_region == Some(true);
+    let id = KeyId::from_random(bytes, multi_region);
     let region = access.region().clone();
     let policy = match &req.policy {
         Some(p) => {
@@ -201,6 +157,7 @@ pub(crate) async fn create_key(
         current_version: version_id,
         external,
         rotation: Rotation::default(),
+        primary_region: multi_region.then(|| region.clone()),
     };
     let version = KeyVersion {
         key: id.clone(),
@@ -238,7 +195,7 @@ pub(crate) async fn create_key(
     };
     core.cache.put_key(entry);
     Ok(CreateKeyResponse {
-        key_metadata: Some(metadata(core, &key)),
+        key_metadata: Some(crate::core::metadata::metadata(core, &key)),
     })
 }
 
@@ -249,7 +206,7 @@ pub(crate) fn describe_key(
 ) -> Result<DescribeKeyResponse, KmsError> {
     let key = core.resolve(&req.key_id, access)?;
     Ok(DescribeKeyResponse {
-        key_metadata: Some(metadata(core, &key.key)),
+        key_metadata: Some(crate::core::metadata::metadata(core, &key.key)),
     })
 }
 
@@ -341,16 +298,31 @@ pub(crate) async fn schedule_deletion(
     let at_ms = core
         .now_ms()
         .saturating_add(i64::from(window_days).saturating_mul(DAY_MS));
+    // A multi-Region primary with replicas waits for them to be deleted first.
+    let has_replicas = core
+        .lookup(&req.key_id, access, crate::core::optable::Naming::KeyOnly)
+        .is_ok_and(|k| {
+            k.key.is_primary() && crate::core::replicas::members(core, &k.key).len() > 1
+        });
     let key = core
         .mutate_key(&req.key_id, access, |k| {
-            k.state = KeyState::PendingDeletion;
-            k.deletion = Some(Deletion { at_ms, window_days });
+            if has_replicas && k.is_primary() {
+                k.state = KeyState::PendingReplicaDeletion;
+                k.deletion = Some(Deletion {
+                    at_ms: i64::MAX,
+                    window_days,
+                });
+            } else {
+                k.state = KeyState::PendingDeletion;
+                k.deletion = Some(Deletion { at_ms, window_days });
+            }
             Ok(())
         })
         .await?;
+    let pending = key.key.state == KeyState::PendingDeletion;
     Ok(ScheduleKeyDeletionResponse {
-        key_id: Some(core.key_arn(&key.key)),
-        deletion_date: Some(timestamp(at_ms)),
+        key_id: Some(key.arn.to_string()),
+        deletion_date: pending.then(|| timestamp(at_ms)),
         key_state: Some(key.key.state),
         pending_window_in_days: Some(days),
     })

@@ -6,6 +6,7 @@ mod crypto;
 mod custom_key_stores;
 mod grants;
 mod keys;
+mod multi_region;
 mod not_built;
 mod policies;
 mod rotation;
@@ -70,6 +71,10 @@ pub(crate) async fn dispatch(
         Request::GetKeyRotationStatus(r) => json(rotation::status(core, r, access)),
         Request::RotateKeyOnDemand(r) => json(rotation::rotate_on_demand(core, r, access).await),
         Request::ListKeyRotations(r) => json(rotation::list(core, r, access)),
+        Request::ReplicateKey(r) => json(multi_region::replicate_key(core, r, access).await),
+        Request::UpdatePrimaryRegion(r) => {
+            json(multi_region::update_primary_region(core, r, access).await)
+        }
         other => Err(not_built::answer(core, other, access)),
     }
 }

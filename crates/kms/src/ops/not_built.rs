@@ -42,12 +42,6 @@ pub(crate) fn answer(core: &Core, request: &Request, access: &Access<'_>) -> Kms
                     ),
                 )
             }
-            ReplicateKey | UpdatePrimaryRegion if !key.key.id.is_multi_region() => {
-                return KmsError::new(
-                    ErrorCode::UnsupportedOperationException,
-                    format!("{arn} is not a multi-region primary key."),
-                )
-            }
             _ => {}
         }
     }

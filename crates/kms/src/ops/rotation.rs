@@ -13,7 +13,7 @@ use kms_api::{ErrorCode, KmsError};
 use kms_model::{Key, KeyState, KeyType, Origin, RotationType};
 
 use crate::core::paging::{page, PageLimits};
-use crate::core::{timestamp, Access, Core};
+use crate::core::{replicas, timestamp, Access, Core};
 
 pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -27,7 +27,16 @@ pub(crate) const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 const AUTOMATIC_ROTATION_GUARD_MS: i64 = 20 * 60 * 1000;
 
 /// Whether a key can rotate, with AWS's refusal when it cannot.
-fn check_rotatable(core: &Core, key: &Key) -> Result<(), KmsError> {
+fn check_rotatable(core: &Core, key: &Key, op: &str) -> Result<(), KmsError> {
+    if key.is_replica() {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!(
+                "{} is a multi-region replica key which is not valid for {op}.",
+                core.key_arn(key)
+            ),
+        ));
+    }
     if key.key_type != KeyType::SYMMETRIC_DEFAULT {
         // AWS gives no message for this one.
         return Err(KmsError::new(ErrorCode::UnsupportedOperationException, ""));
@@ -67,22 +76,24 @@ pub(crate) async fn enable(
         .rotation_period_in_days
         .map(|d| u16::try_from(d).unwrap_or(DEFAULT_PERIOD_DAYS));
     let now = core.now_ms();
-    core.mutate_key(&req.key_id, access, |k| {
-        check_rotatable(core, k)?;
-        let period = match (k.rotation.period_days, asked) {
-            // Enabled already: the same period, or none, changes nothing.
-            (Some(current), None) => current,
-            (Some(current), Some(p)) if p == current => current,
-            (_, Some(p)) => p,
-            (None, None) => DEFAULT_PERIOD_DAYS,
-        };
-        if k.rotation.period_days != Some(period) {
-            k.rotation.period_days = Some(period);
-            k.rotation.next_ms = Some(now.saturating_add(i64::from(period) * DAY_MS));
-        }
-        Ok(())
-    })
-    .await?;
+    let key = core
+        .mutate_key(&req.key_id, access, |k| {
+            check_rotatable(core, k, access.op.name())?;
+            let period = match (k.rotation.period_days, asked) {
+                // Enabled already: the same period, or none, changes nothing.
+                (Some(current), None) => current,
+                (Some(current), Some(p)) if p == current => current,
+                (_, Some(p)) => p,
+                (None, None) => DEFAULT_PERIOD_DAYS,
+            };
+            if k.rotation.period_days != Some(period) {
+                k.rotation.period_days = Some(period);
+                k.rotation.next_ms = Some(now.saturating_add(i64::from(period) * DAY_MS));
+            }
+            Ok(())
+        })
+        .await?;
+    replicas::sync_rotation(core, &key).await?;
     Ok(EnableKeyRotationResponse {})
 }
 
@@ -92,13 +103,15 @@ pub(crate) async fn disable(
     access: &Access<'_>,
 ) -> Result<DisableKeyRotationResponse, KmsError> {
     no_alias(&req.key_id)?;
-    core.mutate_key(&req.key_id, access, |k| {
-        check_rotatable(core, k)?;
-        k.rotation.period_days = None;
-        k.rotation.next_ms = None;
-        Ok(())
-    })
-    .await?;
+    let key = core
+        .mutate_key(&req.key_id, access, |k| {
+            check_rotatable(core, k, access.op.name())?;
+            k.rotation.period_days = None;
+            k.rotation.next_ms = None;
+            Ok(())
+        })
+        .await?;
+    replicas::sync_rotation(core, &key).await?;
     Ok(DisableKeyRotationResponse {})
 }
 
@@ -144,7 +157,7 @@ pub(crate) async fn rotate_on_demand(
         .unwrap_or(0);
     let key = core
         .mutate_key(&req.key_id, access, |k| {
-            check_rotatable(core, k)?;
+            check_rotatable(core, k, access.op.name())?;
             if k
                 .rotation
                 .next_ms

@@ -608,3 +608,5 @@ async fn regions_are_separate_key_namespaces() {
     .expect("describe");
     assert_eq!(s(&d["KeyMetadata"], "KeyId"), west_id);
 }
+
+mod multi_region;

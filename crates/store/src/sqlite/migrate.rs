@@ -247,6 +247,7 @@ fn key(k: &KeyRecord, region: &Region) -> Result<Key, StoreError> {
         )?,
         external,
         rotation: Rotation::default(),
+        primary_region: None,
     })
 }
 
