@@ -113,6 +113,7 @@ impl Kms {
         xks: Arc<dyn ExternalKeyStore>,
     ) -> Result<Kms, KmsError> {
         let snapshot = store.load().await.map_err(store_error)?;
+        let started_ms = clock.now_ms();
         let core = Core {
             config,
             store,
@@ -122,6 +123,7 @@ impl Kms {
             stores: Default::default(),
             xks,
             feed_position: std::sync::atomic::AtomicU64::new(snapshot.position),
+            started_ms,
             writes: tokio::sync::Mutex::new(()),
         };
         for bundle in snapshot.keys {

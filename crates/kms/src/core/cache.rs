@@ -42,6 +42,40 @@ pub(crate) struct CachedKey {
     pub grants: Arc<Vec<Grant>>,
     /// Names of the aliases that name the key, sorted (`kms:ResourceAliases`).
     pub aliases: Arc<Vec<String>>,
+    /// The key's last successful cryptographic use on this node (GetKeyLastUsage), shared by
+    /// every entry of the key.
+    pub last_use: Arc<std::sync::Mutex<Option<LastUse>>>,
+}
+
+/// A key's last cryptographic use.
+#[derive(Debug, Clone)]
+pub(crate) struct LastUse {
+    pub operation: kms_api::Operation,
+    pub at_ms: i64,
+    pub request_id: String,
+}
+
+impl CachedKey {
+    /// Records a successful cryptographic use.
+    pub fn note_use(&self, operation: kms_api::Operation, at_ms: i64, request_id: &str) {
+        let mut slot = self
+            .last_use
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(LastUse {
+            operation,
+            at_ms,
+            request_id: request_id.to_string(),
+        });
+    }
+
+    /// The last recorded use.
+    pub fn last_use(&self) -> Option<LastUse> {
+        self.last_use
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for CachedKey {
@@ -89,6 +123,7 @@ impl CachedKey {
             policy,
             grants: Arc::clone(&self.grants),
             aliases: Arc::clone(&self.aliases),
+            last_use: Arc::clone(&self.last_use),
         }
     }
 
@@ -102,6 +137,7 @@ impl CachedKey {
             policy: Arc::clone(&self.policy),
             grants: Arc::new(grants),
             aliases: Arc::clone(&self.aliases),
+            last_use: Arc::clone(&self.last_use),
         }
     }
 
@@ -158,6 +194,7 @@ pub(crate) fn cached_key(
         versions: Arc::new(versions),
         grants: Arc::new(grants),
         aliases: Arc::new(Vec::new()),
+        last_use: Arc::default(),
     })
 }
 
@@ -218,12 +255,13 @@ impl Cache {
     pub fn put_key(&self, entry: CachedKey) {
         let mut inner = self.write();
         let key = entry.key_ref();
-        if inner
-            .keys
-            .get(&key)
-            .is_some_and(|old| old.revision > entry.revision)
-        {
-            return;
+        let mut entry = entry;
+        if let Some(old) = inner.keys.get(&key) {
+            if old.revision > entry.revision {
+                return;
+            }
+            // A reloaded record keeps what this node saw of the key's use.
+            entry.last_use = Arc::clone(&old.last_use);
         }
         inner.keys.insert(key.clone(), Arc::new(entry));
         inner.refresh_alias_names(&key);

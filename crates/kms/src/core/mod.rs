@@ -42,6 +42,9 @@ pub(crate) struct Core {
     pub cache: Cache,
     pub stores: stores::Registry,
     pub xks: Arc<dyn ExternalKeyStore>,
+    /// When this service started, milliseconds since the epoch (GetKeyLastUsage tracks from
+    /// then).
+    pub started_ms: i64,
     /// How far the cache has followed the store's change feed.
     pub feed_position: std::sync::atomic::AtomicU64,
     /// Orders this process's writes so that the store and the cache change in the same order;

@@ -342,6 +342,7 @@ pub(crate) async fn encrypt(
     let empty = Context::new();
     let ctx = req.encryption_context.as_ref().unwrap_or(&empty);
     let (blob, _) = seal(core, &key, req.plaintext.as_bytes(), ctx, access).await?;
+    key.note_use(access.op, access.now_ms, &access.origin.request_id);
     Ok(EncryptResponse {
         ciphertext_blob: Some(Blob::new(blob)),
         key_id: Some(key.arn.to_string()),
@@ -365,6 +366,9 @@ pub(crate) async fn decrypt(
         .unwrap_or_default();
     let opened = open_blob(core, blob, ctx, req.key_id.as_deref(), access).await?;
     dry_run(req.dry_run)?;
+    opened
+        .key
+        .note_use(access.op, access.now_ms, &access.origin.request_id);
     Ok(DecryptResponse {
         key_id: Some(opened.key.arn.to_string()),
         key_material_id: material_id(&opened.key, &opened.version),
@@ -409,6 +413,9 @@ pub(crate) async fn re_encrypt(
         .as_ref()
         .unwrap_or(&empty);
     let (blob, dest_version) = seal(core, &dest, &source.plaintext, dest_ctx, &to).await?;
+    for k in [&source.key, &dest] {
+        k.note_use(access.op, access.now_ms, &access.origin.request_id);
+    }
     Ok(ReEncryptResponse {
         ciphertext_blob: Some(Blob::new(blob)),
         source_key_id: Some(source.key.arn.to_string()),
@@ -452,6 +459,7 @@ async fn data_key(
         crypto::random_bytes(len).map_err(|_| KmsError::internal("Random generation failed."))?;
     let empty = Context::new();
     let (blob, version) = seal(core, &key, &data_key, ctx.unwrap_or(&empty), access).await?;
+    key.note_use(access.op, access.now_ms, &access.origin.request_id);
     Ok((key, data_key, blob, version))
 }
 

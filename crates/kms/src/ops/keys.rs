@@ -192,6 +192,7 @@ pub(crate) async fn create_key(
         })]),
         grants: std::sync::Arc::new(Vec::new()),
         aliases: std::sync::Arc::new(Vec::new()),
+        last_use: std::sync::Arc::default(),
     };
     core.cache.put_key(entry);
     Ok(CreateKeyResponse {

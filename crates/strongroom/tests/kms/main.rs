@@ -22,4 +22,5 @@ mod sigv4;
 mod states;
 mod tags;
 mod upgrade;
+mod usage;
 mod xks;

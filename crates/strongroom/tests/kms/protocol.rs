@@ -45,7 +45,6 @@ async fn model_operations_not_built_are_unsupported() {
             "GenerateDataKeyPair",
             serde_json::json!({ "KeyId": key, "KeyPairSpec": "RSA_2048" }),
         ),
-        ("GetKeyLastUsage", serde_json::json!({ "KeyId": key })),
         ("GetPublicKey", serde_json::json!({ "KeyId": key })),
     ];
     for (op, body) in cases {
