@@ -117,6 +117,91 @@ fn check_answer(
     }
 }
 
+/// A `strongroom dev` to measure, and the suffix its rows' ids and labels carry.
+struct Server<'a> {
+    strongroom: &'a servers::Strongroom,
+    suffix: Option<&'static str>,
+}
+
+/// Creates a key on `server`, then builds and checks (own client and replay) each target of
+/// `--targets` there. The floor target goes to the floor, and only for the main server.
+async fn setup_targets(
+    cli: &Cli,
+    server: &Server<'_>,
+    floor_ep: &Endpoint,
+    floor_pid: u32,
+    plaintext_b64: &str,
+) -> Result<Vec<(TargetKind, KmsTarget)>, String> {
+    let kms = server.strongroom;
+    let signer = Signer {
+        access_key_id: kms.access_key_id.clone(),
+        secret: kms.secret.clone(),
+        region: kms.region.clone(),
+        service: "kms",
+    };
+    let kms_ep = Endpoint::http(kms.addr);
+    let created = kms_call(
+        &kms_ep,
+        &signer,
+        "CreateKey",
+        serde_json::json!({"Description": "strongroom-bench"}),
+    )
+    .await?;
+    let key_id = created["KeyMetadata"]["KeyId"]
+        .as_str()
+        .ok_or("CreateKey answered without KeyMetadata.KeyId")?
+        .to_string();
+    let encrypt_body = serde_json::json!({"KeyId": key_id, "Plaintext": plaintext_b64});
+    let out = kms_call(&kms_ep, &signer, "Encrypt", encrypt_body.clone()).await?;
+    let blob = out["CiphertextBlob"]
+        .as_str()
+        .ok_or("Encrypt answered without a CiphertextBlob")?;
+    let mut targets = Vec::new();
+    for &kind in &cli.targets {
+        if kind == TargetKind::Floor && server.suffix.is_some() {
+            continue;
+        }
+        let (operation, body, endpoint, pid) = match kind {
+            // The floor is sent the same signed Encrypt (it does not look at the signature).
+            TargetKind::Floor => ("Encrypt", encrypt_body.clone(), floor_ep, floor_pid),
+            TargetKind::Encrypt => ("Encrypt", encrypt_body.clone(), &kms_ep, kms.pid()),
+            TargetKind::Decrypt => (
+                "Decrypt",
+                serde_json::json!({ "CiphertextBlob": blob }),
+                &kms_ep,
+                kms.pid(),
+            ),
+            TargetKind::GenerateDataKey => (
+                "GenerateDataKey",
+                serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+                &kms_ep,
+                kms.pid(),
+            ),
+        };
+        let (id, label) = match server.suffix {
+            None => (kind.id().to_string(), kind.label(cli.plaintext_bytes)),
+            Some(s) => (
+                format!("{}-{s}", kind.id()),
+                format!("{} ({s})", kind.label(cli.plaintext_bytes)),
+            ),
+        };
+        let target = KmsTarget {
+            id,
+            label,
+            operation: operation.to_string(),
+            body,
+            endpoint: endpoint.clone(),
+            signer: signer.clone(),
+            server_pid: pid,
+        };
+        let answer = suite::call_job(&target.job()).await?;
+        check_answer(kind, &answer, plaintext_b64)?;
+        target.wrk().check_replay().await?;
+        targets.push((kind, target));
+    }
+    Ok(targets)
+}
+
 /// What became of the wrk measurement.
 enum WrkOutcome {
     /// Not run; why (the report says it).
@@ -157,13 +242,23 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
         kms.pid(),
         kms.log_path.display()
     );
-    let signer = Signer {
-        access_key_id: kms.access_key_id.clone(),
-        secret: kms.secret.clone(),
-        region: kms.region.clone(),
-        service: "kms",
+    let baseline_dir = tempfile::Builder::new()
+        .prefix("strongroom-bench-baseline-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let baseline = match &cli.baseline_bin {
+        Some(bin) => {
+            let b = servers::spawn_strongroom(bin, baseline_dir.path())?;
+            eprintln!(
+                "baseline strongroom ({}) on {} (pid {})",
+                bin.display(),
+                b.addr,
+                b.pid()
+            );
+            Some(b)
+        }
+        None => None,
     };
-    let kms_ep = Endpoint::http(kms.addr);
     let floor_ep = Endpoint::http(floor.addr);
 
     let plaintext: Vec<u8> = (0..cli.plaintext_bytes)
@@ -171,57 +266,33 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
         .collect();
     let plaintext_b64 = base64::engine::general_purpose::STANDARD.encode(&plaintext);
 
-    // Setup on the real server: one key, one ciphertext; then every target's request is
+    // Setup on the real server(s): one key, one ciphertext; then every target's request is
     // checked once by the own client and once pre-signed and replayed, as wrk will send it.
+    // A baseline server's rows follow each of the main server's.
     let targets: Vec<(TargetKind, KmsTarget)> = rt.block_on(async {
-        let created = kms_call(
-            &kms_ep,
-            &signer,
-            "CreateKey",
-            serde_json::json!({"Description": "strongroom-bench"}),
-        )
-        .await?;
-        let key_id = created["KeyMetadata"]["KeyId"]
-            .as_str()
-            .ok_or("CreateKey answered without KeyMetadata.KeyId")?
-            .to_string();
-        let encrypt_body = serde_json::json!({"KeyId": key_id, "Plaintext": plaintext_b64});
-        let out = kms_call(&kms_ep, &signer, "Encrypt", encrypt_body.clone()).await?;
-        let blob = out["CiphertextBlob"]
-            .as_str()
-            .ok_or("Encrypt answered without a CiphertextBlob")?;
-        let mut targets = Vec::new();
-        for &kind in &cli.targets {
-            let (operation, body, endpoint, pid) = match kind {
-                // The floor is sent the same signed Encrypt (it does not look at the signature).
-                TargetKind::Floor => ("Encrypt", encrypt_body.clone(), &floor_ep, floor.pid()),
-                TargetKind::Encrypt => ("Encrypt", encrypt_body.clone(), &kms_ep, kms.pid()),
-                TargetKind::Decrypt => (
-                    "Decrypt",
-                    serde_json::json!({ "CiphertextBlob": blob }),
-                    &kms_ep,
-                    kms.pid(),
-                ),
-                TargetKind::GenerateDataKey => (
-                    "GenerateDataKey",
-                    serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
-                    &kms_ep,
-                    kms.pid(),
-                ),
+        let main = Server {
+            strongroom: &kms,
+            suffix: None,
+        };
+        let mut targets = setup_targets(cli, &main, &floor_ep, floor.pid(), &plaintext_b64).await?;
+        if let Some(b) = &baseline {
+            let server = Server {
+                strongroom: b,
+                suffix: Some("baseline"),
             };
-            let target = KmsTarget {
-                id: kind.id().to_string(),
-                label: kind.label(cli.plaintext_bytes),
-                operation: operation.to_string(),
-                body,
-                endpoint: endpoint.clone(),
-                signer: signer.clone(),
-                server_pid: pid,
-            };
-            let answer = suite::call_job(&target.job()).await?;
-            check_answer(kind, &answer, &plaintext_b64)?;
-            target.wrk().check_replay().await?;
-            targets.push((kind, target));
+            let extra = setup_targets(cli, &server, &floor_ep, floor.pid(), &plaintext_b64).await?;
+            let mut merged = Vec::new();
+            for t in targets {
+                let kind = t.0;
+                merged.push(t);
+                merged.extend(
+                    extra
+                        .iter()
+                        .filter(|(k, _)| *k == kind && *k != TargetKind::Floor)
+                        .cloned(),
+                );
+            }
+            targets = merged;
         }
         Ok::<_, String>(targets)
     })?;
@@ -232,9 +303,14 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
     };
 
     let jobs: Vec<Job> = targets.iter().map(|(_, t)| t.job()).collect();
-    let rows = rt.block_on(suite::run_jobs(cli, "kms", &jobs));
+    let rows = if cli.wrk_only {
+        Vec::new()
+    } else {
+        rt.block_on(suite::run_jobs(cli, "kms", &jobs))
+    };
 
     drop(kms);
+    drop(baseline);
     drop(floor);
 
     let mut notes = vec![format!(
@@ -242,6 +318,13 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
          (`strongroom-bench floor-server`), sent the same signed Encrypt; {} plaintext",
         size_label(cli.plaintext_bytes)
     )];
+    if let Some(bin) = &cli.baseline_bin {
+        notes.push(format!(
+            "Rows marked \"baseline\": a second `strongroom dev` started from `{}`, measured \
+             in the same rounds right after the main server's row",
+            bin.display()
+        ));
+    }
     notes.push(match &wrk_outcome {
         WrkOutcome::Skipped(why) | WrkOutcome::Failed(why) => {
             format!("**wrk: {why}** — only the own client's figures below")
@@ -276,6 +359,9 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
                 Some(Err(e)) => println!("perf: {e}\n"),
             }
         }
+    }
+    if cli.wrk_only {
+        return Ok(ok);
     }
     println!("### Own client (every request signed afresh)");
     println!();

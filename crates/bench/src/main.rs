@@ -91,6 +91,13 @@ struct Cli {
     /// kms suite: wrk's connections for the `--perf-target` run.
     #[arg(long, default_value_t = 8)]
     perf_connections: usize,
+    /// kms suite: also measure every KMS target on a second `strongroom dev` started from this
+    /// binary (an earlier build, say), in the same rounds, as rows marked "baseline".
+    #[arg(long)]
+    baseline_bin: Option<PathBuf>,
+    /// kms suite: only the wrk table (skip the own client's).
+    #[arg(long)]
+    wrk_only: bool,
 }
 
 /// The benchmark suites.
