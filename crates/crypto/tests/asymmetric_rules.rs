@@ -742,3 +742,24 @@ fn wrapping_keys_unwrap_oaep_and_refuse_what_aws_refuses() {
     )
     .is_err());
 }
+
+#[test]
+fn keys_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Material>();
+    assert_send_sync::<WrappingKey>();
+    assert_send_sync::<crypto::asymmetric::DataKeyPair>();
+    // And usable from several threads at once.
+    let m = key(MaterialKind::EccNist(256));
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let sig = m.sign(Sign::EcdsaSha256, MessageType::Raw, b"t").unwrap();
+                assert_eq!(
+                    m.verify(Sign::EcdsaSha256, MessageType::Raw, b"t", &sig),
+                    Ok(true)
+                );
+            });
+        }
+    });
+}
