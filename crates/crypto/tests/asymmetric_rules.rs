@@ -763,3 +763,30 @@ fn keys_are_shareable_across_threads() {
         }
     });
 }
+
+#[test]
+fn public_keys_have_the_spki_sizes_aws_returns() {
+    // ML-DSA sizes as GetPublicKey returns them (RFC 9881 SPKI: a 22-byte
+    // header and the raw key); the others are the standard encodings.
+    let cases = [
+        (MaterialKind::Rsa(2048), 294),
+        (MaterialKind::Rsa(3072), 422),
+        (MaterialKind::Rsa(4096), 550),
+        (MaterialKind::EccNist(256), 91),
+        (MaterialKind::EccNist(384), 120),
+        (MaterialKind::EccNist(521), 158),
+        (MaterialKind::Secp256k1, 88),
+        (MaterialKind::Ed25519, 44),
+        (MaterialKind::MlDsa(44), 1334),
+        (MaterialKind::MlDsa(65), 1974),
+        (MaterialKind::MlDsa(87), 2614),
+        (MaterialKind::MlKem(512), 822),
+        (MaterialKind::MlKem(768), 1206),
+        (MaterialKind::MlKem(1024), 1590),
+    ];
+    for (kind, len) in cases {
+        let spki = key(kind).public_key_der().unwrap();
+        assert_eq!(spki.len(), len, "{kind:?}");
+        assert_eq!(spki[0], 0x30, "{kind:?}");
+    }
+}

@@ -288,7 +288,9 @@ const ML_KEM_SEED_LEN: usize = 64;
 
 /// PKCS#8 v1 of an ML-KEM key in RFC 9935's seed form.
 fn ml_kem_seed_pkcs8(algorithm_oid: &[u8], seed: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut body = Zeroizing::new(der::tlv(der::TAG_INTEGER, &[0]));
+    // Sized up front so the seed is never left behind by a reallocation.
+    let mut body = Zeroizing::new(Vec::with_capacity(32 + ML_KEM_SEED_LEN));
+    body.extend(der::tlv(der::TAG_INTEGER, &[0]));
     body.extend(der::tlv(
         der::TAG_SEQUENCE,
         &der::tlv(der::TAG_OID, algorithm_oid),
