@@ -12,16 +12,27 @@
 //! * [`encrypt_blob`], [`parse_blob`], [`decrypt_blob`]: the ciphertext
 //!   blob; its byte layout is documented in the [`blob`] module.
 //!
-//! Errors are [`CryptoError`]; none of them carries secret data.
+//! * [`asymmetric`]: key material of every kind (AES, HMAC, RSA, ECC,
+//!   Ed25519, ML-DSA, ML-KEM) and the operations on it: Sign/Verify,
+//!   RSA Encrypt/Decrypt, MACs, ECDH, ML-KEM, data key pairs, imported
+//!   material. Its module documentation summarises the API.
+//!
+//! Errors are [`CryptoError`] and, for key operations,
+//! [`asymmetric::KeyOpError`]; none of them carries secret data.
 
-#![forbid(unsafe_code)]
+// `unsafe` only in `lc`, the boundary to the few AWS-LC functions that
+// aws-lc-rs does not wrap (Ed25519ph, ML-DSA external mu, ML-KEM seeds).
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod asymmetric;
 pub mod blob;
 mod context;
+mod der;
 mod error;
 mod hex;
 mod key;
+mod lc;
 mod reader;
 mod root;
 

@@ -24,6 +24,7 @@ use std::fmt;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use zeroize::Zeroizing;
 
+use crate::asymmetric::{Material, MaterialKind};
 use crate::key::random_array;
 use crate::reader::Reader;
 use crate::{CryptoError, KeyMaterial, BACKING_KEY_LEN};
@@ -210,6 +211,62 @@ impl RootKey {
             .len();
         body.truncate(len);
         Ok(body)
+    }
+}
+
+/// Domain separation for sealed key material of kinds other than AES, so it
+/// can never be opened as a proxy secret or as another kind.
+const MATERIAL_CONTEXT_PREFIX: &[u8] = b"strongroom-key-material\0";
+
+fn material_context(kind: MaterialKind, context: &[u8]) -> Vec<u8> {
+    let label = crate::asymmetric::kind_label(kind);
+    let mut out =
+        Vec::with_capacity(MATERIAL_CONTEXT_PREFIX.len() + label.len() + 1 + context.len());
+    out.extend_from_slice(MATERIAL_CONTEXT_PREFIX);
+    out.extend_from_slice(label.as_bytes());
+    out.push(0);
+    out.extend_from_slice(context);
+    out
+}
+
+impl RootKey {
+    /// Encrypts key material of any kind for storage, binding `context` (key
+    /// id, version id, ...) and the material's kind as associated data.
+    ///
+    /// AES material is wrapped exactly as [`RootKey::wrap`] does (the 61-byte
+    /// version-1 layout), so rows written before other kinds existed still
+    /// open. Other kinds are sealed as [`RootKey::seal_secret`] does
+    /// (`0x02 || nonce || ciphertext || tag`), with the kind in the AAD.
+    pub fn seal_material(
+        &self,
+        material: &Material,
+        context: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        match material.as_aes() {
+            Some(aes) => self.wrap(aes, context),
+            None => self.seal_secret(
+                material.expose_storage(),
+                &material_context(material.kind(), context),
+            ),
+        }
+    }
+
+    /// Reverses [`RootKey::seal_material`] for material of `kind`. Any
+    /// mismatch (root key, kind, context, tampering, damaged material) is
+    /// [`CryptoError::Unwrap`].
+    pub fn open_material(
+        &self,
+        kind: MaterialKind,
+        sealed: &[u8],
+        context: &[u8],
+    ) -> Result<Material, CryptoError> {
+        let stored = if kind == MaterialKind::Aes256Gcm {
+            let aes = self.unwrap(sealed, context)?;
+            Zeroizing::new(aes.expose().to_vec())
+        } else {
+            self.open_secret(sealed, &material_context(kind, context))?
+        };
+        Material::load(kind, stored).map_err(|_| CryptoError::Unwrap)
     }
 }
 

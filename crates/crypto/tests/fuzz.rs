@@ -151,3 +151,130 @@ fn root_key_file_and_unwrap_fuzz() {
         assert!(root.unwrap(&junk, b"ctx").is_err());
     }
 }
+
+/// Mutations of a valid input: bit flips, truncations, insertions and
+/// random replacements, plus wholly random bytes.
+fn mutations(rng: &mut Rng, seed: &[u8], rounds: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let mut m = seed.to_vec();
+        match rng.below(5) {
+            0 if !m.is_empty() => {
+                let i = rng.below(m.len());
+                m[i] ^= 1 << rng.below(8);
+            }
+            1 => m.truncate(rng.below(m.len() + 1)),
+            2 => {
+                let i = rng.below(m.len() + 1);
+                let n = 1 + rng.below(4);
+                let extra = rng.bytes(n);
+                m.splice(i..i, extra);
+            }
+            3 if !m.is_empty() => {
+                let i = rng.below(m.len());
+                m[i] = rng.next() as u8;
+            }
+            _ => {
+                let n = rng.below(seed.len() + 8);
+                m = rng.bytes(n);
+            }
+        }
+        out.push(m);
+    }
+    out
+}
+
+#[test]
+fn key_material_parsers_never_panic() {
+    use crypto::asymmetric::{import_material, Material, MaterialKind, WrappingKey};
+    use kms_api::wire::{
+        AlgorithmSpec, EncapsulationAlgorithmSpec, KeyAgreementAlgorithmSpec, MessageType,
+        SigningAlgorithmSpec, WrappingKeySpec,
+    };
+
+    let mut rng = Rng(0x5eed_cafe_f00d_d00d);
+    let kinds = [
+        MaterialKind::Rsa(2048),
+        MaterialKind::EccNist(256),
+        MaterialKind::EccNist(521),
+        MaterialKind::Secp256k1,
+        MaterialKind::Ed25519,
+        MaterialKind::MlDsa(44),
+        MaterialKind::MlKem(512),
+        MaterialKind::Hmac(256),
+    ];
+    let p256 = Material::generate(MaterialKind::EccNist(256)).unwrap();
+    for kind in kinds {
+        let m = Material::generate(kind).unwrap();
+        let rounds = if kind == MaterialKind::Rsa(2048) {
+            150
+        } else {
+            400
+        };
+        for bytes in mutations(&mut rng, m.expose_storage(), rounds) {
+            let _ = Material::from_storage(kind, &bytes);
+            let _ = import_material(kind, &bytes);
+        }
+        if let Some(public) = m.public_key_der() {
+            for bytes in mutations(&mut rng, public, 300) {
+                let _ = p256.derive_shared_secret(KeyAgreementAlgorithmSpec::Ecdh, &bytes);
+            }
+        }
+    }
+    // Signatures and ciphertexts of any shape are answered, not panicked on.
+    let mldsa = Material::generate(MaterialKind::MlDsa(44)).unwrap();
+    let mlkem = Material::generate(MaterialKind::MlKem(512)).unwrap();
+    let ed = Material::generate(MaterialKind::Ed25519).unwrap();
+    let mu = [3u8; 64];
+    let sig = mldsa
+        .sign(
+            SigningAlgorithmSpec::MlDsaShake256,
+            MessageType::ExternalMu,
+            &mu,
+        )
+        .unwrap();
+    for bytes in mutations(&mut rng, &sig, 200) {
+        let ok = mldsa.verify(
+            SigningAlgorithmSpec::MlDsaShake256,
+            MessageType::ExternalMu,
+            &mu,
+            &bytes,
+        );
+        assert_eq!(ok, Ok(bytes == sig));
+    }
+    let sig = ed
+        .sign(
+            SigningAlgorithmSpec::Ed25519PhSha512,
+            MessageType::Digest,
+            &[1u8; 64],
+        )
+        .unwrap();
+    for bytes in mutations(&mut rng, &sig, 200) {
+        let ok = ed.verify(
+            SigningAlgorithmSpec::Ed25519PhSha512,
+            MessageType::Digest,
+            &[1u8; 64],
+            &bytes,
+        );
+        assert_eq!(ok, Ok(bytes == sig));
+    }
+    let (ct, _) = mlkem
+        .encapsulate(EncapsulationAlgorithmSpec::MlKem)
+        .unwrap();
+    for bytes in mutations(&mut rng, &ct, 200) {
+        let _ = mlkem.decapsulate(EncapsulationAlgorithmSpec::MlKem, &bytes);
+    }
+    let w = WrappingKey::generate(WrappingKeySpec::Rsa2048).unwrap();
+    let wrapped = vec![7u8; 256 + 40];
+    for bytes in mutations(&mut rng, &wrapped, 200) {
+        for alg in [
+            AlgorithmSpec::RsaesOaepSha256,
+            AlgorithmSpec::RsaAesKeyWrapSha256,
+        ] {
+            assert!(w.unwrap(alg, &bytes).is_err());
+        }
+    }
+    for bytes in mutations(&mut rng, w.pkcs8(), 100) {
+        let _ = WrappingKey::from_pkcs8(WrappingKeySpec::Rsa2048, &bytes);
+    }
+}
