@@ -1,5 +1,7 @@
 //! Parsing of the `Authorization: AWS4-HMAC-SHA256 ...` header.
 
+use std::borrow::Cow;
+
 use crate::error::Error;
 
 /// The only signing algorithm this crate speaks.
@@ -45,12 +47,35 @@ impl Authorization {
 /// Parse an `Authorization` header value. Every malformation is an
 /// [`Error::IncompleteSignature`] with an AWS-like message; this never panics.
 pub fn parse_authorization(header_value: &str) -> Result<Authorization, Error> {
-    parse(header_value, false)
+    let a = parse(header_value, false)?;
+    Ok(Authorization {
+        access_key_id: a.access_key_id.to_owned(),
+        date: a.date.to_owned(),
+        region: a.region.to_owned(),
+        service: a.service.to_owned(),
+        signed_headers: a.signed_headers.into_iter().map(Cow::into_owned).collect(),
+        signature: a.signature,
+    })
+}
+
+/// [`Authorization`] borrowing from the header (what the verifier uses on every request).
+#[derive(Debug)]
+pub(crate) struct ParsedAuthorization<'a> {
+    pub access_key_id: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    /// Lowercase; borrowed unless the client sent a name with capitals.
+    pub signed_headers: Vec<Cow<'a, str>>,
+    pub signature: [u8; 32],
 }
 
 /// The parser behind [`parse_authorization`]. AWS reports a missing date header in the
 /// same message as missing parameters, so the verifier tells us whether it is missing.
-pub(crate) fn parse(header_value: &str, date_missing: bool) -> Result<Authorization, Error> {
+pub(crate) fn parse(
+    header_value: &str,
+    date_missing: bool,
+) -> Result<ParsedAuthorization<'_>, Error> {
     let value = header_value.trim_matches(is_ows);
     let (algorithm, params) = value.split_once(is_ows).unwrap_or((value, ""));
 
@@ -116,11 +141,11 @@ pub(crate) fn parse(header_value: &str, date_missing: bool) -> Result<Authorizat
     let signed_headers = parse_signed_headers(signed_headers)?;
     let signature = parse_signature(signature)?;
 
-    Ok(Authorization {
-        access_key_id: access_key_id.to_owned(),
-        date: date.to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
+    Ok(ParsedAuthorization {
+        access_key_id,
+        date,
+        region,
+        service,
         signed_headers,
         signature,
     })
@@ -128,8 +153,15 @@ pub(crate) fn parse(header_value: &str, date_missing: bool) -> Result<Authorizat
 
 /// Split `AKID/YYYYMMDD/region/service/aws4_request`.
 fn parse_credential(credential: &str) -> Result<(&str, &str, &str, &str), Error> {
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [akid, date, region, service, terminator] = parts[..] else {
+    let mut parts = credential.split('/');
+    let (Some(akid), Some(date), Some(region), Some(service), Some(terminator), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(bad_credential_shape(credential));
     };
     if [akid, date, region, service].iter().any(|p| p.is_empty()) {
@@ -160,11 +192,19 @@ fn bad_credential_shape(credential: &str) -> Error {
 
 /// `host;x-amz-date;...` into lowercase names. Names must be HTTP tokens so that
 /// nothing odd (a ':' say) can reach the canonical request.
-fn parse_signed_headers(list: &str) -> Result<Vec<String>, Error> {
-    let names: Vec<&str> = list.split(';').collect();
-    let valid = |n: &&str| !n.is_empty() && n.bytes().all(is_token_byte);
-    if names.iter().all(valid) {
-        Ok(names.iter().map(|n| n.to_ascii_lowercase()).collect())
+fn parse_signed_headers(list: &str) -> Result<Vec<Cow<'_, str>>, Error> {
+    let valid = |n: &str| !n.is_empty() && n.bytes().all(is_token_byte);
+    if list.split(';').all(valid) {
+        Ok(list
+            .split(';')
+            .map(|n| {
+                if n.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(n.to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(n)
+                }
+            })
+            .collect())
     } else {
         Err(incomplete(format!(
             "Authorization header has an invalid 'SignedHeaders' value: '{}'.",

@@ -40,7 +40,7 @@ impl<'a> Request<'a> {
 /// is reported as [`Error::InvalidSignature`] with AWS's mismatch message.
 pub fn canonical_request(
     req: &Request,
-    signed_headers: &[String],
+    signed_headers: &[impl AsRef<str>],
     payload_hash_hex: &str,
     normalize_path: bool,
 ) -> Result<String, Error> {
@@ -52,6 +52,7 @@ pub fn canonical_request(
     canonical_query(req.query, &mut out);
     out.push('\n');
     for name in signed_headers {
+        let name = name.as_ref();
         let mut values = req.header_values(name).peekable();
         if values.peek().is_none() {
             return Err(Error::signature_mismatch());
@@ -71,7 +72,7 @@ pub fn canonical_request(
         if i > 0 {
             out.push(';');
         }
-        out.push_str(name);
+        out.push_str(name.as_ref());
     }
     out.push('\n');
     out.push_str(payload_hash_hex);

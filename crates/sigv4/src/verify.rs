@@ -2,18 +2,21 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use aws_lc_rs::digest;
 use subtle::ConstantTimeEq;
 use time::{format_description::FormatItem, macros::format_description, OffsetDateTime};
+use zeroize::Zeroizing;
 
-use crate::authorization::{self, echo, Authorization, MISSING_DATE_SENTENCE};
+use crate::authorization::{
+    self, echo, ParsedAuthorization, MISSING_DATE_SENTENCE, SCOPE_TERMINATOR,
+};
 use crate::canonical::{canonical_request, Request};
 use crate::error::Error;
 use crate::signing::{
-    derive_signing_key, format_amz_date, parse_amz_date, sha256_hex, string_to_sign, SigningKey,
+    derive_signing_key, format_amz_date, parse_amz_date, sha256_hex, string_to_sign_parts,
+    SigningKey,
 };
 
 /// Default bound on cached signing keys; a few per active access key per day.
@@ -165,12 +168,16 @@ impl Verifier {
         self.check_signed_headers(req, &auth)?;
 
         let request_time = date_source.parse()?;
-        let amz_date = format_amz_date(request_time);
+        // An X-Amz-Date that parsed is already in the form the string to sign takes.
+        let amz_date = match date_source {
+            DateSource::AmzDate(v) => std::borrow::Cow::Borrowed(v.trim()),
+            _ => std::borrow::Cow::Owned(format_amz_date(request_time)),
+        };
 
         self.check_scope(&auth, &amz_date)?;
         self.check_skew(request_time, &amz_date, now)?;
 
-        let secret = lookup(&auth.access_key_id).ok_or(Error::UnrecognizedClient)?;
+        let secret = lookup(auth.access_key_id).ok_or(Error::UnrecognizedClient)?;
 
         let payload_hash = sha256_hex(req.body);
         match single_header(req, "x-amz-content-sha256") {
@@ -190,19 +197,29 @@ impl Verifier {
             &payload_hash,
             self.normalize_path,
         )?;
-        let sts = string_to_sign(&amz_date, &auth.scope(), &creq);
-        let key = self.cache.get_or_derive(
-            &auth.access_key_id,
-            secret,
-            &auth.date,
-            &auth.region,
-            || derive_signing_key(secret, &auth.date, &auth.region, &self.service),
+        let sts = string_to_sign_parts(
+            &amz_date,
+            &[
+                auth.date,
+                "/",
+                auth.region,
+                "/",
+                auth.service,
+                "/",
+                SCOPE_TERMINATOR,
+            ],
+            &creq,
         );
+        let key =
+            self.cache
+                .get_or_derive(auth.access_key_id, secret, auth.date, auth.region, || {
+                    derive_signing_key(secret, auth.date, auth.region, &self.service)
+                });
         let expected = key.sign(&sts);
         if bool::from(expected.ct_eq(&auth.signature)) {
             Ok(Verified {
-                access_key_id: auth.access_key_id,
-                region: auth.region,
+                access_key_id: auth.access_key_id.to_owned(),
+                region: auth.region.to_owned(),
             })
         } else {
             Err(Error::signature_mismatch())
@@ -210,7 +227,7 @@ impl Verifier {
     }
 
     /// Refuses a signature that leaves out a header this verifier requires signed.
-    fn check_signed_headers(&self, req: &Request, auth: &Authorization) -> Result<(), Error> {
+    fn check_signed_headers(&self, req: &Request, auth: &ParsedAuthorization) -> Result<(), Error> {
         let signed = |name: &str| auth.signed_headers.iter().any(|h| h == name);
         let present_amz = req
             .headers
@@ -233,11 +250,11 @@ impl Verifier {
     }
 
     /// Region, service and date of the credential scope, with AWS's messages.
-    fn check_scope(&self, auth: &Authorization, amz_date: &str) -> Result<(), Error> {
-        if !self.regions.allows(&auth.region) {
+    fn check_scope(&self, auth: &ParsedAuthorization, amz_date: &str) -> Result<(), Error> {
+        if !self.regions.allows(auth.region) {
             return Err(Error::InvalidSignature(format!(
                 "Credential should be scoped to a valid region, not '{}'.",
-                echo(&auth.region)
+                echo(auth.region)
             )));
         }
         if auth.service != self.service {
@@ -289,7 +306,7 @@ impl Verifier {
 }
 
 impl fmt::Debug for Verifier {
-    // The cache is left out: its ids are digests over secrets.
+    // The cache is left out: it holds secrets and keys.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("regions", &self.regions)
@@ -397,16 +414,27 @@ fn single_header<'a>(req: &Request<'a>, name: &str) -> Header<'a> {
     }
 }
 
-/// Signing keys by (access key, secret fingerprint, date, region). The service is fixed per
-/// verifier, so it need not be part of the key.
+/// Signing keys by access key id, then (date, region, secret). The service is fixed per verifier,
+/// so it need not be part of the key. The secret is kept to compare (in constant time) with the
+/// one the lookup gives: a rotated secret never hits the old secret's key, nor the reverse.
 struct KeyCache {
     capacity: usize,
-    entries: RwLock<HashMap<[u8; 32], CachedKey>>,
+    entries: RwLock<HashMap<String, Vec<CachedKey>>>,
 }
 
 struct CachedKey {
     date: String,
-    key: SigningKey,
+    region: String,
+    secret: Zeroizing<Vec<u8>>,
+    key: Arc<SigningKey>,
+}
+
+impl CachedKey {
+    fn is_for(&self, secret: &str, date: &str, region: &str) -> bool {
+        self.date == date
+            && self.region == region
+            && bool::from(self.secret.ct_eq(secret.as_bytes()))
+    }
 }
 
 impl KeyCache {
@@ -417,20 +445,6 @@ impl KeyCache {
         }
     }
 
-    /// One digest names the entry: a rotated secret gets a new entry and the old
-    /// key cannot be hit with the new secret, nor the reverse.
-    fn cache_id(access_key_id: &str, secret: &str, date: &str, region: &str) -> [u8; 32] {
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        for part in [access_key_id, secret, date, region] {
-            // Length prefixes keep the encoding unambiguous.
-            ctx.update(&(part.len() as u64).to_be_bytes());
-            ctx.update(part.as_bytes());
-        }
-        let mut id = [0u8; 32];
-        id.copy_from_slice(ctx.finish().as_ref());
-        id
-    }
-
     fn get_or_derive(
         &self,
         access_key_id: &str,
@@ -438,34 +452,39 @@ impl KeyCache {
         date: &str,
         region: &str,
         derive: impl FnOnce() -> SigningKey,
-    ) -> SigningKey {
-        let id = Self::cache_id(access_key_id, secret, date, region);
+    ) -> Arc<SigningKey> {
         // A panic elsewhere while holding the lock leaves the map usable; recover it.
         if let Some(hit) = self
             .entries
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
+            .get(access_key_id)
+            .and_then(|keys| keys.iter().find(|k| k.is_for(secret, date, region)))
         {
-            return hit.key.clone();
+            return Arc::clone(&hit.key);
         }
         // Derive outside the lock so contention never waits on HMACs.
-        let key = derive();
+        let key = Arc::new(derive());
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= self.capacity {
+        if entries.values().map(Vec::len).sum::<usize>() >= self.capacity {
             // Keys for other days are the likeliest dead weight; drop them first.
-            entries.retain(|_, e| e.date == date);
-            if entries.len() >= self.capacity {
+            for keys in entries.values_mut() {
+                keys.retain(|k| k.date == date);
+            }
+            entries.retain(|_, keys| !keys.is_empty());
+            if entries.values().map(Vec::len).sum::<usize>() >= self.capacity {
                 entries.clear();
             }
         }
-        entries.insert(
-            id,
-            CachedKey {
-                date: date.to_owned(),
-                key: key.clone(),
-            },
-        );
+        let keys = entries.entry(access_key_id.to_owned()).or_default();
+        // A key for the same day and region under another secret is the rotated-out one.
+        keys.retain(|k| !(k.date == date && k.region == region));
+        keys.push(CachedKey {
+            date: date.to_owned(),
+            region: region.to_owned(),
+            secret: Zeroizing::new(secret.as_bytes().to_vec()),
+            key: Arc::clone(&key),
+        });
         key
     }
 
@@ -474,7 +493,9 @@ impl KeyCache {
         self.entries
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -518,8 +539,9 @@ mod tests {
             });
         let d = format!("{v:?}");
         assert!(d.contains("us-east-1") && d.contains("kms"), "{d}");
-        let id = hex::encode(KeyCache::cache_id("A", "secret", "20150830", "us-east-1"));
-        assert!(!d.contains(&id));
+        let key = derive_signing_key("secret", "20150830", "us-east-1", "kms");
+        assert!(!d.contains(&hex::encode(key.as_bytes())));
+        assert!(!d.contains("secret"), "{d}");
     }
 
     #[test]
