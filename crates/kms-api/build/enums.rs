@@ -20,6 +20,12 @@ pub fn emit(gen: &Gen, out: &mut String) -> Result<(), String> {
         let name = gen.name(shape)?;
         let mut variants = Vec::new();
         for wire in values {
+            // The response writer copies wire names without escaping them.
+            if wire.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+                return Err(format!(
+                    "{shape}: wire name {wire:?} would need JSON escaping"
+                ));
+            }
             let v = names::variant(shape, wire)?;
             if variants.iter().any(|(x, _): &(String, &String)| *x == v) {
                 return Err(format!("{shape}: two wire names give variant `{v}`"));
@@ -97,6 +103,15 @@ pub fn emit(gen: &Gen, out: &mut String) -> Result<(), String> {
             "    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{"
         );
         emit!(out, "        s.serialize_str(self.as_str())");
+        emit!(out, "    }}");
+        emit!(out, "}}");
+        emit!(out);
+        emit!(out, "impl crate::json::WriteJson for {name} {{");
+        emit!(out, "    fn write_json(&self, out: &mut Vec<u8>) {{");
+        emit!(
+            out,
+            "        crate::json::write_plain_str(out, self.as_str())"
+        );
         emit!(out, "    }}");
         emit!(out, "}}");
         emit!(out);

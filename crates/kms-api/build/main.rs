@@ -6,7 +6,9 @@
 //!   what they nest ([`types`]);
 //! - the decoder of every request body, straight from the bytes into the typed request, applying
 //!   the model's constraints with AWS's messages ([`decode`]). Its hand-written runtime is
-//!   `src/wire/support.rs`.
+//!   `src/wire/support.rs`;
+//! - the `WriteJson` response writer of every structure and enum, and a test holding it to
+//!   `serde_json`'s output ([`samples`]).
 //!
 //! Plain string generation: no proc-macro machinery to compile. A model this generator does not
 //! understand fails the build with a message rather than generating something approximate.
@@ -15,6 +17,7 @@ mod decode;
 mod enums;
 mod model;
 mod names;
+mod samples;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -166,6 +169,7 @@ fn run() -> Result<(), String> {
     enums::emit(&gen, &mut out)?;
     types::emit(&gen, &mut out)?;
     decode::emit(&gen, &mut out)?;
+    samples::emit(&gen, &mut out)?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").map_err(|e| e.to_string())?);
     std::fs::write(out_dir.join("wire.rs"), out).map_err(|e| e.to_string())
 }

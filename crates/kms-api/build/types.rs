@@ -187,6 +187,28 @@ fn emit_struct(
         }
     }
     emit!(out, "}}");
+    emit!(out);
+    emit!(out, "impl crate::json::WriteJson for {name} {{");
+    emit!(out, "    fn write_json(&self, out: &mut Vec<u8>) {{");
+    if fields.is_empty() {
+        emit!(out, "        out.extend_from_slice(b\"{{}}\");");
+    } else {
+        emit!(out, "        let mut o = crate::json::Object::begin(out);");
+        for (field, m, req, _, _) in &fields {
+            if *req {
+                emit!(out, "        o.member({:?}, &self.{field});", m.name);
+            } else {
+                emit!(
+                    out,
+                    "        if let Some(v) = &self.{field} {{ o.member({:?}, v); }}",
+                    m.name
+                );
+            }
+        }
+        emit!(out, "        o.end();");
+    }
+    emit!(out, "    }}");
+    emit!(out, "}}");
     if redact {
         emit!(out);
         emit!(out, "impl ::std::fmt::Debug for {name} {{");

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod error_code;
+pub mod json;
 mod model;
 mod operation;
 pub mod types;

@@ -19,7 +19,6 @@ use crypto::RootKey;
 use kms_api::wire::{self, DecodeOptions};
 use kms_api::{KmsError, Operation};
 use kms_model::{CustomKeyStoreId, Region};
-use serde::Serialize;
 use store::Store;
 
 use crate::core::access::Trace;
@@ -222,9 +221,10 @@ impl Kms {
 }
 
 /// The JSON of a response.
-pub(crate) fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Vec<u8>, KmsError> {
-    let v = r?;
-    serde_json::to_vec(&v).map_err(|_| KmsError::internal("The response could not be encoded."))
+pub(crate) fn json<T: kms_api::json::WriteJson>(
+    r: Result<T, KmsError>,
+) -> Result<Vec<u8>, KmsError> {
+    Ok(kms_api::json::to_vec(&r?))
 }
 
 #[cfg(test)]
