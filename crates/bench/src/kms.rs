@@ -407,6 +407,7 @@ fn measure_wrk(
             wrk::run_seconds(cli),
             dir,
             &output,
+            &cli.perf_call_graph,
         )
     });
     WrkOutcome::Measured {

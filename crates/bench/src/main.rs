@@ -91,6 +91,10 @@ struct Cli {
     /// kms suite: wrk's connections for the `--perf-target` run.
     #[arg(long, default_value_t = 8)]
     perf_connections: usize,
+    /// kms suite: perf's `--call-graph` mode for the profile (`fp`, or `dwarf` for callers in
+    /// code built without frame pointers; larger files).
+    #[arg(long, default_value = "fp")]
+    perf_call_graph: String,
     /// kms suite: also measure every KMS target on a second `strongroom dev` started from this
     /// binary (an earlier build, say), in the same rounds, as rows marked "baseline".
     #[arg(long)]

@@ -28,13 +28,21 @@ pub fn profile(
     seconds: u64,
     dir: &Path,
     output: &Path,
+    call_graph: &str,
 ) -> Result<String, String> {
     if Command::new("perf").arg("--version").output().is_err() {
         return Err("not installed (`apt-get install -y linux-perf`); no profile".to_string());
     }
     // Records a second longer than wrk runs, so the whole run is covered.
     let perf = Command::new("perf")
-        .args(["record", "-e", "cpu-clock", "-g", "-p"])
+        .args([
+            "record",
+            "-e",
+            "cpu-clock",
+            "--call-graph",
+            call_graph,
+            "-p",
+        ])
         .arg(target.server_pid.to_string())
         .arg("-o")
         .arg(output)
@@ -81,9 +89,9 @@ pub fn profile(
         f64::NAN
     };
     let mut text = format!(
-        "`perf record -e cpu-clock -g -p <server pid>` during one more wrk run (not in the \
+        "`perf record -e cpu-clock --call-graph {call_graph} -p <server pid>` during one more wrk run (not in the \
          table) of {} at {connections} connections: {:.0} req/s under perf, server CPU {:.1} \
-         µs/req. Profile: `{}` (`perf report -i` it; for callers, record with `--call-graph \
+         µs/req. Profile: `{}` (`perf report -i` it; for callers, run with `--perf-call-graph \
          dwarf`). Self time by component (crate of the symbol's path; µs/req = share × the \
          server CPU per request of this run):\n\n\
          | component | share of server CPU | µs/req |\n|---|---:|---:|\n",
