@@ -285,12 +285,22 @@ async fn open_blob(
     let parsed = crypto::parse_blob(blob).map_err(|_| bad_ciphertext())?;
     let key_id = parsed.key_id();
     if let Some(expected) = expected {
-        let named = core.lookup(expected, access, Naming::KeyOrAlias)?;
-        if named.key.id.as_str() != key_id {
-            return Err(KmsError::new(
+        let incorrect = || {
+            KmsError::new(
                 ErrorCode::IncorrectKeyException,
                 "The key ID in the request does not identify a CMK that can perform this operation.",
-            ));
+            )
+        };
+        // A key ARN of another Region (a multi-Region key's primary, say) cannot decrypt here:
+        // AWS answers that it is the wrong key, not that it is missing.
+        if crate::core::arn::parse_kms_arn(expected)
+            .is_some_and(|arn| arn.region != access.region().as_str())
+        {
+            return Err(incorrect());
+        }
+        let named = core.lookup(expected, access, Naming::KeyOrAlias)?;
+        if named.key.id.as_str() != key_id {
+            return Err(incorrect());
         }
     }
     // The key id inside the blob is not authenticated until decryption: a blob naming no key we

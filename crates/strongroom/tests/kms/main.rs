@@ -13,6 +13,7 @@ mod durability;
 mod fidelity;
 mod keys;
 mod limits;
+mod multi_region;
 mod policies;
 mod protocol;
 mod regions;
