@@ -72,8 +72,9 @@ pub struct Key {
     pub policy: String,
     /// Tags in the order they were added; keys unique.
     pub tags: Vec<Tag>,
-    /// The version new ciphertexts use.
-    pub current_version: VersionId,
+    /// The version new ciphertexts use; `None` for a key with Origin EXTERNAL until its first
+    /// import (imported material's id comes from the material).
+    pub current_version: Option<VersionId>,
     /// For a key in an external key store.
     pub external: Option<ExternalKey>,
     /// Automatic and on-demand rotation (of a multi-Region key: the primary's, copied).
@@ -156,15 +157,28 @@ pub struct KeyVersion {
     pub id: VersionId,
     /// What it holds.
     pub kind: MaterialKind,
-    /// Creation (or import) time, milliseconds since the epoch.
+    /// Creation (or import) time, milliseconds since the epoch; for imported material that a
+    /// rotation made current, the time of that rotation.
     pub created_ms: i64,
-    /// When imported material expires, if it does.
+    /// When imported material expires, if it does (`None` once it is deleted or expired).
     pub expires_ms: Option<i64>,
     /// How it became current: `None` for the key's first version.
     pub rotation: Option<RotationType>,
-    /// The material, wrapped under the root key (bound to this key and version).
+    /// The material, wrapped under the root key (bound to this key and version); empty when
+    /// imported material was deleted or expired (the version stays, awaiting a re-import).
     #[serde(with = "wrapped_serde")]
     pub wrapped: Vec<u8>,
+    /// Imported material's `KeyMaterialDescription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl KeyVersion {
+    /// Whether the version holds its material (imported material may have been deleted or
+    /// have expired).
+    pub fn has_material(&self) -> bool {
+        !self.wrapped.is_empty()
+    }
 }
 
 impl fmt::Debug for KeyVersion {
@@ -179,6 +193,7 @@ impl fmt::Debug for KeyVersion {
             .field("expires_ms", &self.expires_ms)
             .field("rotation", &self.rotation)
             .field("wrapped", &format_args!("<{} bytes>", self.wrapped.len()))
+            .field("description", &self.description)
             .finish()
     }
 }

@@ -1,4 +1,5 @@
-//! Background jobs: the deletion sweep, the rotator and the external key stores' health check.
+//! Background jobs: the deletion sweep (which also expires imported key material), the rotator
+//! and the external key stores' health check.
 //! Each change they make is a compare-and-swap on the record's revision, so several processes
 //! running them on one database do each change at most once.
 
@@ -10,6 +11,7 @@ use kms_model::{ConnectionState, KeyState, KeyVersion, RotationType};
 use store::{Entity, StoreError};
 
 use crate::core::cache::{CachedKey, CachedVersion};
+use crate::core::imported::{self, Write};
 use crate::core::stores::{HealthFigures, StoreEntry};
 use crate::core::{material, new_request_id, replicas, store_error, Core};
 use crate::external::RequestMetadata;
@@ -71,7 +73,54 @@ pub(crate) async fn sweep_deletions(core: &Core) -> Result<usize, KmsError> {
         }
     }
     start_primary_deletions(core).await?;
+    expire_imported_material(core).await?;
     Ok(deleted)
+}
+
+/// Deletes imported key material whose `ValidTo` has come: the key awaits a re-import
+/// (PendingImport) when the material was in use. Each Region of a multi-Region key has its own
+/// expiry. Returns how many materials expired.
+pub(crate) async fn expire_imported_material(core: &Core) -> Result<usize, KmsError> {
+    let now = core.now_ms();
+    let due = |v: &KeyVersion| v.has_material() && v.expires_ms.is_some_and(|t| t <= now);
+    let mut expired = 0;
+    for candidate in core.cache.keys_where(|k| k.imported.iter().any(due)) {
+        let _w = core.writes.lock().await;
+        let key_ref = candidate.key_ref();
+        // One material at a time, each write on the entry the last one left.
+        while let Some(current) = core.cache.key(&key_ref) {
+            let Some(version) = current.imported.iter().find(|v| due(v)) else {
+                break;
+            };
+            let version = KeyVersion {
+                wrapped: Vec::new(),
+                expires_ms: None,
+                ..version.clone()
+            };
+            let mut after = current.imported.as_ref().clone();
+            if let Some(slot) = after.iter_mut().find(|v| v.id == version.id) {
+                *slot = version.clone();
+            }
+            let mut record = current.key.clone();
+            record.state = imported::state_after_removal(&record, &after);
+            let id = version.id;
+            match imported::write_version(core, &current, record, version, Write::Replace, None)
+                .await
+            {
+                Ok(_) => {
+                    expired += 1;
+                    tracing::info!(key_id = %key_ref.id, region = %key_ref.region, material = %id.to_hex(), "imported key material expired");
+                }
+                Err(e) => {
+                    // Another process changed the key: take its view and try again next round.
+                    tracing::warn!(key_id = %key_ref.id, error = %e, "imported key material not expired yet");
+                    core.refresh_key(&key_ref).await?;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(expired)
 }
 
 /// What a key's rotation needs now, if anything.
@@ -101,7 +150,11 @@ async fn finish_creating(core: &Core) -> Result<(), KmsError> {
             continue;
         }
         let mut record = current.key.clone();
+        // A replica of a key with imported material has none until it is imported there.
         record.state = KeyState::Enabled;
+        if record.origin == kms_model::Origin::External {
+            record.state = imported::state_after_removal(&record, &current.imported);
+        }
         match replicas::write_record(core, &current, record).await {
             Ok(_) => {}
             Err(e) => tracing::warn!(key_id = %current.key.id, error = %e, "replica not finished"),
@@ -127,7 +180,7 @@ pub(crate) async fn rotate_due_keys(core: &Core) -> Result<usize, KmsError> {
         };
         let (version_id, wrapped, prepared) = material::generate_aes(&core.root, &current.key.id)?;
         let mut key = current.key.clone();
-        key.current_version = version_id;
+        key.current_version = Some(version_id);
         match kind {
             RotationType::OnDemand => key.rotation.on_demand_started_ms = None,
             RotationType::Automatic => {
@@ -151,6 +204,7 @@ pub(crate) async fn rotate_due_keys(core: &Core) -> Result<usize, KmsError> {
             expires_ms: None,
             rotation: Some(kind),
             wrapped,
+            description: None,
         };
         match core
             .store

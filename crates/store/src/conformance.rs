@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             keys_round_trip,
             key_writes_check_revisions,
             add_key_version_rotates,
+            imported_material_versions,
             delete_key_cascades,
             aliases_round_trip,
             grants_round_trip,
@@ -126,7 +127,7 @@ pub fn key(n: u16, account: &AccountId, region: &Region) -> Key {
             key: "n".to_string(),
             value: n.to_string(),
         }],
-        current_version: version_id(n, 1),
+        current_version: Some(version_id(n, 1)),
         external: None,
         rotation: Default::default(),
         primary_region: None,
@@ -148,6 +149,7 @@ pub fn version(key: &Key, n: u16, v: u8) -> KeyVersion {
         expires_ms: None,
         rotation: (v > 1).then_some(RotationType::OnDemand),
         wrapped,
+        description: None,
     }
 }
 
@@ -429,7 +431,7 @@ pub async fn key_writes_check_revisions<B: Backend>(b: &B) {
         StoreError::Conflict,
     );
     let mut rotated = changed.clone();
-    rotated.current_version = version_id(1, 2);
+    rotated.current_version = Some(version_id(1, 2));
     assert_err!(
         s.add_key_version(&rotated, r1, &version(&k, 1, 2)).await,
         StoreError::Conflict,
@@ -469,12 +471,12 @@ pub async fn add_key_version_rotates<B: Backend>(b: &B) {
     let (v1, v2, v3) = (version(&k, 1, 1), version(&k, 1, 2), version(&k, 1, 3));
 
     let mut k2 = k.clone();
-    k2.current_version = v2.id;
+    k2.current_version = Some(v2.id);
     k2.rotation.on_demand_started_ms = Some(5);
     let r2 = s.add_key_version(&k2, r1, &v2).await.expect("rotate");
     assert!(r2 > r1);
     let mut k3 = k2.clone();
-    k3.current_version = v3.id;
+    k3.current_version = Some(v3.id);
     k3.rotation.on_demand_started_ms = None;
     let r3 = s.add_key_version(&k3, r2, &v3).await.expect("rotate again");
     assert!(r3 > r2);
@@ -501,6 +503,95 @@ pub async fn add_key_version_rotates<B: Backend>(b: &B) {
     assert_eq!(bundle.versions.len(), 3);
 }
 
+/// A key whose material is to be imported starts with no versions; a version's material is
+/// put in, and taken out again, in place (the version keeps its place among the others).
+pub async fn imported_material_versions<B: Backend>(b: &B) {
+    let (_db, s) = fresh(b).await;
+    let mut k = key(1, &account(), &region());
+    k.origin = Origin::External;
+    k.state = KeyState::PendingImport;
+    k.current_version = None;
+    let from = end_of_feed(&*s).await;
+    let r1 = s.create_key_without_versions(&k).await.expect("create");
+    let bundle = s.get_key(&key_ref(&k)).await.expect("get").expect("key");
+    assert_eq!(bundle.key, rec(k.clone(), r1));
+    assert!(bundle.versions.is_empty());
+    assert_eq!(
+        entities(&changes_after(&*s, from, 100).await),
+        vec![Entity::Key(key_ref(&k))]
+    );
+    assert_err!(
+        s.create_key_without_versions(&k).await,
+        StoreError::AlreadyExists
+    );
+
+    let (v1, v2) = (version(&k, 1, 1), version(&k, 1, 2));
+    let mut k2 = k.clone();
+    k2.state = KeyState::Enabled;
+    k2.current_version = Some(v1.id);
+    let r2 = s.add_key_version(&k2, r1, &v1).await.expect("first import");
+    let r3 = s
+        .add_key_version(&k2, r2, &v2)
+        .await
+        .expect("second material");
+
+    // The first material is deleted: its version stays, without the material.
+    let mut emptied = v1.clone();
+    emptied.wrapped.clear();
+    emptied.description = Some("deleted".to_string());
+    let mut k3 = k2.clone();
+    k3.state = KeyState::PendingImport;
+    let from = end_of_feed(&*s).await;
+    let r4 = s
+        .replace_key_version(&k3, r3, &emptied)
+        .await
+        .expect("delete material");
+    assert!(r4 > r3);
+    let bundle = s.get_key(&key_ref(&k)).await.expect("get").expect("key");
+    assert_eq!(bundle.key, rec(k3.clone(), r4));
+    assert_eq!(
+        bundle.versions,
+        vec![emptied.clone(), v2.clone()],
+        "order kept"
+    );
+    assert!(!bundle.versions[0].has_material());
+    assert_eq!(
+        entities(&changes_after(&*s, from, 100).await),
+        vec![Entity::Key(key_ref(&k))]
+    );
+
+    assert_err!(
+        s.replace_key_version(&k3, r3, &v1).await,
+        StoreError::Conflict
+    );
+    assert_err!(
+        s.replace_key_version(&k3, r4, &version(&k, 1, 3)).await,
+        StoreError::NotFound
+    );
+    let other = key(2, &account(), &region());
+    assert_err!(
+        s.replace_key_version(&k3, r4, &version(&other, 2, 1)).await,
+        StoreError::Invalid(_),
+    );
+    let bundle = s.get_key(&key_ref(&k)).await.expect("get").expect("key");
+    assert_eq!(bundle.key.revision, r4, "refused writes change nothing");
+    assert_eq!(bundle.versions, vec![emptied, v2]);
+
+    // Put back: the same version id, its material again.
+    let r5 = s
+        .replace_key_version(&k2, r4, &v1)
+        .await
+        .expect("re-import");
+    let loaded = s.load().await.expect("load");
+    let b = loaded
+        .keys
+        .iter()
+        .find(|b| b.key.record.id == k.id)
+        .expect("loaded");
+    assert_eq!(b.key.revision, r5);
+    assert_eq!(b.versions, vec![v1, version(&k, 1, 2)]);
+}
+
 /// Deleting a key deletes its versions, its grants and the aliases naming it, and the feed
 /// reports each; other keys keep theirs.
 pub async fn delete_key_cascades<B: Backend>(b: &B) {
@@ -508,7 +599,7 @@ pub async fn delete_key_cascades<B: Backend>(b: &B) {
     let (k1, r1) = new_key(&*s, 1, &account(), &region()).await;
     let (k2, _) = new_key(&*s, 2, &account(), &region()).await;
     let mut k1b = k1.clone();
-    k1b.current_version = version_id(1, 2);
+    k1b.current_version = Some(version_id(1, 2));
     let r1 = s
         .add_key_version(&k1b, r1, &version(&k1, 1, 2))
         .await
@@ -807,7 +898,7 @@ pub async fn load_returns_everything_with_its_position<B: Backend>(b: &B) {
 
     let (k1, r1) = new_key(&*s, 1, &account(), &region()).await;
     let mut k1b = k1.clone();
-    k1b.current_version = version_id(1, 2);
+    k1b.current_version = Some(version_id(1, 2));
     s.add_key_version(&k1b, r1, &version(&k1, 1, 2))
         .await
         .expect("rotate");
@@ -1041,7 +1132,7 @@ pub async fn change_feed_reports_every_write_in_order<B: Backend>(b: &B) {
     let r = s.update_key(&k2, r).await.expect("update");
     revisions.push(r);
     want.push(Entity::Key(key_ref(&k)));
-    k2.current_version = version_id(1, 2);
+    k2.current_version = Some(version_id(1, 2));
     let r = s
         .add_key_version(&k2, r, &version(&k, 1, 2))
         .await
@@ -1375,7 +1466,7 @@ pub async fn writes_survive_reopening<B: Backend>(b: &B) {
         let s = b.open(&db).await;
         let (k, r) = new_key(&*s, 1, &account(), &region()).await;
         let mut k2 = k.clone();
-        k2.current_version = version_id(1, 2);
+        k2.current_version = Some(version_id(1, 2));
         s.add_key_version(&k2, r, &version(&k, 1, 2))
             .await
             .expect("rotate");

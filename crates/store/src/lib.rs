@@ -217,11 +217,23 @@ pub trait Store: Send + Sync + 'static {
     async fn get_key(&self, key: &KeyRef) -> Result<Option<KeyBundle>, StoreError>;
     /// A new key with its first version. `AlreadyExists` if the (Region, id) exists.
     async fn create_key(&self, key: &Key, first: &KeyVersion) -> Result<Revision, StoreError>;
+    /// A new key with no versions yet: a key whose material is to be imported (Origin
+    /// EXTERNAL). `AlreadyExists` if the (Region, id) exists.
+    async fn create_key_without_versions(&self, key: &Key) -> Result<Revision, StoreError>;
     /// Replaces the key record.
     async fn update_key(&self, key: &Key, expected: Revision) -> Result<Revision, StoreError>;
     /// Adds a version and writes the key (new current version, rotation state) at once
     /// (rotation). `AlreadyExists` if the key has a version with that id.
     async fn add_key_version(
+        &self,
+        key: &Key,
+        expected: Revision,
+        version: &KeyVersion,
+    ) -> Result<Revision, StoreError>;
+    /// Replaces a version the key has (imported material put in, deleted or expired) and
+    /// writes the key at once; the version keeps its place in the key's order. `NotFound` if
+    /// the key has no version with that id.
+    async fn replace_key_version(
         &self,
         key: &Key,
         expected: Revision,

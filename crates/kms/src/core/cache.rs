@@ -34,8 +34,11 @@ pub(crate) struct CachedKey {
     pub arn: Arc<str>,
     /// The revision of the record.
     pub revision: Revision,
-    /// Its versions, oldest first.
+    /// Its versions that hold their material, oldest first.
     pub versions: Arc<Vec<Arc<CachedVersion>>>,
+    /// For a key with Origin EXTERNAL: the stored records of every material imported into it,
+    /// oldest first, also those deleted or expired (which await a re-import); empty for others.
+    pub imported: Arc<Vec<KeyVersion>>,
     /// The key policy, compiled once per change.
     pub policy: Arc<policy::Policy>,
     /// The key's grants.
@@ -104,7 +107,7 @@ impl CachedKey {
 
     /// The version new ciphertexts use.
     pub fn current(&self) -> Option<&Arc<CachedVersion>> {
-        self.version(&self.key.current_version)
+        self.version(self.key.current_version.as_ref()?)
     }
 
     /// The same key with another record (same versions, grants and aliases; the policy
@@ -120,6 +123,7 @@ impl CachedKey {
             arn: Arc::clone(&self.arn),
             revision,
             versions: Arc::clone(&self.versions),
+            imported: Arc::clone(&self.imported),
             policy,
             grants: Arc::clone(&self.grants),
             aliases: Arc::clone(&self.aliases),
@@ -134,6 +138,7 @@ impl CachedKey {
             arn: Arc::clone(&self.arn),
             revision: self.revision,
             versions: Arc::clone(&self.versions),
+            imported: Arc::clone(&self.imported),
             policy: Arc::clone(&self.policy),
             grants: Arc::new(grants),
             aliases: Arc::clone(&self.aliases),
@@ -147,6 +152,24 @@ impl CachedKey {
         versions.push(Arc::new(v));
         CachedKey {
             versions: Arc::new(versions),
+            ..self.with_record(key, revision)
+        }
+    }
+}
+
+impl CachedKey {
+    /// The same key with another record and other imported material (an import, a deletion,
+    /// an expiry or a rotation of imported material): the versions are rebuilt from `imported`.
+    pub fn with_imported(
+        &self,
+        key: Key,
+        revision: Revision,
+        imported: Vec<KeyVersion>,
+        versions: Vec<Arc<CachedVersion>>,
+    ) -> CachedKey {
+        CachedKey {
+            versions: Arc::new(versions),
+            imported: Arc::new(imported),
             ..self.with_record(key, revision)
         }
     }
@@ -169,8 +192,14 @@ pub(crate) fn cached_key(
     root: &crypto::RootKey,
     partition: &str,
 ) -> Result<CachedKey, kms_api::KmsError> {
+    let imported = if key.record.origin == kms_model::Origin::External {
+        versions.to_vec()
+    } else {
+        Vec::new()
+    };
     let versions = versions
         .iter()
+        .filter(|v| v.has_material())
         .map(|v| {
             Ok(Arc::new(CachedVersion {
                 id: v.id,
@@ -192,6 +221,7 @@ pub(crate) fn cached_key(
         key: key.record,
         revision: key.revision,
         versions: Arc::new(versions),
+        imported: Arc::new(imported),
         grants: Arc::new(grants),
         aliases: Arc::new(Vec::new()),
         last_use: Arc::default(),

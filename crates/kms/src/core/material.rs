@@ -4,17 +4,20 @@ use crypto::{KeyMaterial, PreparedKey, RootKey};
 use kms_api::KmsError;
 use kms_model::{KeyId, KeyVersion, MaterialKind, VersionId};
 
-/// A version's material, ready for the operations of its kind. Only AES-GCM is held today; the
-/// other kinds of [`MaterialKind`] (HMAC, RSA, ECC, ML-DSA, ML-KEM) come with their operations.
+/// A version's material, ready for the operations of its kind.
 pub(crate) enum Material {
     /// A 256-bit AES-GCM key with its schedule built.
     Aes256Gcm(PreparedKey),
+    /// HMAC and key-pair material (imported so far; their operations use it through
+    /// `crypto::asymmetric`).
+    Other(crypto::asymmetric::Material),
 }
 
 impl std::fmt::Debug for Material {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Material::Aes256Gcm(_) => f.write_str("Material::Aes256Gcm(<redacted>)"),
+            Material::Other(m) => write!(f, "Material::Other({m:?})"),
         }
     }
 }
@@ -24,6 +27,7 @@ impl Material {
     pub fn aes(&self) -> Option<&PreparedKey> {
         match self {
             Material::Aes256Gcm(k) => Some(k),
+            Material::Other(_) => None,
         }
     }
 }
@@ -33,27 +37,50 @@ pub(crate) fn wrap_context(key: &KeyId, version: &VersionId) -> Vec<u8> {
     format!("strongroom/backing-key/v1/{key}/{}", version.to_hex()).into_bytes()
 }
 
-/// Unwraps a stored version.
+fn does_not_unwrap(v: &KeyVersion) -> KmsError {
+    KmsError::internal(format!(
+        "Key material of {} does not unwrap under the root key.",
+        v.key
+    ))
+}
+
+/// Unwraps a stored version (one that holds its material).
 pub(crate) fn unwrap(root: &RootKey, v: &KeyVersion) -> Result<Material, KmsError> {
     match v.kind {
         MaterialKind::Aes256Gcm => {
             let material = root
                 .unwrap(&v.wrapped, &wrap_context(&v.key, &v.id))
-                .map_err(|_| {
-                    KmsError::internal(format!(
-                        "Key material of {} does not unwrap under the root key.",
-                        v.key
-                    ))
-                })?;
+                .map_err(|_| does_not_unwrap(v))?;
             let prepared = PreparedKey::new(&material)
                 .map_err(|_| KmsError::internal("Key material could not be prepared."))?;
             Ok(Material::Aes256Gcm(prepared))
         }
-        other => Err(KmsError::internal(format!(
-            "Key material of kind {other:?} ({}) is not supported by this version of Strongroom.",
-            v.key
-        ))),
+        kind => root
+            .open_material(kind, &v.wrapped, &wrap_context(&v.key, &v.id))
+            .map(Material::Other)
+            .map_err(|_| does_not_unwrap(v)),
     }
+}
+
+/// Imported material of `key`, sealed under the root key for storage as version `id`, and its
+/// in-memory form.
+pub(crate) fn seal_imported(
+    root: &RootKey,
+    key: &KeyId,
+    id: &VersionId,
+    material: crypto::asymmetric::Material,
+) -> Result<(Vec<u8>, Material), KmsError> {
+    let sealed = root
+        .seal_material(&material, &wrap_context(key, id))
+        .map_err(|_| KmsError::internal("Key material could not be wrapped."))?;
+    let ready = match material.as_aes() {
+        Some(aes) => Material::Aes256Gcm(
+            PreparedKey::new(aes)
+                .map_err(|_| KmsError::internal("Key material could not be prepared."))?,
+        ),
+        None => Material::Other(material),
+    };
+    Ok((sealed, ready))
 }
 
 /// New AES-256 material for `key`, wrapped for storage, and its in-memory form.

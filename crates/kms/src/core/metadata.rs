@@ -1,7 +1,7 @@
 //! DescribeKey's view of a key (also in CreateKey's and ReplicateKey's answers).
 
-use kms_api::wire::{CustomerMasterKeySpec, KeyMetadata, XksKeyConfiguration};
-use kms_model::{Key, KeyState};
+use kms_api::wire::{CustomerMasterKeySpec, ExpirationModel, KeyMetadata, XksKeyConfiguration};
+use kms_model::{Key, KeyRef, KeyState, KeyType, Origin};
 
 use super::{timestamp, Core};
 
@@ -13,6 +13,7 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 pub(crate) fn metadata(core: &Core, key: &Key) -> KeyMetadata {
     let state = core.visible_state(key);
     let t = key.key_type;
+    let expiry = imported_expiry(core, key);
     KeyMetadata {
         aws_account_id: Some(key.account.to_string()),
         key_id: key.id.to_string(),
@@ -40,11 +41,46 @@ pub(crate) fn metadata(core: &Core, key: &Key) -> KeyMetadata {
         mac_algorithms: non_empty(t.mac_algorithms().to_vec()),
         key_agreement_algorithms: non_empty(t.key_agreement_algorithms().to_vec()),
         multi_region: Some(key.id.is_multi_region()),
-        current_key_material_id: key.external.is_none().then(|| key.current_version.to_hex()),
+        // Only symmetric keys show their material's id (imported ones from their first import).
+        current_key_material_id: key
+            .current_version
+            .filter(|_| key.external.is_none() && key.key_type == KeyType::SYMMETRIC_DEFAULT)
+            .map(|v| v.to_hex()),
         xks_key_configuration: key.external.as_ref().map(|e| XksKeyConfiguration {
             id: Some(e.xks_key_id.clone()),
         }),
         multi_region_configuration: super::replicas::configuration(core, key),
+        expiration_model: expiry.map(|e| e.0),
+        valid_to: expiry.and_then(|e| e.1).map(timestamp),
         ..KeyMetadata::default()
     }
+}
+
+/// `ExpirationModel` and `ValidTo` of a key with imported material: the current material's
+/// model, while it is held; `ValidTo` is when the first of the key's materials in use expires.
+fn imported_expiry(core: &Core, key: &Key) -> Option<(ExpirationModel, Option<i64>)> {
+    if key.origin != Origin::External {
+        return None;
+    }
+    let entry = core.cache.key(&KeyRef {
+        region: key.region.clone(),
+        id: key.id.clone(),
+    })?;
+    let current_id = key.current_version?;
+    let position = entry.imported.iter().position(|v| v.id == current_id)?;
+    let current = entry.imported.get(position)?;
+    if !current.has_material() {
+        return None;
+    }
+    if current.expires_ms.is_none() {
+        return Some((ExpirationModel::KeyMaterialDoesNotExpire, None));
+    }
+    // Materials up to the current one are in use (later ones await rotation).
+    let first = entry
+        .imported
+        .iter()
+        .take(position + 1)
+        .filter_map(|v| v.expires_ms)
+        .min();
+    Some((ExpirationModel::KeyMaterialExpires, first))
 }

@@ -9,6 +9,7 @@ pub(crate) mod authz;
 pub(crate) mod cache;
 pub(crate) mod clock;
 pub(crate) mod facts;
+pub(crate) mod imported;
 pub(crate) mod material;
 pub(crate) mod metadata;
 pub(crate) mod optable;

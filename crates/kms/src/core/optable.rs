@@ -78,10 +78,11 @@ pub(crate) fn info(op: Operation) -> OpInfo {
         | O::UpdateKeyDescription
         | O::ScheduleKeyDeletion
         | O::TagResource
-        | O::UntagResource
-        | O::ImportKeyMaterial
-        | O::DeleteImportedKeyMaterial
-        | O::GetParametersForImport => row(Key, false, KeyOnly, Manageable),
+        | O::UntagResource => row(Key, false, KeyOnly, Manageable),
+        // Imported material: also while the key awaits it; its deletion also while the key is
+        // pending deletion.
+        O::ImportKeyMaterial | O::GetParametersForImport => row(Key, false, KeyOnly, Import),
+        O::DeleteImportedKeyMaterial => row(Key, false, KeyOnly, DeleteImport),
         O::CancelKeyDeletion => row(Key, false, KeyOnly, PendingDeletion),
         // Rotation settings change only on Enabled keys (a Disabled key is DisabledException).
         O::EnableKeyRotation | O::DisableKeyRotation | O::RotateKeyOnDemand => {

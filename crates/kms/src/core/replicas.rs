@@ -95,7 +95,7 @@ pub(crate) async fn replicate_version(
         .filter(|k| k.key.region != primary.region)
     {
         let mut record = replica.key.clone();
-        record.current_version = version.id;
+        record.current_version = Some(version.id);
         let copy = KeyVersion {
             region: record.region.clone(),
             ..version.clone()

@@ -17,6 +17,10 @@ pub(crate) enum StateRule {
     Enabled,
     /// PendingDeletion or PendingReplicaDeletion (CancelKeyDeletion).
     PendingDeletion,
+    /// Enabled, Disabled or PendingImport (GetParametersForImport, ImportKeyMaterial).
+    Import,
+    /// As `Import`, and PendingDeletion too (DeleteImportedKeyMaterial).
+    DeleteImport,
 }
 
 /// Why a key's state refuses an operation; the caller words it (it knows the key's ARN).
@@ -58,6 +62,8 @@ pub(crate) fn check(state: KeyState, rule: StateRule) -> Result<(), Refusal> {
         (StateRule::PendingDeletion, PendingDeletion | PendingReplicaDeletion) => Ok(()),
         (StateRule::PendingDeletion, _) => Err(Refusal::NotPendingDeletion),
         (_, Enabled) => Ok(()),
+        (StateRule::Import | StateRule::DeleteImport, Disabled | PendingImport) => Ok(()),
+        (StateRule::DeleteImport, PendingDeletion) => Ok(()),
         (StateRule::Manageable, Disabled | Unavailable | Creating) => Ok(()),
         (StateRule::Enabled, Disabled) => Err(Refusal::Disabled),
         (StateRule::Enabled, Unavailable) => Err(Refusal::StoreNotConnected),
@@ -128,8 +134,36 @@ mod tests {
             (S::PendingDeletion, Creating, Err(R::NotPendingDeletion)),
             (S::PendingDeletion, Updating, Err(R::NotPendingDeletion)),
             (S::PendingDeletion, PendingReplicaDeletion, Ok(())),
+            (S::Import, Enabled, Ok(())),
+            (S::Import, Disabled, Ok(())),
+            (S::Import, PendingImport, Ok(())),
+            (S::Import, PendingDeletion, Err(R::PendingDeletion)),
+            (S::Import, Unavailable, Err(R::InvalidState(Unavailable))),
+            (S::Import, Creating, Err(R::InvalidState(Creating))),
+            (S::Import, Updating, Err(R::InvalidState(Updating))),
+            (
+                S::Import,
+                PendingReplicaDeletion,
+                Err(R::InvalidState(PendingReplicaDeletion)),
+            ),
+            (S::DeleteImport, Enabled, Ok(())),
+            (S::DeleteImport, Disabled, Ok(())),
+            (S::DeleteImport, PendingImport, Ok(())),
+            (S::DeleteImport, PendingDeletion, Ok(())),
+            (
+                S::DeleteImport,
+                Unavailable,
+                Err(R::InvalidState(Unavailable)),
+            ),
+            (S::DeleteImport, Creating, Err(R::InvalidState(Creating))),
+            (S::DeleteImport, Updating, Err(R::InvalidState(Updating))),
+            (
+                S::DeleteImport,
+                PendingReplicaDeletion,
+                Err(R::InvalidState(PendingReplicaDeletion)),
+            ),
         ];
-        assert_eq!(table.len(), 4 * KeyState::ALL.len(), "every pair once");
+        assert_eq!(table.len(), 6 * KeyState::ALL.len(), "every pair once");
         for (rule, state, want) in table {
             assert_eq!(check(state, rule), want, "{rule:?} {state:?}");
         }

@@ -36,6 +36,19 @@ fn requested_spec(req: &CreateKeyRequest) -> Result<KeySpec, KmsError> {
 
 /// The key type a CreateKey asks for, with AWS's messages.
 fn requested_type(req: &CreateKeyRequest) -> Result<KeyType, KmsError> {
+    let key_type = requested_pair(req)?;
+    if key_type != KeyType::SYMMETRIC_DEFAULT {
+        let spec = key_type.spec();
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!("KeySpec {spec} is not supported by Strongroom yet; only SYMMETRIC_DEFAULT keys can be created."),
+        ));
+    }
+    Ok(key_type)
+}
+
+/// The key spec and usage a CreateKey asks for, if AWS allows the pair.
+fn requested_pair(req: &CreateKeyRequest) -> Result<KeyType, KmsError> {
     let spec = requested_spec(req)?;
     let usage = match req.key_usage {
         Some(u) => u,
@@ -47,25 +60,18 @@ fn requested_type(req: &CreateKeyRequest) -> Result<KeyType, KmsError> {
             ))
         }
     };
-    let key_type = KeyType::new(spec, usage).ok_or_else(|| {
+    KeyType::new(spec, usage).ok_or_else(|| {
         KmsError::new(
             ErrorCode::ValidationException,
             format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
         )
-    })?;
-    if key_type != KeyType::SYMMETRIC_DEFAULT {
-        return Err(KmsError::new(
-            ErrorCode::UnsupportedOperationException,
-            format!("KeySpec {spec} is not supported by Strongroom yet; only SYMMETRIC_DEFAULT keys can be created."),
-        ));
-    }
-    Ok(key_type)
+    })
 }
 
 /// Where the new key's material comes from: Strongroom, or an external key store and key.
 fn requested_origin(req: &CreateKeyRequest) -> Result<Option<(String, String)>, KmsError> {
     match req.origin.unwrap_or(Origin::AwsKms) {
-        Origin::AwsKms => {
+        Origin::AwsKms | Origin::External => {
             if req.xks_key_id.is_some() {
                 return Err(KmsError::new(
                     ErrorCode::ValidationException,
@@ -107,32 +113,16 @@ pub(crate) async fn create_key(
     req: &CreateKeyRequest,
     access: &Access<'_>,
 ) -> Result<CreateKeyResponse, KmsError> {
+    if req.origin == Some(Origin::External) {
+        return create_awaiting_import(core, req, access).await;
+    }
     let key_type = requested_type(req)?;
     let external = requested_origin(req)?;
     let tags = rules::checked_tags(req.tags.as_deref().unwrap_or_default(), Vec::new())?;
-    let random =
-        crypto::random_bytes(16).map_err(|_| KmsError::internal("Key generation failed."))?;
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&random);
     let multi_region = req.multi_region == Some(true);
-    let id = KeyId::from_random(bytes, multi_region);
+    let id = new_key_id(multi_region)?;
     let region = access.region().clone();
-    let policy = match &req.policy {
-        Some(p) => {
-            let compiled = rules::checked_policy(p)?;
-            if req.bypass_policy_lockout_safety_check != Some(true) {
-                let arn = crate::core::arn::key_arn(
-                    &core.config.partition,
-                    &region,
-                    &access.account,
-                    &id,
-                );
-                core.check_lockout(access, &compiled, &arn)?;
-            }
-            p.clone()
-        }
-        None => rules::default_policy(&core.config.partition, &access.account),
-    };
+    let policy = key_policy(core, req, access, &id)?;
     let external = match &external {
         Some((store, xks_key)) => Some(ExternalKey {
             store: core.check_external_key(store, xks_key, access).await?,
@@ -154,7 +144,7 @@ pub(crate) async fn create_key(
         deletion: None,
         policy,
         tags,
-        current_version: version_id,
+        current_version: Some(version_id),
         external,
         rotation: Rotation::default(),
         primary_region: multi_region.then(|| region.clone()),
@@ -168,6 +158,7 @@ pub(crate) async fn create_key(
         expires_ms: None,
         rotation: None,
         wrapped,
+        description: None,
     };
     let _w = core.writes.lock().await;
     if let Some(e) = &key.external {
@@ -190,10 +181,119 @@ pub(crate) async fn create_key(
             rotation: None,
             material: prepared,
         })]),
+        imported: std::sync::Arc::new(Vec::new()),
         grants: std::sync::Arc::new(Vec::new()),
         aliases: std::sync::Arc::new(Vec::new()),
         last_use: std::sync::Arc::default(),
     };
+    core.cache.put_key(entry);
+    Ok(CreateKeyResponse {
+        key_metadata: Some(crate::core::metadata::metadata(core, &key)),
+    })
+}
+
+/// A fresh key id.
+fn new_key_id(multi_region: bool) -> Result<KeyId, KmsError> {
+    let random =
+        crypto::random_bytes(16).map_err(|_| KmsError::internal("Key generation failed."))?;
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&random);
+    Ok(KeyId::from_random(bytes, multi_region))
+}
+
+/// The policy a new key gets: the one asked for (checked, and not locking the caller out
+/// unless asked to), or the default.
+fn key_policy(
+    core: &Core,
+    req: &CreateKeyRequest,
+    access: &Access<'_>,
+    id: &KeyId,
+) -> Result<String, KmsError> {
+    match &req.policy {
+        Some(p) => {
+            let compiled = rules::checked_policy(p)?;
+            if req.bypass_policy_lockout_safety_check != Some(true) {
+                let arn = crate::core::arn::key_arn(
+                    &core.config.partition,
+                    access.region(),
+                    &access.account,
+                    id,
+                );
+                core.check_lockout(access, &compiled, &arn)?;
+            }
+            Ok(p.clone())
+        }
+        None => Ok(rules::default_policy(
+            &core.config.partition,
+            &access.account,
+        )),
+    }
+}
+
+/// CreateKey with Origin EXTERNAL: a key with no material, PendingImport until material is
+/// imported (ImportKeyMaterial). AWS allows symmetric, HMAC, RSA and ECC keys, multi-Region
+/// ones too; not ML-DSA (nor, presumably, ML-KEM and SM2).
+async fn create_awaiting_import(
+    core: &Core,
+    req: &CreateKeyRequest,
+    access: &Access<'_>,
+) -> Result<CreateKeyResponse, KmsError> {
+    let key_type = requested_pair(req)?;
+    let spec = key_type.spec();
+    if matches!(
+        spec,
+        KeySpec::MlDsa44
+            | KeySpec::MlDsa65
+            | KeySpec::MlDsa87
+            | KeySpec::MlKem512
+            | KeySpec::MlKem768
+            | KeySpec::MlKem1024
+            | KeySpec::Sm2
+    ) {
+        return Err(KmsError::new(
+            ErrorCode::ValidationException,
+            format!("KeySpec {spec} is not supported for Origin EXTERNAL"),
+        ));
+    }
+    requested_origin(req)?;
+    let tags = rules::checked_tags(req.tags.as_deref().unwrap_or_default(), Vec::new())?;
+    let multi_region = req.multi_region == Some(true);
+    let id = new_key_id(multi_region)?;
+    let region = access.region().clone();
+    let policy = key_policy(core, req, access, &id)?;
+    let key = Key {
+        id,
+        account: access.account.clone(),
+        region: region.clone(),
+        created_ms: core.now_ms(),
+        description: req.description.clone().unwrap_or_default(),
+        key_type,
+        origin: Origin::External,
+        state: KeyState::PendingImport,
+        deletion: None,
+        policy,
+        tags,
+        current_version: None,
+        external: None,
+        rotation: Rotation::default(),
+        primary_region: multi_region.then(|| region.clone()),
+    };
+    let _w = core.writes.lock().await;
+    let revision = core
+        .store
+        .create_key_without_versions(&key)
+        .await
+        .map_err(store_error)?;
+    let entry = crate::core::cache::cached_key(
+        store::Versioned {
+            record: key.clone(),
+            revision,
+        },
+        &[],
+        Vec::new(),
+        &core.root,
+        &core.config.partition,
+    )?;
     core.cache.put_key(entry);
     Ok(CreateKeyResponse {
         key_metadata: Some(crate::core::metadata::metadata(core, &key)),
@@ -334,9 +434,20 @@ pub(crate) async fn cancel_deletion(
     req: &CancelKeyDeletionRequest,
     access: &Access<'_>,
 ) -> Result<CancelKeyDeletionResponse, KmsError> {
+    // A key whose imported material is missing goes back to waiting for it.
+    let awaiting_import = core
+        .lookup(&req.key_id, access, crate::core::optable::Naming::KeyOnly)
+        .is_ok_and(|k| {
+            k.key.origin == Origin::External
+                && !crate::core::imported::all_in_use_held(&k.imported, k.key.current_version)
+        });
     let key = core
         .mutate_key(&req.key_id, access, |k| {
-            k.state = KeyState::Disabled;
+            k.state = if awaiting_import {
+                KeyState::PendingImport
+            } else {
+                KeyState::Disabled
+            };
             k.deletion = None;
             Ok(())
         })

@@ -5,6 +5,7 @@ mod aliases;
 mod crypto;
 mod custom_key_stores;
 mod grants;
+mod import;
 mod keys;
 mod multi_region;
 mod not_built;
@@ -76,6 +77,13 @@ pub(crate) async fn dispatch(
         Request::ReplicateKey(r) => json(multi_region::replicate_key(core, r, access).await),
         Request::UpdatePrimaryRegion(r) => {
             json(multi_region::update_primary_region(core, r, access).await)
+        }
+        Request::GetParametersForImport(r) => {
+            json(import::get_parameters_for_import(core, r, access).await)
+        }
+        Request::ImportKeyMaterial(r) => json(import::import_key_material(core, r, access).await),
+        Request::DeleteImportedKeyMaterial(r) => {
+            json(import::delete_imported_key_material(core, r, access).await)
         }
         other => Err(not_built::answer(core, other, access)),
     }

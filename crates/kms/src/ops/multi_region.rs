@@ -9,7 +9,7 @@ use kms_api::wire::{
     UpdatePrimaryRegionResponse,
 };
 use kms_api::{ErrorCode, KmsError};
-use kms_model::{Key, KeyRef, KeyState, KeyVersion, Region};
+use kms_model::{Key, KeyRef, KeyState, KeyVersion, Origin, Region};
 use store::StoreError;
 
 use crate::core::{replicas, rules, store_error, Access, Core};
@@ -26,13 +26,21 @@ fn no_alias(key_id: &str) -> Result<(), KmsError> {
 }
 
 /// Copies of `versions` for the same key in another Region (the wrapping binds key id and
-/// version id, not the Region, so the wrapped bytes are the same).
-fn versions_for(versions: &[KeyVersion], region: &Region) -> Vec<KeyVersion> {
+/// version id, not the Region, so the wrapped bytes are the same). Imported material is not
+/// copied: it must be imported into each Region (its versions are, to be imported into).
+fn versions_for(versions: &[KeyVersion], region: &Region, origin: Origin) -> Vec<KeyVersion> {
     versions
         .iter()
-        .map(|v| KeyVersion {
-            region: region.clone(),
-            ..v.clone()
+        .map(|v| {
+            let mut copy = KeyVersion {
+                region: region.clone(),
+                ..v.clone()
+            };
+            if origin == Origin::External {
+                copy.wrapped.clear();
+                copy.expires_ms = None;
+            }
+            copy
         })
         .collect()
 }
@@ -103,7 +111,7 @@ pub(crate) async fn replicate_key(
                 primary.key.id.as_str(),
             )
         })?;
-    let versions = versions_for(&bundle.versions, &region);
+    let versions = versions_for(&bundle.versions, &region, primary.key.origin);
     let mut replica = Key {
         region: region.clone(),
         created_ms: core.now_ms(),

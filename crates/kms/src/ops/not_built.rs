@@ -4,7 +4,6 @@
 
 use kms_api::wire::Request;
 use kms_api::{ErrorCode, KmsError, Operation};
-use kms_model::Origin;
 
 use crate::core::facts;
 use crate::core::optable::Naming;
@@ -20,17 +19,6 @@ pub(crate) fn answer(core: &Core, request: &Request, access: &Access<'_>) -> Kms
         let arn = core.key_arn(&key.key);
         use Operation::*;
         match op {
-            GetParametersForImport | ImportKeyMaterial | DeleteImportedKeyMaterial
-                if key.key.origin != Origin::External =>
-            {
-                return KmsError::new(
-                    ErrorCode::UnsupportedOperationException,
-                    format!(
-                        "{arn} origin is {} which is not valid for this operation.",
-                        key.key.origin
-                    ),
-                )
-            }
             Sign | Verify | GenerateMac | VerifyMac | DeriveSharedSecret | Encapsulate
             | Decapsulate => {
                 return KmsError::new(

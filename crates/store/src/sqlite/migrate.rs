@@ -43,11 +43,14 @@ pub(super) fn from_legacy(conn: &Connection, region: &Region) -> Result<(), Stor
     for k in &keys {
         let has_current = versions
             .get(&k.id)
-            .is_some_and(|vs| vs.iter().any(|v| v.id == k.current_version));
+            .is_some_and(|vs| vs.iter().any(|v| Some(v.id) == k.current_version));
         if !has_current {
             return Err(StoreError::Corrupt(
                 format!("legacy key {}", k.id),
-                format!("its current backing key {} is missing", k.current_version),
+                format!(
+                    "its current backing key {} is missing",
+                    k.current_version.map(|v| v.to_hex()).unwrap_or_default()
+                ),
             ));
         }
     }
@@ -238,13 +241,13 @@ fn key(k: &KeyRecord, region: &Region) -> Result<Key, StoreError> {
                 value: value.clone(),
             })
             .collect(),
-        current_version: parse(
+        current_version: Some(parse(
             "key",
             id,
             "current_backing_key_id",
             &k.current_backing_key_id,
             VersionId::parse,
-        )?,
+        )?),
         external,
         rotation: Rotation::default(),
         primary_region: None,
@@ -263,6 +266,7 @@ fn version(b: &BackingKeyRecord, region: &Region) -> Result<KeyVersion, StoreErr
         expires_ms: None,
         rotation: None,
         wrapped: b.wrapped.clone(),
+        description: None,
     })
 }
 

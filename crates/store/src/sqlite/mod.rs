@@ -208,6 +208,12 @@ impl Store for SqliteStore {
         self.write(move |w| w.create_key(&key, &first)).await
     }
 
+    async fn create_key_without_versions(&self, key: &Key) -> Result<Revision, StoreError> {
+        let key = key.clone();
+        self.write(move |w| w.create_key_without_versions(&key))
+            .await
+    }
+
     async fn update_key(&self, key: &Key, expected: Revision) -> Result<Revision, StoreError> {
         let key = key.clone();
         self.write(move |w| w.update_key(&key, expected)).await
@@ -221,6 +227,17 @@ impl Store for SqliteStore {
     ) -> Result<Revision, StoreError> {
         let (key, version) = (key.clone(), version.clone());
         self.write(move |w| w.add_key_version(&key, expected, &version))
+            .await
+    }
+
+    async fn replace_key_version(
+        &self,
+        key: &Key,
+        expected: Revision,
+        version: &KeyVersion,
+    ) -> Result<Revision, StoreError> {
+        let (key, version) = (key.clone(), version.clone());
+        self.write(move |w| w.replace_key_version(&key, expected, &version))
             .await
     }
 

@@ -550,6 +550,19 @@ impl<'a> Writer<'a> {
         Ok(Revision(from_sql("clock", position)?))
     }
 
+    pub(super) fn create_key_without_versions(
+        &mut self,
+        key: &Key,
+    ) -> Result<Revision, StoreError> {
+        let at = key_ref(key);
+        if self.key_revision(&at)?.is_some() {
+            return Err(StoreError::AlreadyExists);
+        }
+        let position = self.change(&Entity::Key(at))?;
+        insert_key(self.tx, key, position)?;
+        Ok(Revision(from_sql("clock", position)?))
+    }
+
     pub(super) fn update_key(
         &mut self,
         key: &Key,
@@ -572,6 +585,34 @@ impl<'a> Writer<'a> {
         check_revision(self.key_revision(&at)?, expected)?;
         let position = self.change(&Entity::Key(at))?;
         self.insert_version(version, position)?;
+        self.write_key(key, position)
+    }
+
+    pub(super) fn replace_key_version(
+        &mut self,
+        key: &Key,
+        expected: Revision,
+        version: &KeyVersion,
+    ) -> Result<Revision, StoreError> {
+        check_version_of(key, version)?;
+        let at = key_ref(key);
+        check_revision(self.key_revision(&at)?, expected)?;
+        let replaced = self
+            .tx
+            .prepare_cached(
+                "UPDATE key_versions SET record = ?4
+                 WHERE region = ?1 AND key_id = ?2 AND version_id = ?3",
+            )?
+            .execute(params![
+                version.region.as_str(),
+                version.key.as_str(),
+                version.id.to_hex(),
+                encode("key version", version)?
+            ])?;
+        if replaced == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let position = self.change(&Entity::Key(at))?;
         self.write_key(key, position)
     }
 
