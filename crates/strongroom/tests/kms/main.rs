@@ -11,6 +11,7 @@ mod crypto;
 mod dev_xks;
 mod durability;
 mod fidelity;
+mod import;
 mod keys;
 mod limits;
 mod multi_region;
