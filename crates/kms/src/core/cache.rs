@@ -159,7 +159,7 @@ impl CachedKey {
 
 impl CachedKey {
     /// The same key with another record and other imported material (an import, a deletion,
-    /// an expiry or a rotation of imported material): the versions are rebuilt from `imported`.
+    /// an expiry or a rotation of imported material), `versions` being those that hold theirs.
     pub fn with_imported(
         &self,
         key: Key,

@@ -14,6 +14,7 @@ use super::*;
 use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
 mod external;
+mod import;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
