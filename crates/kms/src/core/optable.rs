@@ -73,12 +73,10 @@ pub(crate) fn info(op: Operation) -> OpInfo {
         O::Encapsulate | O::Decapsulate => row(Key, false, KeyOrAlias, Enabled),
         O::DescribeKey => row(Key, true, KeyOrAlias, Any),
         // Management of one key, in its own account only.
-        O::EnableKey
-        | O::DisableKey
-        | O::UpdateKeyDescription
-        | O::ScheduleKeyDeletion
-        | O::TagResource
-        | O::UntagResource => row(Key, false, KeyOnly, Manageable),
+        O::EnableKey | O::DisableKey => row(Key, false, KeyOnly, Toggle),
+        O::UpdateKeyDescription | O::ScheduleKeyDeletion | O::TagResource | O::UntagResource => {
+            row(Key, false, KeyOnly, Manageable)
+        }
         // Imported material: also while the key awaits it; its deletion also while the key is
         // pending deletion.
         O::ImportKeyMaterial | O::GetParametersForImport => row(Key, false, KeyOnly, Import),

@@ -10,9 +10,12 @@ use kms_model::KeyState;
 pub(crate) enum StateRule {
     /// Any state (DescribeKey, the List and Get operations, RetireGrant, RevokeGrant).
     Any,
-    /// Enabled, Disabled or Creating (management: EnableKey, tags, aliases). A key whose
-    /// external key store is disconnected may be managed too.
+    /// Enabled, Disabled, Creating or PendingImport (management: tags, aliases, description,
+    /// ScheduleKeyDeletion). A key whose external key store is disconnected may be managed too.
     Manageable,
+    /// As `Manageable`, but not PendingImport (EnableKey, DisableKey: a key awaiting its
+    /// imported material is neither).
+    Toggle,
     /// Enabled only (cryptographic operations, CreateGrant).
     Enabled,
     /// PendingDeletion or PendingReplicaDeletion (CancelKeyDeletion).
@@ -64,7 +67,8 @@ pub(crate) fn check(state: KeyState, rule: StateRule) -> Result<(), Refusal> {
         (_, Enabled) => Ok(()),
         (StateRule::Import | StateRule::DeleteImport, Disabled | PendingImport) => Ok(()),
         (StateRule::DeleteImport, PendingDeletion) => Ok(()),
-        (StateRule::Manageable, Disabled | Unavailable | Creating) => Ok(()),
+        (StateRule::Manageable, Disabled | Unavailable | Creating | PendingImport) => Ok(()),
+        (StateRule::Toggle, Disabled | Unavailable | Creating) => Ok(()),
         (StateRule::Enabled, Disabled) => Err(Refusal::Disabled),
         (StateRule::Enabled, Unavailable) => Err(Refusal::StoreNotConnected),
         (_, PendingDeletion) => Err(Refusal::PendingDeletion),
@@ -94,15 +98,27 @@ mod tests {
             (S::Manageable, Disabled, Ok(())),
             (S::Manageable, Unavailable, Ok(())),
             (S::Manageable, PendingDeletion, Err(R::PendingDeletion)),
-            (
-                S::Manageable,
-                PendingImport,
-                Err(R::InvalidState(PendingImport)),
-            ),
+            (S::Manageable, PendingImport, Ok(())),
             (S::Manageable, Creating, Ok(())),
             (S::Manageable, Updating, Err(R::InvalidState(Updating))),
             (
                 S::Manageable,
+                PendingReplicaDeletion,
+                Err(R::InvalidState(PendingReplicaDeletion)),
+            ),
+            (S::Toggle, Enabled, Ok(())),
+            (S::Toggle, Disabled, Ok(())),
+            (S::Toggle, Unavailable, Ok(())),
+            (S::Toggle, PendingDeletion, Err(R::PendingDeletion)),
+            (
+                S::Toggle,
+                PendingImport,
+                Err(R::InvalidState(PendingImport)),
+            ),
+            (S::Toggle, Creating, Ok(())),
+            (S::Toggle, Updating, Err(R::InvalidState(Updating))),
+            (
+                S::Toggle,
                 PendingReplicaDeletion,
                 Err(R::InvalidState(PendingReplicaDeletion)),
             ),
@@ -163,7 +179,7 @@ mod tests {
                 Err(R::InvalidState(PendingReplicaDeletion)),
             ),
         ];
-        assert_eq!(table.len(), 6 * KeyState::ALL.len(), "every pair once");
+        assert_eq!(table.len(), 7 * KeyState::ALL.len(), "every pair once");
         for (rule, state, want) in table {
             assert_eq!(check(state, rule), want, "{rule:?} {state:?}");
         }

@@ -1528,3 +1528,66 @@ async fn multi_region_keys_import_and_expire_per_region() {
         (b"rotated everywhere".to_vec(), Some(second_id))
     );
 }
+
+/// AWS's key-state table for a key awaiting its material: it is managed (description, tags,
+/// aliases, deletion) but neither enabled nor disabled.
+#[tokio::test]
+async fn a_key_awaiting_material_is_managed_but_not_enabled() {
+    let kms = Kms::start().await;
+    let c = &kms.client;
+    let key = create_external(c, KeySpec::SymmetricDefault, None).await;
+    let arn = describe(c, &key).await.arn().expect("Arn").to_string();
+    let r = c.enable_key().key_id(&key).send().await;
+    assert_eq!(
+        expect_code(r, "KMSInvalidStateException"),
+        format!("{arn} is pending import.")
+    );
+    let r = c.disable_key().key_id(&key).send().await;
+    assert_eq!(
+        expect_code(r, "KMSInvalidStateException"),
+        format!("{arn} is pending import.")
+    );
+    c.update_key_description()
+        .key_id(&key)
+        .description("awaiting material")
+        .send()
+        .await
+        .expect("UpdateKeyDescription");
+    c.tag_resource()
+        .key_id(&key)
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key("k")
+                .tag_value("v")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("TagResource");
+    c.create_alias()
+        .alias_name("alias/awaiting")
+        .target_key_id(&key)
+        .send()
+        .await
+        .expect("CreateAlias");
+    let m = describe(c, "alias/awaiting").await;
+    assert_eq!(m.description(), Some("awaiting material"));
+    assert_eq!(m.key_state(), Some(&KeyState::PendingImport));
+    c.schedule_key_deletion()
+        .key_id(&key)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("ScheduleKeyDeletion");
+    c.cancel_key_deletion()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("CancelKeyDeletion");
+    assert_eq!(
+        describe(c, &key).await.key_state(),
+        Some(&KeyState::PendingImport),
+        "back to waiting for its material, not Disabled"
+    );
+}
