@@ -151,6 +151,36 @@ fn openssl_private_key(args: &[&str]) -> Vec<u8> {
     std::fs::read(der).expect("read private key")
 }
 
+/// An EC private key (PKCS#8 DER) re-encoded by OpenSSL without its public key.
+fn without_public_key(pkcs8: &[u8]) -> Vec<u8> {
+    let dir = Scratch::new();
+    let input = dir.write("full.der", pkcs8);
+    let bare = dir.path("bare.pem");
+    let out = dir.path("bare.der");
+    openssl(&[
+        "ec",
+        "-inform",
+        "DER",
+        "-in",
+        path_str(&input),
+        "-no_public",
+        "-out",
+        path_str(&bare),
+    ]);
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        path_str(&bare),
+        "-outform",
+        "DER",
+        "-out",
+        path_str(&out),
+    ]);
+    std::fs::read(out).expect("read re-encoded key")
+}
+
 /// The bit length OpenSSL reads off a DER RSA public key.
 fn rsa_public_bits(public_der: &[u8]) -> u32 {
     let dir = Scratch::new();
@@ -1225,6 +1255,29 @@ async fn hmac_and_key_pair_material_imports() {
             "{spec:?}"
         );
     }
+
+    // The same EC key in another PKCS#8 encoding (without its optional public key) is the same
+    // material.
+    let encodings = create_external(c, KeySpec::EccNistP256, Some(KeyUsageType::SignVerify)).await;
+    let full = openssl_private_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let bare = without_public_key(&full);
+    assert_ne!(full, bare);
+    import_with(
+        c,
+        &encodings,
+        &full,
+        AlgorithmSpec::RsaesOaepSha256,
+        WrappingKeySpec::Rsa2048,
+    )
+    .await;
+    import_with(
+        c,
+        &encodings,
+        &bare,
+        AlgorithmSpec::RsaesOaepSha256,
+        WrappingKeySpec::Rsa2048,
+    )
+    .await;
 
     // A key of another spec is not material of this key's spec.
     let p256 = create_external(c, KeySpec::EccNistP256, Some(KeyUsageType::SignVerify)).await;
