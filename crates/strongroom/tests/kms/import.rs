@@ -1644,3 +1644,28 @@ async fn a_key_awaiting_material_is_managed_but_not_enabled() {
         "back to waiting for its material, not Disabled"
     );
 }
+
+/// A disabled key with imported material takes new parameters and its material again, and
+/// is enabled by the import, as observed on AWS.
+#[tokio::test]
+async fn a_disabled_key_imported_again_is_enabled() {
+    let kms = Kms::start().await;
+    let c = &kms.client;
+    let key = create_external(c, KeySpec::SymmetricDefault, None).await;
+    let material = random_bytes(32);
+    let id = import(c, &key, &material).await;
+    c.disable_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("DisableKey");
+    assert_eq!(
+        describe(c, &key).await.key_state(),
+        Some(&KeyState::Disabled)
+    );
+    assert_eq!(import(c, &key, &material).await, id);
+    assert_eq!(
+        describe(c, &key).await.key_state(),
+        Some(&KeyState::Enabled)
+    );
+}
