@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "conformance")]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure panics
 pub mod conformance;
 pub mod legacy;
 mod sqlite;

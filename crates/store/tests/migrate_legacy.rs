@@ -3,6 +3,8 @@
 //! fixture (`crates/strongroom/tests/fixtures/store-v1`, written by the legacy code) is the
 //! main subject; small legacy databases made with `store::legacy` cover the edges.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
