@@ -27,7 +27,7 @@ use kms_model::{
 };
 
 #[cfg(feature = "postgres")]
-pub use postgres::{PgOptions, PgStore, PgTls};
+pub use postgres::{redact_url, PgOptions, PgStore, PgTls};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// The most items one page of a list holds, and the most changes one call of

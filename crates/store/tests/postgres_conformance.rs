@@ -44,13 +44,13 @@ async fn password_from_options() {
     let url = url_as(&server_url(), role);
     let mut options = PgOptions::new(url.clone());
     options.schema = Some(fresh_schema());
-    options.password = Some(password.to_string());
+    options.password = Some(password.to_string().into());
     let s = PgStore::open(options.clone())
         .await
         .expect("open with the password");
     assert_eq!(s.load().await.expect("load").keys.len(), 0);
 
-    options.password = Some("not-the-password".to_string());
+    options.password = Some("not-the-password".to_string().into());
     let err = PgStore::open(options.clone()).await.err().expect("refused");
     assert!(
         !format!("{err}").contains("not-the-password"),

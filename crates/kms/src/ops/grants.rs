@@ -176,7 +176,15 @@ pub(crate) async fn create_grant(
             && g.operations == operations
             && g.constraints == constraints
     };
-    // A retried CreateGrant with the same name and parameters returns the same grant.
+    // A retried CreateGrant with the same name and parameters returns the same grant, also
+    // when another node made it and this one has not followed the feed that far yet.
+    let key = if req.name.is_some() {
+        core.refresh_key(&key.key_ref()).await?.ok_or_else(|| {
+            core.not_found_key(&key.key.region, &key.key.account, key.key.id.as_str())
+        })?
+    } else {
+        key
+    };
     if let Some(existing) = key.grants.iter().find(|g| same(g)) {
         return Ok(CreateGrantResponse {
             grant_token: Some(rules::token_for(&existing.id)?),
@@ -210,10 +218,53 @@ pub(crate) async fn create_grant(
         grants.push(grant.clone());
         k.with_grants(grants)
     });
+    let id = if grant.name.is_some() {
+        converge_named_grant(core, &grant).await?
+    } else {
+        id
+    };
     Ok(CreateGrantResponse {
         grant_token: Some(rules::token_for(&id)?),
         grant_id: Some(id.to_string()),
     })
+}
+
+/// Two nodes that create the same named grant at once both succeed; they settle on the grant
+/// with the smaller id, and the other one is removed, so that every retry returns that one.
+async fn converge_named_grant(core: &Core, made: &Grant) -> Result<GrantId, KmsError> {
+    let Some(key) = core.refresh_key(&made.key).await? else {
+        return Ok(made.id.clone());
+    };
+    let first = key
+        .grants
+        .iter()
+        .filter(|g| {
+            g.name == made.name
+                && g.grantee == made.grantee
+                && g.retiring == made.retiring
+                && g.operations == made.operations
+                && g.constraints == made.constraints
+        })
+        .map(|g| g.id.clone())
+        .min()
+        .unwrap_or_else(|| made.id.clone());
+    if first != made.id {
+        match core.store.delete_grant(&made.key, &made.id).await {
+            // The other node may have removed it already.
+            Ok(()) | Err(store::StoreError::NotFound) => {}
+            Err(e) => return Err(store_error(e)),
+        }
+        core.cache.update_key(&made.key, |k| {
+            let grants = k
+                .grants
+                .iter()
+                .filter(|g| g.id != made.id)
+                .cloned()
+                .collect();
+            k.with_grants(grants)
+        });
+    }
+    Ok(first)
 }
 
 fn grants_page(

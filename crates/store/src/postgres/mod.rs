@@ -48,7 +48,7 @@ pub struct PgOptions {
     /// `postgresql://user@host:port/database[?options]` (libpq's URL form; key=value also works).
     pub url: String,
     /// The password, when the URL has none (read from a file or the environment by the caller).
-    pub password: Option<String>,
+    pub password: Option<zeroize::Zeroizing<String>>,
     /// TLS to the database.
     pub tls: PgTls,
     /// The schema holding Strongroom's tables (created if missing); `None`: the user's default
@@ -205,7 +205,7 @@ impl PgStore {
         let ms = options.operation_timeout.as_millis();
         let mut server_options = config.get_options().unwrap_or_default().to_string();
         server_options.push_str(&format!(
-            " -c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={}",
+            " -c client_min_messages=warning -c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={}",
             ms.saturating_mul(2)
         ));
         if let Some(schema) = &options.schema {
