@@ -587,16 +587,12 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
         None
     };
     println!("# Strongroom dev KMS, data in {}", dir.display());
+    if options.postgres.is_some() {
+        println!("export STRONGROOM_NODE_ENDPOINTS={}", endpoints.join(","));
+    }
     created.print_exports(Some(&format!("http://{addr}")));
     {
         let mut out = std::io::stdout().lock();
-        if options.postgres.is_some() {
-            let _ = writeln!(
-                out,
-                "export STRONGROOM_NODE_ENDPOINTS={}",
-                endpoints.join(",")
-            );
-        }
         let _ = writeln!(
             out,
             "# External key store (XKS) proxy, keystore in {}",

@@ -44,6 +44,9 @@ pub struct StoreConfig {
     /// With PostgreSQL: how long the cluster jobs' lease lasts unrenewed (how soon the jobs
     /// move to another node when theirs dies), in milliseconds.
     pub lease_ms: u64,
+    /// With PostgreSQL: LISTEN for the other nodes' notifications to read the feed at once
+    /// (off behind a pooler or on a database without NOTIFY: the node then only polls).
+    pub notifications: bool,
 }
 
 impl Default for StoreConfig {
@@ -61,6 +64,7 @@ impl Default for StoreConfig {
             follow_interval_ms: 500,
             max_staleness_ms: 5000,
             lease_ms: 15_000,
+            notifications: true,
         }
     }
 }
@@ -129,6 +133,7 @@ impl StoreConfig {
         let mut options = store::PgOptions::new(url);
         options.password = self.password(allow_shared_secret_files)?;
         options.schema = self.schema.clone();
+        options.listen = self.notifications;
         options.pool_size = self.pool_size.max(1);
         options.operation_timeout = Duration::from_millis(self.timeout_ms.max(100));
         options.connect_timeout = options.operation_timeout;

@@ -229,40 +229,44 @@ pub(crate) async fn create_grant(
     })
 }
 
-/// Two nodes that create the same named grant at once both succeed; they settle on the grant
-/// with the smaller id, and the other one is removed, so that every retry returns that one.
+/// Two nodes that create the same named grant at once both succeed; they settle on the one
+/// that committed first (the lowest revision: the later writer always sees the earlier one's
+/// grant, so it is the one that gives way), and every retry returns that one.
 async fn converge_named_grant(core: &Core, made: &Grant) -> Result<GrantId, KmsError> {
-    let Some(key) = core.refresh_key(&made.key).await? else {
+    let mut first: Option<store::Versioned<Grant>> = None;
+    let mut page = store::PageRequest::first(store::MAX_PAGE);
+    loop {
+        let got = core
+            .store
+            .list_grants(&made.key, &page)
+            .await
+            .map_err(store_error)?;
+        for g in got.items {
+            let r = &g.record;
+            let same = r.name == made.name
+                && r.grantee == made.grantee
+                && r.retiring == made.retiring
+                && r.operations == made.operations
+                && r.constraints == made.constraints;
+            if same && first.as_ref().is_none_or(|f| g.revision < f.revision) {
+                first = Some(g);
+            }
+        }
+        match got.next {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    let Some(first) = first.map(|g| g.record.id) else {
         return Ok(made.id.clone());
     };
-    let first = key
-        .grants
-        .iter()
-        .filter(|g| {
-            g.name == made.name
-                && g.grantee == made.grantee
-                && g.retiring == made.retiring
-                && g.operations == made.operations
-                && g.constraints == made.constraints
-        })
-        .map(|g| g.id.clone())
-        .min()
-        .unwrap_or_else(|| made.id.clone());
     if first != made.id {
         match core.store.delete_grant(&made.key, &made.id).await {
-            // The other node may have removed it already.
+            // Another request may have removed it already.
             Ok(()) | Err(store::StoreError::NotFound) => {}
             Err(e) => return Err(store_error(e)),
         }
-        core.cache.update_key(&made.key, |k| {
-            let grants = k
-                .grants
-                .iter()
-                .filter(|g| g.id != made.id)
-                .cloned()
-                .collect();
-            k.with_grants(grants)
-        });
+        core.refresh_key(&made.key).await?;
     }
     Ok(first)
 }

@@ -26,6 +26,8 @@ pub struct Exports {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub region: String,
+    /// Every node's endpoint (`STRONGROOM_NODE_ENDPOINTS`; the one endpoint otherwise).
+    pub node_endpoints: Vec<String>,
 }
 
 /// A running `strongroom` process, SIGKILLed on drop.
@@ -48,10 +50,39 @@ const DEFAULT_LOG_FILTER: &str = "warn";
 /// The file in a dev data directory that holds the KMS clock's offset, in milliseconds.
 const CLOCK_OFFSET_FILE: &str = "clock-offset-ms";
 
+/// Several dev nodes on one PostgreSQL schema.
+#[derive(Debug, Clone)]
+pub struct DevCluster {
+    pub url: String,
+    pub schema: String,
+    pub nodes: usize,
+}
+
 /// Starts `strongroom dev` on `data_dir` logging at `log_filter` (RUST_LOG) into `log`.
 fn spawn(data_dir: &Path, log_filter: &str, log: &LogLines) -> (Process, Exports) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .arg("dev")
+    spawn_dev(data_dir, log_filter, log, None)
+}
+
+/// [`spawn`], with `cluster` nodes on PostgreSQL.
+fn spawn_dev(
+    data_dir: &Path,
+    log_filter: &str,
+    log: &LogLines,
+    cluster: Option<&DevCluster>,
+) -> (Process, Exports) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+    if let Some(c) = cluster {
+        cmd.arg("dev")
+            .arg("--postgres")
+            .arg(&c.url)
+            .arg("--postgres-schema")
+            .arg(&c.schema)
+            .arg("--nodes")
+            .arg(c.nodes.to_string());
+    } else {
+        cmd.arg("dev");
+    }
+    let mut child = cmd
         .arg("--port")
         .arg("0")
         .arg("--data-dir")
@@ -103,12 +134,17 @@ fn spawn(data_dir: &Path, log_filter: &str, log: &LogLines) -> (Process, Exports
         .strip_prefix("http://")
         .expect("endpoint is http://")
         .to_string();
+    let node_endpoints = vars
+        .get("STRONGROOM_NODE_ENDPOINTS")
+        .map(|v| v.split(',').map(String::from).collect())
+        .unwrap_or_else(|| vec![endpoint.clone()]);
     let exports = Exports {
         endpoint,
         addr,
         access_key_id: get("AWS_ACCESS_KEY_ID"),
         secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
         region: get("AWS_REGION"),
+        node_endpoints,
     };
     assert_eq!(get("AWS_DEFAULT_REGION"), exports.region);
     (
@@ -241,6 +277,44 @@ impl Kms {
             .tempdir()
             .expect("tempdir");
         Kms::start_in(dir, log_filter).await
+    }
+
+    /// `nodes` dev nodes on a fresh schema of the PostgreSQL test server, as one process.
+    pub async fn start_cluster(nodes: usize, log_filter: &str) -> Kms {
+        let dir = tempfile::Builder::new()
+            .prefix("strongroom-it-")
+            .tempdir()
+            .expect("tempdir");
+        let cluster = DevCluster {
+            url: store::test_postgres::server_url(),
+            schema: store::test_postgres::fresh_schema(),
+            nodes,
+        };
+        let log = LogLines::default();
+        let (process, exports) = spawn_dev(dir.path(), log_filter, &log, Some(&cluster));
+        assert_eq!(exports.node_endpoints.len(), nodes);
+        assert_eq!(exports.node_endpoints[0], exports.endpoint);
+        let client = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
+        Kms {
+            process: Some(process),
+            dir,
+            exports,
+            client,
+            log,
+            log_filter: log_filter.to_string(),
+        }
+    }
+
+    /// A client for node `i` of a cluster.
+    pub async fn node_client(&self, i: usize) -> Client {
+        let mut exports = self.exports.clone();
+        exports.endpoint = exports.node_endpoints[i].clone();
+        exports.addr = exports
+            .endpoint
+            .strip_prefix("http://")
+            .expect("endpoint is http://")
+            .to_string();
+        client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await
     }
 
     /// Starts a server on an existing data directory (`dev --data-dir`).
@@ -781,7 +855,16 @@ impl Served {
 
     /// [`Served::start_with`], with `top` (top-level keys) put before the principals' tables.
     pub fn start_configured(principals: &[PrincipalSpec], top: &str, extra: &str) -> Served {
-        use std::os::unix::fs::OpenOptionsExt;
+        Served::start_logged(principals, top, extra, "warn,strongroom::setup=info")
+    }
+
+    /// [`Served::start_configured`] with `log_filter` as the server's RUST_LOG.
+    pub fn start_logged(
+        principals: &[PrincipalSpec],
+        top: &str,
+        extra: &str,
+        log_filter: &str,
+    ) -> Served {
         let dir = tempfile::Builder::new()
             .prefix("strongroom-serve-")
             .tempdir()
@@ -790,25 +873,40 @@ impl Served {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.path().join("root.key"))
-            .expect("create root.key");
-        f.write_all(format!("strongroom-root-key-v1:{root}\n").as_bytes())
-            .expect("write root.key");
-        let config_path = dir.path().join("strongroom.toml");
         write_private(
-            &config_path,
+            dir.path().join("root.key"),
+            format!("strongroom-root-key-v1:{root}\n"),
+        );
+        write_private(
+            dir.path().join("strongroom.toml"),
             format!("{top}{}\n{extra}", render_config(principals)),
         );
+        Served::spawn_in(dir, log_filter)
+    }
+
+    /// Another node of this one's cluster: a directory with the same configuration and root
+    /// key (the configuration must name a shared `[store]`), started with `log_filter`.
+    pub fn another_node(&self, log_filter: &str) -> Served {
+        let dir = tempfile::Builder::new()
+            .prefix("strongroom-serve-")
+            .tempdir()
+            .expect("tempdir");
+        for f in ["root.key", "strongroom.toml"] {
+            let text = std::fs::read(self.dir.path().join(f)).expect("read node file");
+            write_private(dir.path().join(f), text);
+        }
+        Served::spawn_in(dir, log_filter)
+    }
+
+    /// Starts `strongroom serve` on the configuration in `dir` and waits for `strongroom: KMS
+    /// listening on http://ADDR`.
+    pub fn spawn_in(dir: tempfile::TempDir, log_filter: &str) -> Served {
+        let config_path = dir.path().join("strongroom.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            // Reloads are logged at info by strongroom::setup; the rest only at warn.
-            .env("RUST_LOG", "warn,strongroom::setup=info")
+            .env("RUST_LOG", log_filter)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -850,6 +948,14 @@ impl Served {
         }
     }
 
+    /// `kill -9` the server: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.child.kill().expect("SIGKILL strongroom");
+            let _ = p.child.wait();
+        }
+    }
+
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> String {
         self.endpoint
@@ -875,6 +981,7 @@ impl Served {
             access_key_id: p.access_key_id.clone(),
             secret_access_key: p.secret.clone(),
             region: "us-east-1".to_string(),
+            node_endpoints: vec![self.endpoint.clone()],
         };
         client_with_token(
             &exports,
