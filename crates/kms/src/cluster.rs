@@ -27,6 +27,11 @@ pub struct ClusterSettings {
     /// How long the cluster jobs' lease lasts unrenewed: how soon the jobs move to another
     /// node when theirs dies. Renewed every third of it.
     pub lease_ttl: Duration,
+    /// Read the change feed before every request (one database round trip each), so that a
+    /// request sees every change any node acknowledged before it arrived, as on one node.
+    /// Off by default: requests then read only memory, and other nodes' changes arrive
+    /// within the follow interval.
+    pub strict_consistency: bool,
 }
 
 impl Default for ClusterSettings {
@@ -34,6 +39,7 @@ impl Default for ClusterSettings {
         ClusterSettings {
             max_staleness: None,
             lease_ttl: Duration::from_secs(15),
+            strict_consistency: false,
         }
     }
 }

@@ -161,7 +161,11 @@ impl Kms {
         self.core.freshness.check()?;
         let request = wire::decode(op, body, &opts)?;
         rules::check_grant_tokens(facts::grant_tokens(&request))?;
-        cluster::catch_up_for_tokens(&self.core, &request).await?;
+        if self.core.config.cluster.strict_consistency {
+            jobs::follow_changes(&self.core).await?;
+        } else {
+            cluster::catch_up_for_tokens(&self.core, &request).await?;
+        }
         let trace = Trace::default();
         let info = optable::info(op);
         let access = Access {

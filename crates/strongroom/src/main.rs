@@ -83,6 +83,10 @@ enum Command {
         /// first at --port); prints STRONGROOM_NODE_ENDPOINTS.
         #[arg(long, default_value_t = 1, requires = "postgres")]
         nodes: usize,
+        /// Every request first reads the database's change feed, so that every node answers
+        /// at once as one would after a change through another (a round trip per request).
+        #[arg(long, requires = "postgres")]
+        strict_consistency: bool,
     },
 }
 
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
             postgres,
             postgres_schema,
             nodes,
+            strict_consistency,
         } => runtime().and_then(|rt| {
             rt.block_on(setup::dev(setup::DevOptions {
                 port,
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
                 postgres,
                 postgres_schema,
                 nodes: nodes.clamp(1, 16),
+                strict_consistency,
             }))
         }),
     };

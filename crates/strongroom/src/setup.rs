@@ -507,6 +507,8 @@ pub struct DevOptions {
     pub postgres_schema: Option<String>,
     /// How many nodes (KMS listeners, each with its own connections) to run on the database.
     pub nodes: usize,
+    /// Every request reads the change feed first (see `StoreConfig::strict_consistency`).
+    pub strict_consistency: bool,
 }
 
 /// `strongroom dev [--port N] [--data-dir DIR] [--no-demo-store] ...`.
@@ -552,6 +554,7 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     if let Some(url) = &options.postgres {
         created.config.store.url = Some(url.clone());
         created.config.store.schema = options.postgres_schema.clone();
+        created.config.store.strict_consistency = options.strict_consistency;
         created.config.store.follow_interval_ms =
             u64::try_from(options.job_interval.as_millis()).unwrap_or(u64::MAX);
         // Jobs move to another node within seconds when theirs stops.

@@ -47,6 +47,10 @@ pub struct StoreConfig {
     /// With PostgreSQL: LISTEN for the other nodes' notifications to read the feed at once
     /// (off behind a pooler or on a database without NOTIFY: the node then only polls).
     pub notifications: bool,
+    /// With PostgreSQL: read the change feed before every request (a database round trip
+    /// each), so that every node answers as one would, at once, after a change through any
+    /// other. Off: requests read only memory and changes arrive within `follow_interval_ms`.
+    pub strict_consistency: bool,
 }
 
 impl Default for StoreConfig {
@@ -65,6 +69,7 @@ impl Default for StoreConfig {
             max_staleness_ms: 5000,
             lease_ms: 15_000,
             notifications: true,
+            strict_consistency: false,
         }
     }
 }
@@ -96,6 +101,7 @@ impl StoreConfig {
                 .is_shared()
                 .then(|| Duration::from_millis(self.max_staleness_ms.max(1))),
             lease_ttl: Duration::from_millis(self.lease_ms.max(300)),
+            strict_consistency: self.is_shared() && self.strict_consistency,
         }
     }
 

@@ -56,14 +56,57 @@ pub struct DevCluster {
     pub url: String,
     pub schema: String,
     pub nodes: usize,
+    /// `--strict-consistency`: every request reads the feed first.
+    pub strict: bool,
 }
 
-/// Starts `strongroom dev` on `data_dir` logging at `log_filter` (RUST_LOG) into `log`.
-fn spawn(data_dir: &Path, log_filter: &str, log: &LogLines) -> (Process, Exports) {
-    spawn_dev(data_dir, log_filter, log, None)
+/// `STRONGROOM_TEST_NODES=N` (N >= 2) runs every test's KMS as N dev nodes on the PostgreSQL
+/// test server, each SDK request going to the next node in turn. The nodes run with strict
+/// consistency, so that tests written for one server (a change, then a request that must see
+/// it) hold on whichever node each request lands.
+pub const NODES_VAR: &str = "STRONGROOM_TEST_NODES";
+
+fn cluster_from_env() -> Option<DevCluster> {
+    let nodes: usize = std::env::var(NODES_VAR).ok()?.parse().ok()?;
+    (nodes >= 2).then(|| DevCluster {
+        url: store::test_postgres::server_url(),
+        schema: store::test_postgres::fresh_schema(),
+        nodes,
+        strict: true,
+    })
 }
 
-/// [`spawn`], with `cluster` nodes on PostgreSQL.
+/// Sends each request to the next node in turn (before signing, so that the signature covers
+/// the node's host).
+#[derive(Debug)]
+struct Alternate {
+    endpoints: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Alternate {
+    fn name(&self) -> &'static str {
+        "AlternateNodes"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.endpoints.len();
+        let request = context.request_mut();
+        let uri = request.uri().to_string();
+        if let Some(rest) = uri.strip_prefix(self.endpoints[0].as_str()) {
+            request.set_uri(format!("{}{rest}", self.endpoints[i]))?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts `strongroom dev` on `data_dir` logging at `log_filter` (RUST_LOG) into `log`, with
+/// `cluster` nodes on PostgreSQL if given.
 fn spawn_dev(
     data_dir: &Path,
     log_filter: &str,
@@ -79,6 +122,9 @@ fn spawn_dev(
             .arg(&c.schema)
             .arg("--nodes")
             .arg(c.nodes.to_string());
+        if c.strict {
+            cmd.arg("--strict-consistency");
+        }
     } else {
         cmd.arg("dev");
     }
@@ -249,6 +295,15 @@ pub async fn client_with_token(
         .retry_config(RetryConfig::disabled())
         .load()
         .await;
+    if exports.node_endpoints.len() > 1 {
+        let conf = aws_sdk_kms::config::Builder::from(&config)
+            .interceptor(Alternate {
+                endpoints: exports.node_endpoints.clone(),
+                next: std::sync::atomic::AtomicUsize::new(0),
+            })
+            .build();
+        return Client::from_conf(conf);
+    }
     Client::new(&config)
 }
 
@@ -262,6 +317,8 @@ pub struct Kms {
     /// The server's stderr, across restarts.
     pub log: LogLines,
     log_filter: String,
+    /// The dev cluster this KMS runs as, if any.
+    cluster: Option<DevCluster>,
 }
 
 impl Kms {
@@ -289,6 +346,7 @@ impl Kms {
             url: store::test_postgres::server_url(),
             schema: store::test_postgres::fresh_schema(),
             nodes,
+            strict: false,
         };
         let log = LogLines::default();
         let (process, exports) = spawn_dev(dir.path(), log_filter, &log, Some(&cluster));
@@ -302,6 +360,7 @@ impl Kms {
             client,
             log,
             log_filter: log_filter.to_string(),
+            cluster: Some(cluster),
         }
     }
 
@@ -309,6 +368,7 @@ impl Kms {
     pub async fn node_client(&self, i: usize) -> Client {
         let mut exports = self.exports.clone();
         exports.endpoint = exports.node_endpoints[i].clone();
+        exports.node_endpoints = vec![exports.endpoint.clone()];
         exports.addr = exports
             .endpoint
             .strip_prefix("http://")
@@ -320,7 +380,8 @@ impl Kms {
     /// Starts a server on an existing data directory (`dev --data-dir`).
     pub async fn start_in(dir: tempfile::TempDir, log_filter: &str) -> Kms {
         let log = LogLines::default();
-        let (process, exports) = spawn(dir.path(), log_filter, &log);
+        let cluster = cluster_from_env();
+        let (process, exports) = spawn_dev(dir.path(), log_filter, &log, cluster.as_ref());
         let client = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
         Kms {
             process: Some(process),
@@ -329,6 +390,7 @@ impl Kms {
             client,
             log,
             log_filter: log_filter.to_string(),
+            cluster,
         }
     }
 
@@ -356,7 +418,12 @@ impl Kms {
             let status = p.child.wait().expect("wait for strongroom");
             assert!(!status.success(), "strongroom was killed: {status}");
         }
-        let (process, exports) = spawn(self.dir.path(), &self.log_filter, &self.log);
+        let (process, exports) = spawn_dev(
+            self.dir.path(),
+            &self.log_filter,
+            &self.log,
+            self.cluster.as_ref(),
+        );
         assert_eq!(exports.access_key_id, self.exports.access_key_id);
         assert_eq!(exports.secret_access_key, self.exports.secret_access_key);
         self.client =
