@@ -631,7 +631,7 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
             tokio::spawn(run(
                 app,
                 listener,
-                created.config.limits.clone(),
+                created.config.limits,
                 jobs,
                 created.config_path.clone(),
                 hangup,
@@ -641,7 +641,7 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     let result = run(
         app,
         listener,
-        created.config.limits.clone(),
+        created.config.limits,
         jobs,
         created.config_path.clone(),
         hangup,
