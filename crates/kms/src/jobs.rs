@@ -132,6 +132,7 @@ const FEED_BATCH: usize = 1000;
 /// this process's own changes are in the cache already and apply again harmlessly). Returns how
 /// many changes were applied.
 pub(crate) async fn follow_changes(core: &Core) -> Result<usize, KmsError> {
+    let _one_reader = core.following.lock().await;
     let mut applied = 0;
     loop {
         let from = core.feed_position.load(std::sync::atomic::Ordering::SeqCst);

@@ -129,6 +129,7 @@ impl Kms {
             xks,
             feed_position: std::sync::atomic::AtomicU64::new(snapshot.position),
             writes: tokio::sync::Mutex::new(()),
+            following: tokio::sync::Mutex::new(()),
             freshness,
             node_id: cluster::new_node_id(),
             leader_until: std::sync::Mutex::new(None),

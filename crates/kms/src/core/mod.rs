@@ -46,6 +46,9 @@ pub(crate) struct Core {
     /// Orders this process's writes so that the store and the cache change in the same order;
     /// other processes are kept apart by the store's compare-and-swap.
     pub writes: tokio::sync::Mutex<()>,
+    /// One reader of the change feed at a time (the follower, a request's catch-up): two
+    /// applying the same changes at once could put back a record the other just removed.
+    pub following: tokio::sync::Mutex<()>,
     /// How current the cache is known to be (see `freshness`).
     pub freshness: freshness::Freshness,
     /// This node's name in the cluster (lease holder).
