@@ -296,6 +296,7 @@ async fn the_upgrade_fixture_migrates_with_every_record() {
             "grants",
             "key_versions",
             "keys",
+            "leases",
             "meta"
         ]
     );
