@@ -10,6 +10,9 @@
 #
 # Local TCP connections are trusted, except for the role `strongroom_pw` (password
 # `strongroom-test-password`), which must give its password (tests of password files).
+# With STRONGROOM_TEST_PG_TLS=1 at creation, the server also speaks TLS with a certificate for
+# localhost and 127.0.0.1 signed by DIR/ca.pem, and the role `strongroom_tls` may only connect
+# over TLS.
 set -euo pipefail
 
 cmd=start
@@ -57,8 +60,25 @@ unix_socket_directories = '$dir'
 max_connections = 400
 shared_buffers = 64MB
 CONF
+  tls_hba=""
+  if [ "${STRONGROOM_TEST_PG_TLS:-}" = 1 ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -subj /CN=strongroom-test-ca -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+      -keyout "$dir/data/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/san.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+      -CAcreateserial -days 2 -extfile "$dir/san.ext" -out "$dir/data/server.crt" 2>/dev/null
+    chmod 600 "$dir/data/server.key"
+    chmod 644 "$dir/ca.pem"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$dir/data/server.key" "$dir/data/server.crt"; fi
+    echo "ssl = on" >>"$dir/data/postgresql.conf"
+    tls_hba="hostssl all strongroom_tls 127.0.0.1/32 trust
+hostnossl all strongroom_tls 127.0.0.1/32 reject"
+  fi
   cat >"$dir/data/pg_hba.conf" <<HBA
 local all all trust
+$tls_hba
 host all strongroom_pw 127.0.0.1/32 scram-sha-256
 host all all 127.0.0.1/32 trust
 HBA
@@ -71,6 +91,9 @@ if ! as_owner "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'strongroom_pw') THEN
     CREATE ROLE strongroom_pw LOGIN SUPERUSER PASSWORD 'strongroom-test-password';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'strongroom_tls') THEN
+    CREATE ROLE strongroom_tls LOGIN SUPERUSER;
   END IF;
 END $$;
 SQL

@@ -73,13 +73,39 @@ pub struct PrivateServer {
 impl PrivateServer {
     /// Creates and starts it.
     pub fn start() -> PrivateServer {
+        PrivateServer::create(false)
+    }
+
+    /// Creates and starts one that also speaks TLS (see `scripts/test-postgres.sh`): its CA
+    /// is [`PrivateServer::ca_file`]; the role `strongroom_tls` may only connect over TLS.
+    pub fn start_tls() -> PrivateServer {
+        PrivateServer::create(true)
+    }
+
+    fn create(tls: bool) -> PrivateServer {
         let dir = tempfile::Builder::new()
             .prefix("strongroom-pg-")
             .tempdir()
             .expect("tempdir");
         let path = dir.path().to_string_lossy().to_string();
-        let url = run_script(&["start", &path]);
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["start", &path])
+            .env("STRONGROOM_TEST_PG_TLS", if tls { "1" } else { "0" })
+            .output()
+            .expect("run scripts/test-postgres.sh");
+        assert!(
+            out.status.success(),
+            "scripts/test-postgres.sh start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
         PrivateServer { dir, url }
+    }
+
+    /// The CA certificate (PEM) of a TLS server.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     fn path(&self) -> String {

@@ -80,3 +80,64 @@ async fn unreachable_database_is_unavailable() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// TLS to the database: verified against the given CA and the server's name; a role the server
+/// admits only over TLS gets in with it and not without; a CA that did not sign the server's
+/// certificate is refused.
+#[tokio::test]
+async fn tls_to_the_database() {
+    use store::test_postgres::{url_as, PrivateServer};
+    let pg = PrivateServer::start_tls();
+    let url = url_as(&pg.url, "strongroom_tls").replace("127.0.0.1", "localhost");
+    let mut options = PgOptions::new(url);
+    options.tls = store::PgTls::On {
+        ca_file: Some(pg.ca_file()),
+        system_roots: false,
+    };
+    let s = PgStore::open(options.clone()).await.expect("open over TLS");
+    let k = store::conformance::key(
+        1,
+        &store::conformance::account(),
+        &store::conformance::region(),
+    );
+    s.create_key(&k, &store::conformance::version(&k, 1, 1))
+        .await
+        .expect("a write over TLS");
+
+    let mut plain = options.clone();
+    plain.tls = store::PgTls::Off;
+    assert!(
+        PgStore::open(plain).await.is_err(),
+        "the role is refused without TLS"
+    );
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let wrong_ca = other.path().join("ca.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-days", "1", "-subj", "/CN=another-ca", "-keyout"])
+        .arg(other.path().join("ca.key"))
+        .arg("-out")
+        .arg(&wrong_ca)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let mut wrong = options;
+    wrong.tls = store::PgTls::On {
+        ca_file: Some(wrong_ca),
+        system_roots: false,
+    };
+    assert!(
+        PgStore::open(wrong).await.is_err(),
+        "a server certificate the CA did not sign is refused"
+    );
+}
