@@ -298,6 +298,7 @@ async fn the_upgrade_fixture_migrates_with_every_record() {
             "grants",
             "key_versions",
             "keys",
+            "leases",
             "meta"
         ]
     );

@@ -7,6 +7,7 @@
 mod aliases;
 mod at_rest;
 mod authz;
+mod cluster;
 mod common;
 mod concurrency;
 mod crypto;
