@@ -17,6 +17,7 @@ mod floor;
 mod kms;
 mod perf;
 mod policy;
+mod postgres;
 mod procstat;
 mod serve;
 mod servers;
@@ -80,6 +81,10 @@ struct Cli {
     /// xks-proxy / xks-kms suites: the proxy's `worker_threads` (default: its own, one per core).
     #[arg(long)]
     proxy_worker_threads: Option<usize>,
+    /// postgres suite: the database (postgresql://user@host:port/db); the suite works in a
+    /// fresh schema of it.
+    #[arg(long)]
+    postgres: Option<String>,
     /// kms and xks-proxy suites: do not run `wrk` even if it is installed.
     #[arg(long)]
     no_wrk: bool,
@@ -115,6 +120,9 @@ enum Suite {
     XksKms,
     /// Encrypt under the default key policy vs a realistic key + identity policy.
     Policy,
+    /// Encrypt, CreateKey and TagResource on a PostgreSQL-backed node beside a SQLite-backed
+    /// one (wrk; needs --postgres).
+    Postgres,
 }
 
 #[derive(Subcommand)]
@@ -152,6 +160,7 @@ fn main() -> ExitCode {
         Suite::XksProxy => xks::run(&cli),
         Suite::XksKms => xks_kms::run(&cli),
         Suite::Policy => policy::run(&cli),
+        Suite::Postgres => postgres::run(&cli),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -148,12 +148,22 @@ pub fn spawn_floor(exe: &Path) -> Result<Floor, String> {
 
 /// Starts `strongroom dev --port 0 --data-dir DIR` and reads its `export` lines.
 pub fn spawn_strongroom(bin: &Path, data_dir: &Path) -> Result<Strongroom, String> {
+    spawn_strongroom_with(bin, data_dir, &[])
+}
+
+/// [`spawn_strongroom`] with more arguments for `dev` (`--postgres URL`).
+pub fn spawn_strongroom_with(
+    bin: &Path,
+    data_dir: &Path,
+    extra: &[&str],
+) -> Result<Strongroom, String> {
     let log_path = data_dir.join("strongroom.log");
     let log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     let child = Command::new(bin)
         .args(["dev", "--port", "0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))

@@ -241,14 +241,21 @@ const FEED_BATCH: usize = 1000;
 /// this process's own changes are in the cache already and apply again harmlessly). Returns how
 /// many changes were applied.
 pub(crate) async fn follow_changes(core: &Core) -> Result<usize, KmsError> {
+    let _one_reader = core.following.lock().await;
     let mut applied = 0;
     loop {
         let from = core.feed_position.load(std::sync::atomic::Ordering::SeqCst);
-        let batch = core
-            .store
-            .changes_since(from, FEED_BATCH)
-            .await
-            .map_err(store_error)?;
+        let batch = match core.store.changes_since(from, FEED_BATCH).await {
+            Ok(batch) => batch,
+            // Too far behind (the changes were pruned) or on another database: start over
+            // from a full snapshot.
+            Err(StoreError::ResyncNeeded(at)) => {
+                tracing::warn!(position = at, "change feed lost; reloading everything");
+                let snapshot = core.store.load().await.map_err(store_error)?;
+                return crate::cluster::replace_all(core, snapshot);
+            }
+            Err(e) => return Err(store_error(e)),
+        };
         for change in &batch.changes {
             match &change.entity {
                 Entity::Key(key) | Entity::Grant { key, .. } => {

@@ -8,6 +8,7 @@
 //! (`core`). The answer is a typed [`Outcome`]: the response and what authorization decided.
 #![forbid(unsafe_code)]
 
+mod cluster;
 mod core;
 mod external;
 mod jobs;
@@ -22,11 +23,12 @@ use kms_model::{CustomKeyStoreId, Region};
 use store::Store;
 
 use crate::core::access::Trace;
-use crate::core::cache::{cached_key, Cache};
+use crate::core::cache::Cache;
 use crate::core::facts::{self, RequestFacts};
 use crate::core::optable::{self, Authz};
 use crate::core::{rules, store_error, Access, Core};
 
+pub use crate::cluster::ClusterSettings;
 pub use crate::core::access::{Caller, RequestOrigin};
 pub use crate::core::clock::{Clock, ManualClock, OffsetFileClock, SystemClock};
 pub use crate::core::stores::HealthFigures;
@@ -45,6 +47,8 @@ pub struct KmsConfig {
     pub partition: String,
     /// External key store settings.
     pub xks: XksSettings,
+    /// Several nodes on one store: staleness bound, job lease.
+    pub cluster: ClusterSettings,
 }
 
 impl KmsConfig {
@@ -55,6 +59,7 @@ impl KmsConfig {
             any_region: false,
             partition: "aws".to_string(),
             xks: XksSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -113,6 +118,7 @@ impl Kms {
     ) -> Result<Kms, KmsError> {
         let snapshot = store.load().await.map_err(store_error)?;
         let started_ms = clock.now_ms();
+        let freshness = core::freshness::Freshness::new(config.cluster.max_staleness);
         let core = Core {
             config,
             store,
@@ -124,24 +130,12 @@ impl Kms {
             feed_position: std::sync::atomic::AtomicU64::new(snapshot.position),
             started_ms,
             writes: tokio::sync::Mutex::new(()),
+            following: tokio::sync::Mutex::new(()),
+            freshness,
+            node_id: cluster::new_node_id(),
+            leader_until: std::sync::Mutex::new(None),
         };
-        for bundle in snapshot.keys {
-            let grants = bundle.grants.into_iter().map(|g| g.record).collect();
-            core.cache.put_key(cached_key(
-                bundle.key,
-                &bundle.versions,
-                grants,
-                &core.root,
-                &core.config.partition,
-            )?);
-            for a in bundle.aliases {
-                core.cache.put_alias(a);
-            }
-        }
-        for s in snapshot.custom_key_stores {
-            let entry = core.store_entry_for(s)?;
-            core.stores.put(entry);
-        }
+        cluster::replace_all(&core, snapshot)?;
         Ok(Kms { core })
     }
 
@@ -166,8 +160,14 @@ impl Kms {
             },
             _ => DecodeOptions::STRICT,
         };
+        self.core.freshness.check()?;
         let request = wire::decode(op, body, &opts)?;
         rules::check_grant_tokens(facts::grant_tokens(&request))?;
+        if self.core.config.cluster.strict_consistency {
+            jobs::follow_changes(&self.core).await?;
+        } else {
+            cluster::catch_up_for_tokens(&self.core, &request).await?;
+        }
         let trace = Trace::default();
         let info = optable::info(op);
         let access = Access {

@@ -1,5 +1,7 @@
 //! Verifier behaviour: round trips, every rejection AWS makes, and error metadata.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::sync::Arc;
 use std::time::Duration;
 

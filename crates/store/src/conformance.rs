@@ -60,6 +60,8 @@ macro_rules! conformance_tests {
             racing_writers_lose_no_update,
             racing_creates_and_deletes,
             writes_survive_reopening,
+            leases_are_exclusive_and_expire,
+            followers_miss_no_concurrent_write,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -1492,4 +1494,108 @@ pub async fn writes_survive_reopening<B: Backend>(b: &B) {
         entities(&changes_after(&*s, before.position, 10).await),
         vec![Entity::Key(key_ref(&k))]
     );
+}
+
+/// A lease has one holder at a time across handles; its holder renews it; it passes to another
+/// holder when released or once it expires unrenewed; leases of different names are apart.
+pub async fn leases_are_exclusive_and_expire<B: Backend>(b: &B) {
+    use std::time::Duration;
+    let db = b.create().await;
+    let (s1, s2) = (b.open(&db).await, b.open(&db).await);
+    let long = Duration::from_secs(60);
+    assert!(s1.try_lease("sweep", "node-1", long).await.expect("lease"));
+    assert!(!s2.try_lease("sweep", "node-2", long).await.expect("lease"));
+    assert!(s1.try_lease("sweep", "node-1", long).await.expect("renew"));
+    assert!(s2
+        .try_lease("rotate", "node-2", long)
+        .await
+        .expect("other name"));
+    assert!(!s1.try_lease("rotate", "node-1", long).await.expect("lease"));
+
+    // Releasing someone else's lease does nothing; releasing one's own frees it.
+    s2.release_lease("sweep", "node-2").await.expect("release");
+    assert!(!s2.try_lease("sweep", "node-2", long).await.expect("lease"));
+    s1.release_lease("sweep", "node-1").await.expect("release");
+    assert!(s2.try_lease("sweep", "node-2", long).await.expect("freed"));
+
+    // An unrenewed lease expires and passes on; its old holder cannot renew it then.
+    let short = Duration::from_millis(300);
+    assert!(s1
+        .try_lease("health", "node-1", short)
+        .await
+        .expect("lease"));
+    assert!(!s2.try_lease("health", "node-2", short).await.expect("held"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(s2
+        .try_lease("health", "node-2", long)
+        .await
+        .expect("expired"));
+    assert!(!s1
+        .try_lease("health", "node-1", short)
+        .await
+        .expect("taken over"));
+
+    // Racing takers of a free lease: exactly one wins.
+    let (a, b2) = tokio::join!(
+        s1.try_lease("race", "node-1", long),
+        s2.try_lease("race", "node-2", long)
+    );
+    assert!(
+        a.expect("lease") ^ b2.expect("lease"),
+        "exactly one of two racing takers holds the lease"
+    );
+}
+
+/// Writers on several handles at once while a follower reads the feed as it grows: the
+/// follower sees every write, each once, in position order (positions become visible in
+/// commit order, so a follower never steps past one that commits later).
+pub async fn followers_miss_no_concurrent_write<B: Backend>(b: &B) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = b.create().await;
+    let writers: Vec<Arc<dyn Store>> =
+        vec![b.open(&db).await, b.open(&db).await, b.open(&db).await];
+    let reader = b.open(&db).await;
+    let start = end_of_feed(&*reader).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let (reader, done) = (Arc::clone(&reader), Arc::clone(&done));
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut at = start;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let batch = reader.changes_since(at, 7).await.expect("changes_since");
+                for c in &batch.changes {
+                    assert!(c.position > at, "positions grow along the feed");
+                    at = c.position;
+                    seen.push(c.entity.clone());
+                }
+                if finished && batch.changes.is_empty() {
+                    return seen;
+                }
+            }
+        })
+    };
+    let per_writer: u16 = 40;
+    let mut tasks = Vec::new();
+    for (w, s) in writers.iter().enumerate() {
+        let s = Arc::clone(s);
+        tasks.push(tokio::spawn(async move {
+            let mut made = Vec::new();
+            for i in 0..per_writer {
+                let n = u16::try_from(w).expect("few writers") * 1000 + i;
+                let (k, _) = new_key(&*s, n, &account(), &region()).await;
+                made.push(Entity::Key(key_ref(&k)));
+            }
+            made
+        }));
+    }
+    let mut written = HashSet::new();
+    for t in tasks {
+        written.extend(t.await.expect("writer"));
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = follower.await.expect("follower");
+    assert_eq!(seen.len(), written.len(), "each write seen once");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), written);
 }

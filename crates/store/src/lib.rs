@@ -13,15 +13,23 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "conformance")]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure panics
 pub mod conformance;
 pub mod legacy;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
+#[cfg(all(feature = "conformance", feature = "postgres"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure panics
+pub mod test_postgres;
 
 use kms_model::{
     AccountId, Alias, AliasName, CustomKeyStore, CustomKeyStoreId, Grant, GrantId, Key, KeyId,
     KeyRef, KeyVersion, Region, Revision,
 };
 
+#[cfg(feature = "postgres")]
+pub use postgres::{redact_url, PgOptions, PgStore, PgTls};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// The most items one page of a list holds, and the most changes one call of
@@ -316,4 +324,27 @@ pub trait Store: Send + Sync + 'static {
     /// What changed after `position`, in commit order: at most `limit` changes (clamped like
     /// a page's limit). [`StoreError::ResyncNeeded`] if the store cannot tell.
     async fn changes_since(&self, position: u64, limit: usize) -> Result<ChangeBatch, StoreError>;
+
+    /// Takes or renews the lease `name` for `holder` until `ttl` from now, by the database's
+    /// clock: true if `holder` holds it now (it was free, had expired, or was `holder`'s
+    /// already), false if another holder's lease runs. Nodes run cluster-wide jobs only while
+    /// they hold the job's lease; a lease that is not renewed passes to another node once it
+    /// expires.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives up `holder`'s lease `name` (nothing if another holder has it).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// A signal that another handle may have written (PostgreSQL's NOTIFY), to wake a feed
+    /// follower before its next poll; `None` if the backend has none. Only ever an early
+    /// wake-up: a follower still polls, since notifications can be lost (a reconnect, a
+    /// connection pooler, a database without them).
+    fn change_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+pub use crate::store_config::StoreConfig;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +22,7 @@ pub struct Config {
     pub extra_regions: Vec<String>,
     /// Listen address of the KMS API (`127.0.0.1:4599`).
     pub listen: String,
-    /// Directory of the SQLite database.
+    /// Directory of the SQLite database (unused with a `[store]` url).
     pub data_dir: PathBuf,
     /// Accept secret files (this configuration, the root key file) that the group or others may
     /// read. Off by default: `serve` refuses to start on such files.
@@ -41,6 +43,9 @@ pub struct Config {
     /// How the KMS reaches external key store proxies.
     #[serde(default, skip_serializing_if = "XksClientConfig::is_default")]
     pub xks: XksClientConfig,
+    /// Where the records live (`[store]`): SQLite in `data_dir`, or PostgreSQL.
+    #[serde(default, skip_serializing_if = "StoreConfig::is_default")]
+    pub store: StoreConfig,
     /// Connection, time and size limits of the KMS listener (`[limits]`, docs/limits.md).
     #[serde(default, skip_serializing_if = "http_serve::Limits::is_default")]
     pub limits: http_serve::Limits,
@@ -249,6 +254,7 @@ impl Config {
         if let Some(f) = &cfg.root_key.file {
             cfg.root_key.file = Some(base.join(f));
         }
+        cfg.store.resolve_paths(base);
         if let Some(f) = &cfg.xks.ca_bundle_file {
             cfg.xks.ca_bundle_file = Some(base.join(f));
         }

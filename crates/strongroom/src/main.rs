@@ -11,6 +11,7 @@ mod config;
 mod dev_proxy;
 mod server;
 mod setup;
+mod store_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,21 @@ enum Command {
         /// milliseconds.
         #[arg(long, default_value_t = 1000)]
         job_interval_ms: u64,
+        /// Keep the records in this PostgreSQL database (postgresql://user@host:port/db)
+        /// instead of SQLite in the data directory.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// The schema for the records in that database (created if missing).
+        #[arg(long, requires = "postgres")]
+        postgres_schema: Option<String>,
+        /// Run this many nodes on the database, each its own listener and connections (the
+        /// first at --port); prints STRONGROOM_NODE_ENDPOINTS.
+        #[arg(long, default_value_t = 1, requires = "postgres")]
+        nodes: usize,
+        /// Every request first reads the database's change feed, so that every node answers
+        /// at once as one would after a change through another (a round trip per request).
+        #[arg(long, requires = "postgres")]
+        strict_consistency: bool,
     },
 }
 
@@ -104,6 +120,10 @@ fn main() -> ExitCode {
             no_demo_store,
             clock_offset_file,
             job_interval_ms,
+            postgres,
+            postgres_schema,
+            nodes,
+            strict_consistency,
         } => runtime().and_then(|rt| {
             rt.block_on(setup::dev(setup::DevOptions {
                 port,
@@ -111,6 +131,10 @@ fn main() -> ExitCode {
                 demo_store: !no_demo_store,
                 clock_offset_file,
                 job_interval: std::time::Duration::from_millis(job_interval_ms.max(10)),
+                postgres,
+                postgres_schema,
+                nodes: nodes.clamp(1, 16),
+                strict_consistency,
             }))
         }),
     };

@@ -308,11 +308,15 @@ pub async fn serve(
 }
 
 /// Runs the `KmsHealthCheck` of connected external key stores periodically.
-pub async fn xks_health_checker(kms: Arc<kms::Kms>) {
+pub async fn xks_health_checker(kms: Arc<kms::Kms>, under_lease: bool) {
     let mut tick = tokio::time::interval(kms.config().xks.health_check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // Nodes sharing a database: only the cluster jobs' lease holder checks.
+        if under_lease && !kms.holds_jobs_lease() {
+            continue;
+        }
         if let Err(e) = kms.health_check_stores().await {
             tracing::warn!(error = %e, "external key store health check failed");
         }

@@ -99,6 +99,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         rotation_check_seconds: 10,
         xks: Default::default(),
         limits: Default::default(),
+        store: Default::default(),
         accounts: vec![Account {
             id: random_account_id()?,
             roles: Vec::new(),
@@ -192,20 +193,30 @@ async fn start(
         .first()
         .cloned()
         .ok_or("the configuration names no region")?;
-    let db = config.data_dir.join("strongroom.db");
-    private_database_files(&db)?;
-    let store = store::SqliteStore::open(&db, &default_region)
-        .await
-        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let store: Arc<dyn store::Store> = if config.store.is_shared() {
+        config
+            .store
+            .open_postgres(config.allow_insecure_file_permissions)
+            .await?
+    } else {
+        let db = config.data_dir.join("strongroom.db");
+        private_database_files(&db)?;
+        Arc::new(
+            store::SqliteStore::open(&db, &default_region)
+                .await
+                .map_err(|e| format!("cannot open {}: {e}", db.display()))?,
+        )
+    };
     let kms_config = kms::KmsConfig {
         regions: regions.clone(),
         any_region,
         partition: "aws".to_string(),
         xks: config.xks.settings()?,
+        cluster: config.store.cluster(),
     };
     let xks = kms::xks_client(&kms_config, &default_region)
         .map_err(|e| format!("cannot start: {}", e.message))?;
-    let kms = kms::Kms::open(kms_config, Arc::new(store), root, clock, xks)
+    let kms = kms::Kms::open(kms_config, store, root, clock, xks)
         .await
         .map_err(|e| format!("cannot load the keys: {e}"))?;
     let verified_regions = if any_region {
@@ -262,6 +273,9 @@ pub struct JobTimes {
     pub rotation: Duration,
     /// Following the store's change feed (changes other processes made).
     pub follow: Duration,
+    /// Run the sweep, the rotator and the health check only while holding the cluster jobs'
+    /// lease (nodes sharing a database).
+    pub under_lease: bool,
 }
 
 impl JobTimes {
@@ -269,7 +283,8 @@ impl JobTimes {
         JobTimes {
             sweep: Duration::from_secs(config.deletion_sweep_seconds.max(1)),
             rotation: Duration::from_secs(config.rotation_check_seconds.max(1)),
-            follow: Duration::from_millis(500),
+            follow: Duration::from_millis(config.store.follow_interval_ms.max(10)),
+            under_lease: config.store.is_shared(),
         }
     }
 }
@@ -282,25 +297,38 @@ async fn run(
     config_path: PathBuf,
     hangup: tokio::signal::unix::Signal,
 ) -> Result<(), String> {
+    let lease = jobs.under_lease;
+    if lease {
+        tokio::spawn(Arc::clone(&app.kms).keep_jobs_lease());
+    }
     tokio::spawn(server::every(
         jobs.sweep,
         Arc::clone(&app.kms),
         "deletion sweep",
-        |k| Box::pin(async move { k.sweep_deletions().await }),
+        move |k| {
+            Box::pin(async move {
+                if lease && !k.holds_jobs_lease() {
+                    return Ok(0);
+                }
+                k.sweep_deletions().await
+            })
+        },
     ));
     tokio::spawn(server::every(
         jobs.rotation,
         Arc::clone(&app.kms),
         "rotation",
-        |k| Box::pin(async move { k.rotate_due_keys().await }),
+        move |k| {
+            Box::pin(async move {
+                if lease && !k.holds_jobs_lease() {
+                    return Ok(0);
+                }
+                k.rotate_due_keys().await
+            })
+        },
     ));
-    tokio::spawn(server::every(
-        jobs.follow,
-        Arc::clone(&app.kms),
-        "change feed",
-        |k| Box::pin(async move { k.follow_changes().await }),
-    ));
-    tokio::spawn(server::xks_health_checker(Arc::clone(&app.kms)));
+    tokio::spawn(Arc::clone(&app.kms).follow_forever(jobs.follow));
+    tokio::spawn(server::xks_health_checker(Arc::clone(&app.kms), lease));
     // The handler is installed before `start` returns to the caller that prints readiness, so a
     // SIGHUP right after the "listening" line cannot kill the process.
     tokio::spawn(reload_on_hangup(Arc::clone(&app), config_path, hangup));
@@ -316,7 +344,12 @@ async fn run(
         tracing::info!("shutting down: finishing open requests");
     };
     // Returning (rather than exiting) lets `dev` remove its temporary directory.
+    let kms = Arc::clone(&app.kms);
     server::serve(app, listener, limits, stop).await;
+    if lease {
+        // Another node takes the jobs at once rather than when the lease runs out.
+        kms.release_jobs_lease().await;
+    }
     Ok(())
 }
 
@@ -468,6 +501,14 @@ pub struct DevOptions {
     pub clock_offset_file: Option<PathBuf>,
     /// How often the background jobs (rotator, change feed, deletion sweep) run.
     pub job_interval: Duration,
+    /// Keep the records in this PostgreSQL database instead of SQLite in the data directory.
+    pub postgres: Option<String>,
+    /// The schema of the records in that database.
+    pub postgres_schema: Option<String>,
+    /// How many nodes (KMS listeners, each with its own connections) to run on the database.
+    pub nodes: usize,
+    /// Every request reads the change feed first (see `StoreConfig::strict_consistency`).
+    pub strict_consistency: bool,
 }
 
 /// `strongroom dev [--port N] [--data-dir DIR] [--no-demo-store] ...`.
@@ -507,11 +548,41 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     let mut created = created;
     created.config.xks.ca_bundle_file = Some(xks.ca_file.clone());
     created.config.xks.allow_endpoint_port = true;
+    if options.nodes > 1 && options.postgres.is_none() {
+        return Err("--nodes needs --postgres: nodes share a PostgreSQL database".to_string());
+    }
+    if let Some(url) = &options.postgres {
+        created.config.store.url = Some(url.clone());
+        created.config.store.schema = options.postgres_schema.clone();
+        created.config.store.strict_consistency = options.strict_consistency;
+        created.config.store.follow_interval_ms =
+            u64::try_from(options.job_interval.as_millis()).unwrap_or(u64::MAX);
+        // Jobs move to another node within seconds when theirs stops.
+        created.config.store.lease_ms = 3000;
+    }
     let clock: Arc<dyn kms::Clock> = match &options.clock_offset_file {
         Some(f) => Arc::new(kms::OffsetFileClock::new(f.clone())),
         None => Arc::new(kms::SystemClock),
     };
-    let (app, listener, hangup) = start(&created.config, true, clock).await?;
+    let mut nodes = Vec::new();
+    for i in 0..options.nodes.max(1) {
+        let mut config = created.config.clone();
+        if i > 0 {
+            let port = if port == 0 {
+                0
+            } else {
+                port.saturating_add(u16::try_from(i).unwrap_or(u16::MAX))
+            };
+            config.listen = format!("127.0.0.1:{port}");
+        }
+        nodes.push(start(&config, true, Arc::clone(&clock)).await?);
+    }
+    let endpoints = nodes
+        .iter()
+        .map(|(_, l, _)| l.local_addr().map(|a| format!("http://{a}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let (app, listener, hangup) = nodes.remove(0);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let demo = if demo_store {
         Some(demo_key_store(&app, &created.config, &xks).await?)
@@ -519,6 +590,9 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
         None
     };
     println!("# Strongroom dev KMS, data in {}", dir.display());
+    if options.postgres.is_some() {
+        println!("export STRONGROOM_NODE_ENDPOINTS={}", endpoints.join(","));
+    }
     created.print_exports(Some(&format!("http://{addr}")));
     {
         let mut out = std::io::stdout().lock();
@@ -542,21 +616,40 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
         }
         let _ = out.flush();
     }
+    let jobs = JobTimes {
+        rotation: options.job_interval,
+        follow: options.job_interval,
+        sweep: options
+            .job_interval
+            .min(JobTimes::of(&created.config).sweep),
+        under_lease: created.config.store.is_shared(),
+    };
+    // Every node stops on the same signal.
+    let others: Vec<_> = nodes
+        .into_iter()
+        .map(|(app, listener, hangup)| {
+            tokio::spawn(run(
+                app,
+                listener,
+                created.config.limits,
+                jobs,
+                created.config_path.clone(),
+                hangup,
+            ))
+        })
+        .collect();
     let result = run(
         app,
         listener,
         created.config.limits,
-        JobTimes {
-            rotation: options.job_interval,
-            follow: options.job_interval,
-            sweep: options
-                .job_interval
-                .min(JobTimes::of(&created.config).sweep),
-        },
+        jobs,
         created.config_path.clone(),
         hangup,
     )
     .await;
+    for node in others {
+        let _ = node.await;
+    }
     xks.shutdown().await;
     result
 }

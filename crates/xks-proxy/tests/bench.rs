@@ -2,6 +2,8 @@
 //! Not run by default: `cargo test --release -p xks-proxy --test bench -- --ignored --nocapture`
 //! (XKS_BENCH_SECS, XKS_BENCH_CONNS to change the defaults of 5 s and 8 connections).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};

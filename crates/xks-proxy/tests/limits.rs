@@ -4,6 +4,8 @@
 //! too large) received whole by HTTP/2 clients that send a body — with the h2 crate and with
 //! curl, as AWS's XKS proxy test client uses it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 mod common;
 
 use std::sync::Arc;

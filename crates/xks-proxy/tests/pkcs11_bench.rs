@@ -2,6 +2,8 @@
 //! decryptions) in a tight loop from 1, 2 and 8 threads, 3 seconds each. Ignored by default; run:
 //!   cargo nextest run -p xks-proxy -E 'binary(pkcs11_bench)' --run-ignored only --no-capture
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 mod pkcs11_support;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -370,6 +370,16 @@ impl Cache {
         }
     }
 
+    /// Aliases matching `pred`.
+    pub fn aliases_where(&self, pred: impl Fn(&Alias) -> bool) -> Vec<Versioned<Alias>> {
+        self.read()
+            .aliases
+            .values()
+            .filter(|a| pred(&a.record))
+            .cloned()
+            .collect()
+    }
+
     /// Removes an alias.
     pub fn remove_alias(&self, account: &AccountId, region: &Region, name: &AliasName) {
         let mut inner = self.write();

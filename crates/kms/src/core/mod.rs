@@ -9,6 +9,7 @@ pub(crate) mod authz;
 pub(crate) mod cache;
 pub(crate) mod clock;
 pub(crate) mod facts;
+pub(crate) mod freshness;
 pub(crate) mod imported;
 pub(crate) mod material;
 pub(crate) mod metadata;
@@ -51,6 +52,15 @@ pub(crate) struct Core {
     /// Orders this process's writes so that the store and the cache change in the same order;
     /// other processes are kept apart by the store's compare-and-swap.
     pub writes: tokio::sync::Mutex<()>,
+    /// One reader of the change feed at a time (the follower, a request's catch-up): two
+    /// applying the same changes at once could put back a record the other just removed.
+    pub following: tokio::sync::Mutex<()>,
+    /// How current the cache is known to be (see `freshness`).
+    pub freshness: freshness::Freshness,
+    /// This node's name in the cluster (lease holder).
+    pub node_id: String,
+    /// Until when (monotonic) this node holds the cluster jobs' lease, if it does.
+    pub leader_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Core {

@@ -12,8 +12,16 @@ use super::cache::cached_key;
 use super::optable;
 use super::{store_error, Access, CachedKey, Core};
 
-/// How many times a change is tried against a record other processes keep changing.
-const ATTEMPTS: usize = 3;
+/// How long a change keeps being tried against a record other processes keep changing (nodes
+/// of a cluster writing one key at once). A node with a queue of writes to one key wins each
+/// race against another node's retry while its queue lasts, so the bound is on time, not on
+/// tries; the short random pause lets the writers fall out of step.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The pause before another try after a conflict: 0 to 3 ms.
+fn backoff() -> std::time::Duration {
+    std::time::Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 4))
+}
 
 impl Core {
     /// Reloads a key (with its versions, grants and aliases) from the store into the cache;
@@ -53,7 +61,14 @@ impl Core {
     ) -> Result<Arc<CachedKey>, KmsError> {
         let _w = self.writes.lock().await;
         let mut current = self.resolve_for_op(key_ref, access)?;
-        for _ in 0..ATTEMPTS {
+        let deadline = std::time::Instant::now() + RETRY_FOR;
+        for attempt in 0.. {
+            if attempt > 0 {
+                if std::time::Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(backoff()).await;
+            }
             let mut record = current.key.clone();
             change(&mut record)?;
             match self.store.update_key(&record, current.revision).await {

@@ -176,7 +176,15 @@ pub(crate) async fn create_grant(
             && g.operations == operations
             && g.constraints == constraints
     };
-    // A retried CreateGrant with the same name and parameters returns the same grant.
+    // A retried CreateGrant with the same name and parameters returns the same grant, also
+    // when another node made it and this one has not followed the feed that far yet.
+    let key = if req.name.is_some() {
+        core.refresh_key(&key.key_ref()).await?.ok_or_else(|| {
+            core.not_found_key(&key.key.region, &key.key.account, key.key.id.as_str())
+        })?
+    } else {
+        key
+    };
     if let Some(existing) = key.grants.iter().find(|g| same(g)) {
         return Ok(CreateGrantResponse {
             grant_token: Some(rules::token_for(&existing.id)?),
@@ -210,10 +218,57 @@ pub(crate) async fn create_grant(
         grants.push(grant.clone());
         k.with_grants(grants)
     });
+    let id = if grant.name.is_some() {
+        converge_named_grant(core, &grant).await?
+    } else {
+        id
+    };
     Ok(CreateGrantResponse {
         grant_token: Some(rules::token_for(&id)?),
         grant_id: Some(id.to_string()),
     })
+}
+
+/// Two nodes that create the same named grant at once both succeed; they settle on the one
+/// that committed first (the lowest revision: the later writer always sees the earlier one's
+/// grant, so it is the one that gives way), and every retry returns that one.
+async fn converge_named_grant(core: &Core, made: &Grant) -> Result<GrantId, KmsError> {
+    let mut first: Option<store::Versioned<Grant>> = None;
+    let mut page = store::PageRequest::first(store::MAX_PAGE);
+    loop {
+        let got = core
+            .store
+            .list_grants(&made.key, &page)
+            .await
+            .map_err(store_error)?;
+        for g in got.items {
+            let r = &g.record;
+            let same = r.name == made.name
+                && r.grantee == made.grantee
+                && r.retiring == made.retiring
+                && r.operations == made.operations
+                && r.constraints == made.constraints;
+            if same && first.as_ref().is_none_or(|f| g.revision < f.revision) {
+                first = Some(g);
+            }
+        }
+        match got.next {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    let Some(first) = first.map(|g| g.record.id) else {
+        return Ok(made.id.clone());
+    };
+    if first != made.id {
+        match core.store.delete_grant(&made.key, &made.id).await {
+            // Another request may have removed it already.
+            Ok(()) | Err(store::StoreError::NotFound) => {}
+            Err(e) => return Err(store_error(e)),
+        }
+        core.refresh_key(&made.key).await?;
+    }
+    Ok(first)
 }
 
 fn grants_page(

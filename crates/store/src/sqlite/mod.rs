@@ -6,7 +6,7 @@
 //! SQLite calls block, so each runs on tokio's blocking pool.
 
 mod migrate;
-mod ops;
+pub(crate) mod ops;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -364,4 +364,43 @@ impl Store for SqliteStore {
         self.read(move |tx| ops::changes_since(tx, position, limit))
             .await
     }
+
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            // Every process on the file shares the machine's clock.
+            let now = now_ms();
+            let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            let conn = lock(&inner.writer);
+            let changed = conn
+                .prepare_cached(
+                    "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                     expires_ms = excluded.expires_ms
+                     WHERE leases.holder = excluded.holder OR leases.expires_ms < ?4",
+                )?
+                .execute(rusqlite::params![name, holder, until, now])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            lock(&inner.writer)
+                .prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")?
+                .execute(rusqlite::params![name, holder])?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -18,12 +18,15 @@ use crate::{
 
 // ---- Encoding
 
-pub(super) fn encode<T: Serialize>(what: &str, record: &T) -> Result<String, StoreError> {
+pub(crate) fn encode<T: Serialize>(what: &str, record: &T) -> Result<String, StoreError> {
     serde_json::to_string(record)
         .map_err(|e| StoreError::Invalid(format!("cannot encode the {what}: {e}")))
 }
 
-fn decode<T: DeserializeOwned>(what: impl FnOnce() -> String, json: &str) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    what: impl FnOnce() -> String,
+    json: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(what(), e.to_string()))
 }
 
@@ -59,7 +62,7 @@ fn check_revision(found: Option<i64>, expected: Revision) -> Result<(), StoreErr
 
 /// The items up to `limit` of `rows` (which holds up to one more, to tell whether there is a
 /// next page), each with its sort key.
-fn page<T>(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
+pub(crate) fn page<T>(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next = if more {
@@ -394,7 +397,7 @@ pub(super) fn changes_since(
 
 // ---- The change table's columns for each entity: (kind, region, account, key_id, name).
 
-type EntityRow<'a> = (
+pub(crate) type EntityRow<'a> = (
     &'static str,
     Option<&'a str>,
     Option<&'a str>,
@@ -402,7 +405,7 @@ type EntityRow<'a> = (
     Option<&'a str>,
 );
 
-fn entity_to_row(e: &Entity) -> EntityRow<'_> {
+pub(crate) fn entity_to_row(e: &Entity) -> EntityRow<'_> {
     match e {
         Entity::Key(k) => (
             "key",
@@ -433,7 +436,7 @@ fn entity_to_row(e: &Entity) -> EntityRow<'_> {
     }
 }
 
-fn entity_from_row(
+pub(crate) fn entity_from_row(
     kind: &str,
     region: Option<String>,
     account: Option<String>,
@@ -897,14 +900,14 @@ impl<'a> Writer<'a> {
     }
 }
 
-fn key_ref(key: &Key) -> KeyRef {
+pub(crate) fn key_ref(key: &Key) -> KeyRef {
     KeyRef {
         region: key.region.clone(),
         id: key.id.clone(),
     }
 }
 
-fn alias_entity(alias: &Alias) -> Entity {
+pub(crate) fn alias_entity(alias: &Alias) -> Entity {
     Entity::Alias {
         account: alias.account.clone(),
         region: alias.region.clone(),
@@ -913,7 +916,7 @@ fn alias_entity(alias: &Alias) -> Entity {
 }
 
 /// A version must belong to the key it is written with.
-fn check_version_of(key: &Key, version: &KeyVersion) -> Result<(), StoreError> {
+pub(crate) fn check_version_of(key: &Key, version: &KeyVersion) -> Result<(), StoreError> {
     if version.key != key.id || version.region != key.region {
         return Err(StoreError::Invalid(format!(
             "version {} belongs to key {} in {}, not {} in {}",

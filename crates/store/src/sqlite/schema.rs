@@ -87,6 +87,13 @@ CREATE TABLE changes (
 );
 ";
 
+/// Cluster-wide leases (see `Store::try_lease`); expiry in milliseconds since the epoch.
+const LEASES: &str = "CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);";
+
 /// What a database holds before it is opened.
 enum Found {
     /// Nothing of ours: a new database.
@@ -113,6 +120,8 @@ pub(super) fn prepare(conn: &mut Connection, default_region: &Region) -> Result<
             )))
         }
     }
+    // Leases came after version 2's first release: a table of their own, added in place.
+    tx.execute_batch(LEASES)?;
     tx.commit()?;
     Ok(())
 }

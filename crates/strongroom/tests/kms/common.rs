@@ -26,6 +26,8 @@ pub struct Exports {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub region: String,
+    /// Every node's endpoint (`STRONGROOM_NODE_ENDPOINTS`; the one endpoint otherwise).
+    pub node_endpoints: Vec<String>,
 }
 
 /// A running `strongroom` process, SIGKILLed on drop.
@@ -48,10 +50,85 @@ const DEFAULT_LOG_FILTER: &str = "warn";
 /// The file in a dev data directory that holds the KMS clock's offset, in milliseconds.
 const CLOCK_OFFSET_FILE: &str = "clock-offset-ms";
 
-/// Starts `strongroom dev` on `data_dir` logging at `log_filter` (RUST_LOG) into `log`.
-fn spawn(data_dir: &Path, log_filter: &str, log: &LogLines) -> (Process, Exports) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .arg("dev")
+/// Several dev nodes on one PostgreSQL schema.
+#[derive(Debug, Clone)]
+pub struct DevCluster {
+    pub url: String,
+    pub schema: String,
+    pub nodes: usize,
+    /// `--strict-consistency`: every request reads the feed first.
+    pub strict: bool,
+}
+
+/// `STRONGROOM_TEST_NODES=N` (N >= 2) runs every test's KMS as N dev nodes on the PostgreSQL
+/// test server, each SDK request going to the next node in turn. The nodes run with strict
+/// consistency, so that tests written for one server (a change, then a request that must see
+/// it) hold on whichever node each request lands.
+pub const NODES_VAR: &str = "STRONGROOM_TEST_NODES";
+
+fn cluster_from_env() -> Option<DevCluster> {
+    let nodes: usize = std::env::var(NODES_VAR).ok()?.parse().ok()?;
+    (nodes >= 2).then(|| DevCluster {
+        url: store::test_postgres::server_url(),
+        schema: store::test_postgres::fresh_schema(),
+        nodes,
+        strict: true,
+    })
+}
+
+/// Sends each request to the next node in turn (before signing, so that the signature covers
+/// the node's host).
+#[derive(Debug)]
+struct Alternate {
+    endpoints: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Alternate {
+    fn name(&self) -> &'static str {
+        "AlternateNodes"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.endpoints.len();
+        let request = context.request_mut();
+        let uri = request.uri().to_string();
+        if let Some(rest) = uri.strip_prefix(self.endpoints[0].as_str()) {
+            request.set_uri(format!("{}{rest}", self.endpoints[i]))?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts `strongroom dev` on `data_dir` logging at `log_filter` (RUST_LOG) into `log`, with
+/// `cluster` nodes on PostgreSQL if given.
+fn spawn_dev(
+    data_dir: &Path,
+    log_filter: &str,
+    log: &LogLines,
+    cluster: Option<&DevCluster>,
+) -> (Process, Exports) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+    if let Some(c) = cluster {
+        cmd.arg("dev")
+            .arg("--postgres")
+            .arg(&c.url)
+            .arg("--postgres-schema")
+            .arg(&c.schema)
+            .arg("--nodes")
+            .arg(c.nodes.to_string());
+        if c.strict {
+            cmd.arg("--strict-consistency");
+        }
+    } else {
+        cmd.arg("dev");
+    }
+    let mut child = cmd
         .arg("--port")
         .arg("0")
         .arg("--data-dir")
@@ -103,12 +180,17 @@ fn spawn(data_dir: &Path, log_filter: &str, log: &LogLines) -> (Process, Exports
         .strip_prefix("http://")
         .expect("endpoint is http://")
         .to_string();
+    let node_endpoints = vars
+        .get("STRONGROOM_NODE_ENDPOINTS")
+        .map(|v| v.split(',').map(String::from).collect())
+        .unwrap_or_else(|| vec![endpoint.clone()]);
     let exports = Exports {
         endpoint,
         addr,
         access_key_id: get("AWS_ACCESS_KEY_ID"),
         secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
         region: get("AWS_REGION"),
+        node_endpoints,
     };
     assert_eq!(get("AWS_DEFAULT_REGION"), exports.region);
     (
@@ -213,6 +295,15 @@ pub async fn client_with_token(
         .retry_config(RetryConfig::disabled())
         .load()
         .await;
+    if exports.node_endpoints.len() > 1 {
+        let conf = aws_sdk_kms::config::Builder::from(&config)
+            .interceptor(Alternate {
+                endpoints: exports.node_endpoints.clone(),
+                next: std::sync::atomic::AtomicUsize::new(0),
+            })
+            .build();
+        return Client::from_conf(conf);
+    }
     Client::new(&config)
 }
 
@@ -226,6 +317,8 @@ pub struct Kms {
     /// The server's stderr, across restarts.
     pub log: LogLines,
     log_filter: String,
+    /// The dev cluster this KMS runs as, if any.
+    cluster: Option<DevCluster>,
 }
 
 impl Kms {
@@ -243,10 +336,22 @@ impl Kms {
         Kms::start_in(dir, log_filter).await
     }
 
-    /// Starts a server on an existing data directory (`dev --data-dir`).
-    pub async fn start_in(dir: tempfile::TempDir, log_filter: &str) -> Kms {
+    /// `nodes` dev nodes on a fresh schema of the PostgreSQL test server, as one process.
+    pub async fn start_cluster(nodes: usize, log_filter: &str) -> Kms {
+        let dir = tempfile::Builder::new()
+            .prefix("strongroom-it-")
+            .tempdir()
+            .expect("tempdir");
+        let cluster = DevCluster {
+            url: store::test_postgres::server_url(),
+            schema: store::test_postgres::fresh_schema(),
+            nodes,
+            strict: false,
+        };
         let log = LogLines::default();
-        let (process, exports) = spawn(dir.path(), log_filter, &log);
+        let (process, exports) = spawn_dev(dir.path(), log_filter, &log, Some(&cluster));
+        assert_eq!(exports.node_endpoints.len(), nodes);
+        assert_eq!(exports.node_endpoints[0], exports.endpoint);
         let client = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
         Kms {
             process: Some(process),
@@ -255,6 +360,37 @@ impl Kms {
             client,
             log,
             log_filter: log_filter.to_string(),
+            cluster: Some(cluster),
+        }
+    }
+
+    /// A client for node `i` of a cluster.
+    pub async fn node_client(&self, i: usize) -> Client {
+        let mut exports = self.exports.clone();
+        exports.endpoint = exports.node_endpoints[i].clone();
+        exports.node_endpoints = vec![exports.endpoint.clone()];
+        exports.addr = exports
+            .endpoint
+            .strip_prefix("http://")
+            .expect("endpoint is http://")
+            .to_string();
+        client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await
+    }
+
+    /// Starts a server on an existing data directory (`dev --data-dir`).
+    pub async fn start_in(dir: tempfile::TempDir, log_filter: &str) -> Kms {
+        let log = LogLines::default();
+        let cluster = cluster_from_env();
+        let (process, exports) = spawn_dev(dir.path(), log_filter, &log, cluster.as_ref());
+        let client = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
+        Kms {
+            process: Some(process),
+            dir,
+            exports,
+            client,
+            log,
+            log_filter: log_filter.to_string(),
+            cluster,
         }
     }
 
@@ -282,7 +418,12 @@ impl Kms {
             let status = p.child.wait().expect("wait for strongroom");
             assert!(!status.success(), "strongroom was killed: {status}");
         }
-        let (process, exports) = spawn(self.dir.path(), &self.log_filter, &self.log);
+        let (process, exports) = spawn_dev(
+            self.dir.path(),
+            &self.log_filter,
+            &self.log,
+            self.cluster.as_ref(),
+        );
         assert_eq!(exports.access_key_id, self.exports.access_key_id);
         assert_eq!(exports.secret_access_key, self.exports.secret_access_key);
         self.client =
@@ -781,7 +922,16 @@ impl Served {
 
     /// [`Served::start_with`], with `top` (top-level keys) put before the principals' tables.
     pub fn start_configured(principals: &[PrincipalSpec], top: &str, extra: &str) -> Served {
-        use std::os::unix::fs::OpenOptionsExt;
+        Served::start_logged(principals, top, extra, "warn,strongroom::setup=info")
+    }
+
+    /// [`Served::start_configured`] with `log_filter` as the server's RUST_LOG.
+    pub fn start_logged(
+        principals: &[PrincipalSpec],
+        top: &str,
+        extra: &str,
+        log_filter: &str,
+    ) -> Served {
         let dir = tempfile::Builder::new()
             .prefix("strongroom-serve-")
             .tempdir()
@@ -790,25 +940,40 @@ impl Served {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.path().join("root.key"))
-            .expect("create root.key");
-        f.write_all(format!("strongroom-root-key-v1:{root}\n").as_bytes())
-            .expect("write root.key");
-        let config_path = dir.path().join("strongroom.toml");
         write_private(
-            &config_path,
+            dir.path().join("root.key"),
+            format!("strongroom-root-key-v1:{root}\n"),
+        );
+        write_private(
+            dir.path().join("strongroom.toml"),
             format!("{top}{}\n{extra}", render_config(principals)),
         );
+        Served::spawn_in(dir, log_filter)
+    }
+
+    /// Another node of this one's cluster: a directory with the same configuration and root
+    /// key (the configuration must name a shared `[store]`), started with `log_filter`.
+    pub fn another_node(&self, log_filter: &str) -> Served {
+        let dir = tempfile::Builder::new()
+            .prefix("strongroom-serve-")
+            .tempdir()
+            .expect("tempdir");
+        for f in ["root.key", "strongroom.toml"] {
+            let text = std::fs::read(self.dir.path().join(f)).expect("read node file");
+            write_private(dir.path().join(f), text);
+        }
+        Served::spawn_in(dir, log_filter)
+    }
+
+    /// Starts `strongroom serve` on the configuration in `dir` and waits for `strongroom: KMS
+    /// listening on http://ADDR`.
+    pub fn spawn_in(dir: tempfile::TempDir, log_filter: &str) -> Served {
+        let config_path = dir.path().join("strongroom.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            // Reloads are logged at info by strongroom::setup; the rest only at warn.
-            .env("RUST_LOG", "warn,strongroom::setup=info")
+            .env("RUST_LOG", log_filter)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -850,6 +1015,14 @@ impl Served {
         }
     }
 
+    /// `kill -9` the server: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.child.kill().expect("SIGKILL strongroom");
+            let _ = p.child.wait();
+        }
+    }
+
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> String {
         self.endpoint
@@ -875,6 +1048,7 @@ impl Served {
             access_key_id: p.access_key_id.clone(),
             secret_access_key: p.secret.clone(),
             region: "us-east-1".to_string(),
+            node_endpoints: vec![self.endpoint.clone()],
         };
         client_with_token(
             &exports,

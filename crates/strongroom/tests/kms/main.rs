@@ -2,9 +2,12 @@
 //! Rust (`aws-sdk-kms`) and, for what the SDK will not send, raw HTTP requests signed with the
 //! independent `aws-sigv4` crate. One test binary; every test starts its own server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 mod aliases;
 mod at_rest;
 mod authz;
+mod cluster;
 mod common;
 mod concurrency;
 mod crypto;

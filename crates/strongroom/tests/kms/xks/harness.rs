@@ -709,6 +709,7 @@ async fn kms_client(endpoint: &str, p: &PrincipalSpec) -> Client {
         access_key_id: p.access_key_id.clone(),
         secret_access_key: p.secret.clone(),
         region: REGION.to_string(),
+        node_endpoints: vec![endpoint.to_string()],
     };
     client_for(&exports, &p.access_key_id, &p.secret).await
 }
