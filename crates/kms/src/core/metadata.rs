@@ -1,7 +1,7 @@
 //! DescribeKey's view of a key (also in CreateKey's and ReplicateKey's answers).
 
 use kms_api::wire::{CustomerMasterKeySpec, KeyMetadata, XksKeyConfiguration};
-use kms_model::{Key, KeyState};
+use kms_model::{Key, KeyState, KeyType};
 
 use super::{timestamp, Core};
 
@@ -39,8 +39,12 @@ pub(crate) fn metadata(core: &Core, key: &Key) -> KeyMetadata {
         signing_algorithms: non_empty(t.signing_algorithms().to_vec()),
         mac_algorithms: non_empty(t.mac_algorithms().to_vec()),
         key_agreement_algorithms: non_empty(t.key_agreement_algorithms().to_vec()),
+        encapsulation_algorithms: non_empty(t.encapsulation_algorithms().to_vec()),
         multi_region: Some(key.id.is_multi_region()),
-        current_key_material_id: key.external.is_none().then(|| key.current_version.to_hex()),
+        // AWS shows a material id only for symmetric encryption keys of its own key store.
+        current_key_material_id: (key.external.is_none()
+            && key.key_type == KeyType::SYMMETRIC_DEFAULT)
+            .then(|| key.current_version.to_hex()),
         xks_key_configuration: key.external.as_ref().map(|e| XksKeyConfiguration {
             id: Some(e.xks_key_id.clone()),
         }),
