@@ -9,8 +9,8 @@ use kms_api::wire::{
 };
 use kms_api::{ErrorCode, KmsError};
 use kms_model::{
-    Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType, KeyUsage, KeyVersion, Origin,
-    Rotation,
+    Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType, KeyUsage, KeyVersion,
+    MaterialKind, Origin, Rotation,
 };
 
 use crate::core::cache::{CachedKey, CachedVersion};
@@ -53,17 +53,21 @@ fn requested_type(req: &CreateKeyRequest) -> Result<KeyType, KmsError> {
             format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
         )
     })?;
-    if key_type != KeyType::SYMMETRIC_DEFAULT {
+    if spec == KeySpec::Sm2 {
+        // SM2 exists only in AWS's China Regions; elsewhere AWS answers this.
         return Err(KmsError::new(
             ErrorCode::UnsupportedOperationException,
-            format!("KeySpec {spec} is not supported by Strongroom yet; only SYMMETRIC_DEFAULT keys can be created."),
+            "KeySpec SM2 is not supported in this Region",
         ));
     }
     Ok(key_type)
 }
 
 /// Where the new key's material comes from: Strongroom, or an external key store and key.
-fn requested_origin(req: &CreateKeyRequest) -> Result<Option<(String, String)>, KmsError> {
+fn requested_origin(
+    req: &CreateKeyRequest,
+    key_type: KeyType,
+) -> Result<Option<(String, String)>, KmsError> {
     match req.origin.unwrap_or(Origin::AwsKms) {
         Origin::AwsKms => {
             if req.xks_key_id.is_some() {
@@ -81,6 +85,17 @@ fn requested_origin(req: &CreateKeyRequest) -> Result<Option<(String, String)>, 
             Ok(None)
         }
         Origin::ExternalKeyStore => {
+            if key_type != KeyType::SYMMETRIC_DEFAULT {
+                // External key stores hold symmetric encryption keys only (the exception AWS
+                // answers is not documented; see docs/research/xks-kms-behaviour.md §6.1).
+                return Err(KmsError::new(
+                    ErrorCode::UnsupportedOperationException,
+                    format!(
+                        "KeySpec {} is not supported for Origin EXTERNAL_KEY_STORE",
+                        key_type.spec()
+                    ),
+                ));
+            }
             if req.multi_region == Some(true) {
                 return Err(KmsError::new(
                     ErrorCode::UnsupportedOperationException,
@@ -108,7 +123,7 @@ pub(crate) async fn create_key(
     access: &Access<'_>,
 ) -> Result<CreateKeyResponse, KmsError> {
     let key_type = requested_type(req)?;
-    let external = requested_origin(req)?;
+    let external = requested_origin(req, key_type)?;
     let tags = rules::checked_tags(req.tags.as_deref().unwrap_or_default(), Vec::new())?;
     let random =
         crypto::random_bytes(16).map_err(|_| KmsError::internal("Key generation failed."))?;
@@ -140,7 +155,11 @@ pub(crate) async fn create_key(
         }),
         None => None,
     };
-    let (version_id, wrapped, prepared) = material::generate_aes(&core.root, &id)?;
+    let (version_id, wrapped, prepared) = match key_type.material() {
+        MaterialKind::Aes256Gcm => material::generate_aes(&core.root, &id)?,
+        // Key pairs take long to make (RSA_4096: up to seconds): off the async workers.
+        kind => material::seal_new(&core.root, &id, core.pools.generate(kind).await?)?,
+    };
     let now = core.now_ms();
     let key = Key {
         id: id.clone(),

@@ -31,17 +31,6 @@ pub(crate) fn answer(core: &Core, request: &Request, access: &Access<'_>) -> Kms
                     ),
                 )
             }
-            Sign | Verify | GenerateMac | VerifyMac | DeriveSharedSecret | Encapsulate
-            | Decapsulate => {
-                return KmsError::new(
-                    ErrorCode::InvalidKeyUsageException,
-                    format!(
-                        "{arn} key usage is {} which is not valid for {}.",
-                        key.key.usage(),
-                        op.name()
-                    ),
-                )
-            }
             _ => {}
         }
     }

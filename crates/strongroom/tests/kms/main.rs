@@ -3,17 +3,22 @@
 //! independent `aws-sigv4` crate. One test binary; every test starts its own server.
 
 mod aliases;
+mod asymmetric;
 mod at_rest;
 mod authz;
 mod common;
 mod concurrency;
 mod crypto;
+mod data_key_pairs;
 mod dev_xks;
 mod durability;
 mod fidelity;
+mod hmac;
 mod keys;
 mod limits;
+mod openssl;
 mod policies;
+mod pq;
 mod protocol;
 mod regions;
 mod rotation;
