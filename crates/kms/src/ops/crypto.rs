@@ -424,7 +424,6 @@ pub(crate) async fn encrypt(
     access: &Access<'_>,
 ) -> Result<EncryptResponse, KmsError> {
     let key = encrypting_key(core, &req.key_id, access)?;
-    dry_run(req.dry_run)?;
     let empty = Context::new();
     let ctx = req.encryption_context.as_ref().unwrap_or(&empty);
     let sealed = seal_any(
@@ -436,6 +435,7 @@ pub(crate) async fn encrypt(
         access,
     )
     .await?;
+    dry_run(req.dry_run)?;
     key.note_use(access.op, access.now_ms, &access.origin.request_id);
     Ok(EncryptResponse {
         ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
@@ -522,7 +522,6 @@ pub(crate) async fn re_encrypt(
     .await?;
     let to = access.with_action("kms:ReEncryptTo");
     let dest = encrypting_key(core, &req.destination_key_id, &to)?;
-    dry_run(req.dry_run)?;
     let dest_ctx = req
         .destination_encryption_context
         .as_ref()
@@ -536,6 +535,7 @@ pub(crate) async fn re_encrypt(
         &to,
     )
     .await?;
+    dry_run(req.dry_run)?;
     for k in [&source.key, &dest] {
         k.note_use(access.op, access.now_ms, &access.origin.request_id);
     }
@@ -594,11 +594,11 @@ async fn data_key(
     access: &Access<'_>,
 ) -> Result<(Arc<CachedKey>, Zeroizing<Vec<u8>>, Vec<u8>, VersionId), KmsError> {
     let key = symmetric_key(core, key_ref, access)?;
-    dry_run(dry)?;
     let data_key =
         crypto::random_bytes(len).map_err(|_| KmsError::internal("Random generation failed."))?;
     let empty = Context::new();
     let (blob, version) = seal(core, &key, &data_key, ctx.unwrap_or(&empty), access).await?;
+    dry_run(dry)?;
     key.note_use(access.op, access.now_ms, &access.origin.request_id);
     Ok((key, data_key, blob, version))
 }

@@ -208,7 +208,6 @@ pub(crate) async fn create_grant(
             ));
         }
     }
-    dry_run(req.dry_run)?;
     let mut operations = req.operations.clone();
     operations.dedup();
     let same = |g: &Grant| {
@@ -221,6 +220,7 @@ pub(crate) async fn create_grant(
     };
     // A retried CreateGrant with the same name and parameters returns the same grant.
     if let Some(existing) = key.grants.iter().find(|g| same(g)) {
+        dry_run(req.dry_run)?;
         return Ok(CreateGrantResponse {
             grant_token: Some(rules::token_for(&existing.id)?),
             grant_id: Some(existing.id.to_string()),
@@ -247,6 +247,7 @@ pub(crate) async fn create_grant(
         issuing_account: access.account.clone(),
         created_ms: core.now_ms(),
     };
+    dry_run(req.dry_run)?;
     core.store.create_grant(&grant).await.map_err(store_error)?;
     core.cache.update_key(&key.key_ref(), |k| {
         let mut grants = k.grants.as_ref().clone();

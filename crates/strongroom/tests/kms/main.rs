@@ -11,6 +11,7 @@ mod concurrency;
 mod crypto;
 mod data_key_pairs;
 mod dev_xks;
+mod dry_run;
 mod durability;
 mod fidelity;
 mod hmac;

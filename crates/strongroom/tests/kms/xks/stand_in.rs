@@ -963,6 +963,87 @@ async fn ten_stores_per_account() {
     .expect("room again after a delete");
 }
 
+/// DryRun is the last check: a DryRun request on an external key goes through the proxy, and a
+/// proxy failure is the answer, not DryRunOperationException (AWS runs the whole operation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_answers_only_after_the_proxy() {
+    let (_pki, fake, kms) = setup("dry-run").await;
+    let c = &kms.client;
+    let store = fake_store(&kms, &fake, "s").await;
+    let key = xks_key(c, &store, "ext-1").await;
+    let ct = encrypt(c, &key, b"dry").await;
+    let own = c
+        .create_key()
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata
+        .expect("KeyMetadata")
+        .key_id()
+        .to_string();
+    let own_ct = encrypt(c, &own, b"dry").await;
+
+    fake.set(|op, req| match op {
+        "encrypt" | "decrypt" => Reply::error(500, "InternalException"),
+        _ => good(op, req),
+    });
+    let msg = expect_code(
+        c.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new("x"))
+            .dry_run(true)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(msg, MSG_INTERNAL, "Encrypt");
+    let msg = expect_code(
+        c.generate_data_key()
+            .key_id(&key)
+            .key_spec(DataKeySpec::Aes256)
+            .dry_run(true)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(msg, MSG_INTERNAL, "GenerateDataKey");
+    let msg = expect_code(
+        c.decrypt()
+            .ciphertext_blob(Blob::new(ct.clone()))
+            .dry_run(true)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(msg, MSG_INTERNAL, "Decrypt");
+    let msg = expect_code(
+        c.re_encrypt()
+            .ciphertext_blob(Blob::new(own_ct.clone()))
+            .destination_key_id(&key)
+            .dry_run(true)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(msg, MSG_INTERNAL, "ReEncrypt");
+    fake.heal();
+    let r = c
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(own_ct))
+        .destination_key_id(&key)
+        .dry_run(true)
+        .send()
+        .await;
+    expect_code(r, "DryRunOperationException");
+    let r = c
+        .decrypt()
+        .ciphertext_blob(Blob::new(ct))
+        .dry_run(true)
+        .send()
+        .await;
+    expect_code(r, "DryRunOperationException");
+}
+
 /// Keys in external key stores are symmetric encryption keys: the other key types and the
 /// operations of other key usages get AWS's refusals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
