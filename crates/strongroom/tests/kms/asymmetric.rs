@@ -1278,4 +1278,21 @@ async fn asymmetric_keys_do_not_rotate() {
         .await
         .expect("GetKeyRotationStatus");
     assert!(!status.key_rotation_enabled());
+    let listed = c
+        .list_key_rotations()
+        .key_id(key)
+        .send()
+        .await
+        .expect("ListKeyRotations");
+    assert!(listed.rotations().is_empty(), "{listed:?}");
+    let r = c
+        .list_key_rotations()
+        .key_id(key)
+        .include_key_material(aws_sdk_kms::types::IncludeKeyMaterial::AllKeyMaterial)
+        .send()
+        .await;
+    assert_eq!(
+        expect_code(r, "ValidationException"),
+        "Input parameter includeKeyMaterial can only be used with symmetric keys."
+    );
 }
