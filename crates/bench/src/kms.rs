@@ -1,5 +1,6 @@
-//! `--suite kms` (the default): Encrypt, Decrypt and GenerateDataKey on `strongroom dev` beside
-//! the HTTP floor, measured by two load clients: `wrk -t1` replaying one pre-signed request per
+//! `--suite kms` (the default): Encrypt, Decrypt, GenerateDataKey, Sign (ECC_NIST_P256,
+//! RSA_2048) and GenerateDataKeyPair (every KeyPairSpec) on `strongroom dev` beside the HTTP
+//! floor, measured by two load clients: `wrk -t1` replaying one pre-signed request per
 //! target (the headline, where wrk is installed), then this crate's own client signing every
 //! request afresh. Optionally a `perf` profile of the server during one more wrk run.
 //!
@@ -28,25 +29,112 @@ pub enum TargetKind {
     Decrypt,
     /// Strongroom GenerateDataKey, KeySpec AES_256.
     GenerateDataKey,
+    /// Strongroom Sign with an ECC_NIST_P256 key: ECDSA_SHA_256 of a SHA-256 digest.
+    #[value(name = "sign-p256")]
+    SignP256,
+    /// Strongroom Sign with an RSA_2048 key: RSASSA_PKCS1_V1_5_SHA_256 of a SHA-256 digest
+    /// (what `openssl speed rsa2048` signs; the run also measures that, for the ratio).
+    #[value(name = "sign-rsa-2048")]
+    SignRsa2048,
+    /// GenerateDataKeyPair RSA_2048 (the private key encrypted under a symmetric key).
+    #[value(name = "gdkp-rsa-2048")]
+    GdkpRsa2048,
+    /// GenerateDataKeyPair RSA_3072.
+    #[value(name = "gdkp-rsa-3072")]
+    GdkpRsa3072,
+    /// GenerateDataKeyPair RSA_4096.
+    #[value(name = "gdkp-rsa-4096")]
+    GdkpRsa4096,
+    /// GenerateDataKeyPair ECC_NIST_P256.
+    #[value(name = "gdkp-p256")]
+    GdkpP256,
+    /// GenerateDataKeyPair ECC_NIST_P384.
+    #[value(name = "gdkp-p384")]
+    GdkpP384,
+    /// GenerateDataKeyPair ECC_NIST_P521.
+    #[value(name = "gdkp-p521")]
+    GdkpP521,
+    /// GenerateDataKeyPair ECC_SECG_P256K1.
+    #[value(name = "gdkp-secp256k1")]
+    GdkpSecp256k1,
+    /// GenerateDataKeyPair ECC_NIST_EDWARDS25519.
+    #[value(name = "gdkp-ed25519")]
+    GdkpEd25519,
+    /// GenerateDataKeyPair ML_KEM_512.
+    #[value(name = "gdkp-ml-kem-512")]
+    GdkpMlKem512,
+    /// GenerateDataKeyPair ML_KEM_768.
+    #[value(name = "gdkp-ml-kem-768")]
+    GdkpMlKem768,
+    /// GenerateDataKeyPair ML_KEM_1024.
+    #[value(name = "gdkp-ml-kem-1024")]
+    GdkpMlKem1024,
 }
 
 impl TargetKind {
-    /// The row's id in the report (the floor column finds the floor row by it).
+    /// The row's id in the report (the floor column finds the floor row by it): the name
+    /// `--targets` takes.
     pub fn id(self) -> &'static str {
         match self {
             TargetKind::Floor => "floor",
             TargetKind::Encrypt => "encrypt",
             TargetKind::Decrypt => "decrypt",
             TargetKind::GenerateDataKey => "generate-data-key",
+            TargetKind::SignP256 => "sign-p256",
+            TargetKind::SignRsa2048 => "sign-rsa-2048",
+            TargetKind::GdkpRsa2048 => "gdkp-rsa-2048",
+            TargetKind::GdkpRsa3072 => "gdkp-rsa-3072",
+            TargetKind::GdkpRsa4096 => "gdkp-rsa-4096",
+            TargetKind::GdkpP256 => "gdkp-p256",
+            TargetKind::GdkpP384 => "gdkp-p384",
+            TargetKind::GdkpP521 => "gdkp-p521",
+            TargetKind::GdkpSecp256k1 => "gdkp-secp256k1",
+            TargetKind::GdkpEd25519 => "gdkp-ed25519",
+            TargetKind::GdkpMlKem512 => "gdkp-ml-kem-512",
+            TargetKind::GdkpMlKem768 => "gdkp-ml-kem-768",
+            TargetKind::GdkpMlKem1024 => "gdkp-ml-kem-1024",
+        }
+    }
+
+    /// The `KeyPairSpec` of a GenerateDataKeyPair target.
+    fn key_pair_spec(self) -> Option<&'static str> {
+        Some(match self {
+            TargetKind::GdkpRsa2048 => "RSA_2048",
+            TargetKind::GdkpRsa3072 => "RSA_3072",
+            TargetKind::GdkpRsa4096 => "RSA_4096",
+            TargetKind::GdkpP256 => "ECC_NIST_P256",
+            TargetKind::GdkpP384 => "ECC_NIST_P384",
+            TargetKind::GdkpP521 => "ECC_NIST_P521",
+            TargetKind::GdkpSecp256k1 => "ECC_SECG_P256K1",
+            TargetKind::GdkpEd25519 => "ECC_NIST_EDWARDS25519",
+            TargetKind::GdkpMlKem512 => "ML_KEM_512",
+            TargetKind::GdkpMlKem768 => "ML_KEM_768",
+            TargetKind::GdkpMlKem1024 => "ML_KEM_1024",
+            _ => return None,
+        })
+    }
+
+    /// The key spec and signing algorithm of a Sign target.
+    fn signing(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            TargetKind::SignP256 => Some(("ECC_NIST_P256", "ECDSA_SHA_256")),
+            TargetKind::SignRsa2048 => Some(("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256")),
+            _ => None,
         }
     }
 
     fn label(self, plaintext_bytes: usize) -> String {
+        if let Some(spec) = self.key_pair_spec() {
+            return format!("GenerateDataKeyPair {spec}");
+        }
+        if let Some((spec, alg)) = self.signing() {
+            return format!("Sign {spec} ({alg}, DIGEST)");
+        }
         match self {
             TargetKind::Floor => "HTTP floor (bare hyper)".to_string(),
             TargetKind::Encrypt => format!("Encrypt {}", size_label(plaintext_bytes)),
             TargetKind::Decrypt => format!("Decrypt {}", size_label(plaintext_bytes)),
-            TargetKind::GenerateDataKey => "GenerateDataKey AES_256".to_string(),
+            _ => "GenerateDataKey AES_256".to_string(),
         }
     }
 }
@@ -114,7 +202,44 @@ fn check_answer(
         TargetKind::GenerateDataKey => {
             Err("GenerateDataKey did not return a 32-byte plaintext key".to_string())
         }
+        TargetKind::SignP256 | TargetKind::SignRsa2048 => {
+            if answer["Signature"].as_str().is_some_and(|s| !s.is_empty()) {
+                Ok(())
+            } else {
+                Err("Sign did not return a signature".to_string())
+            }
+        }
+        _ => {
+            let has = |m: &str| answer[m].as_str().is_some_and(|s| !s.is_empty());
+            if has("PublicKey") && has("PrivateKeyPlaintext") && has("PrivateKeyCiphertextBlob") {
+                Ok(())
+            } else {
+                Err("GenerateDataKeyPair did not return a key pair".to_string())
+            }
+        }
     }
+}
+
+/// A SHA-256-sized digest for the Sign targets (any 32 bytes are a digest to sign).
+const DIGEST_B64: &str = "c3Ryb25ncm9vbS1iZW5jaCBzaWduIGRpZ2VzdCAzMmI=";
+
+/// Creates a SIGN_VERIFY key of `spec`; its id.
+async fn signing_key(kms_ep: &Endpoint, signer: &Signer, spec: &str) -> Result<String, String> {
+    let created = kms_call(
+        kms_ep,
+        signer,
+        "CreateKey",
+        serde_json::json!({
+            "Description": "strongroom-bench",
+            "KeySpec": spec,
+            "KeyUsage": "SIGN_VERIFY",
+        }),
+    )
+    .await?;
+    created["KeyMetadata"]["KeyId"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("CreateKey {spec} answered without KeyMetadata.KeyId"))
 }
 
 /// A `strongroom dev` to measure, and the suffix its rows' ids and labels carry.
@@ -161,22 +286,36 @@ async fn setup_targets(
         if kind == TargetKind::Floor && server.suffix.is_some() {
             continue;
         }
-        let (operation, body, endpoint, pid) = match kind {
-            // The floor is sent the same signed Encrypt (it does not look at the signature).
-            TargetKind::Floor => ("Encrypt", encrypt_body.clone(), floor_ep, floor_pid),
-            TargetKind::Encrypt => ("Encrypt", encrypt_body.clone(), &kms_ep, kms.pid()),
-            TargetKind::Decrypt => (
-                "Decrypt",
-                serde_json::json!({ "CiphertextBlob": blob }),
-                &kms_ep,
-                kms.pid(),
-            ),
-            TargetKind::GenerateDataKey => (
-                "GenerateDataKey",
-                serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
-                &kms_ep,
-                kms.pid(),
-            ),
+        let (operation, body, endpoint, pid) = if let Some((spec, alg)) = kind.signing() {
+            let key = signing_key(&kms_ep, &signer, spec).await?;
+            let body = serde_json::json!({
+                "KeyId": key,
+                "Message": DIGEST_B64,
+                "MessageType": "DIGEST",
+                "SigningAlgorithm": alg,
+            });
+            ("Sign", body, &kms_ep, kms.pid())
+        } else if let Some(spec) = kind.key_pair_spec() {
+            let body = serde_json::json!({"KeyId": key_id, "KeyPairSpec": spec});
+            ("GenerateDataKeyPair", body, &kms_ep, kms.pid())
+        } else {
+            match kind {
+                // The floor is sent the same signed Encrypt (it does not look at the signature).
+                TargetKind::Floor => ("Encrypt", encrypt_body.clone(), floor_ep, floor_pid),
+                TargetKind::Encrypt => ("Encrypt", encrypt_body.clone(), &kms_ep, kms.pid()),
+                TargetKind::Decrypt => (
+                    "Decrypt",
+                    serde_json::json!({ "CiphertextBlob": blob }),
+                    &kms_ep,
+                    kms.pid(),
+                ),
+                _ => (
+                    "GenerateDataKey",
+                    serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+                    &kms_ep,
+                    kms.pid(),
+                ),
+            }
         };
         let (id, label) = match server.suffix {
             None => (kind.id().to_string(), kind.label(cli.plaintext_bytes)),
@@ -212,7 +351,87 @@ enum WrkOutcome {
         rows: Vec<WrkRow>,
         /// The perf section's markdown, or why there is none.
         profile: Option<Result<String, String>>,
+        /// `openssl speed`'s RSA_2048 signs per second, measured right after the wrk rounds
+        /// when a Sign RSA_2048 target ran (or why not).
+        openssl_rsa2048: Option<Result<f64, String>>,
     },
+}
+
+/// `openssl speed -seconds 3 rsa2048`: RSA-2048 signatures per second on one core, on this
+/// machine, now.
+fn openssl_rsa2048_signs() -> Result<f64, String> {
+    eprint!("openssl speed -seconds 3 rsa2048 ... ");
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "3", "rsa2048"])
+        .output()
+        .map_err(|e| format!("cannot run openssl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl speed failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let signs = parse_openssl_speed_rsa2048(&String::from_utf8_lossy(&out.stdout))
+        .ok_or("openssl speed printed no `rsa 2048 bits` line")?;
+    eprintln!("{signs:.1} sign/s");
+    Ok(signs)
+}
+
+/// The sign/s of `openssl speed`'s summary line
+/// `rsa 2048 bits 0.000693s 0.000020s   1443.0  49043.8` (sign, verify, sign/s, verify/s).
+fn parse_openssl_speed_rsa2048(stdout: &str) -> Option<f64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("rsa 2048 bits"))?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    fields.get(5)?.parse().ok()
+}
+
+/// The figures issue 11 sets targets for: Sign ECC_NIST_P256 against Encrypt at the same
+/// connection count (≥ 0.50), Sign RSA_2048 against `openssl speed` (≥ 0.80).
+fn print_targets(rows: &[WrkRow], openssl_rsa2048: Option<&Result<f64, String>>) {
+    let row = |id: &str, c: usize| rows.iter().find(|r| r.id == id && r.connections == c);
+    let mut lines = Vec::new();
+    for sign in rows.iter().filter(|r| r.id == TargetKind::SignP256.id()) {
+        let Some(enc) = row(TargetKind::Encrypt.id(), sign.connections) else {
+            continue;
+        };
+        let pair = |r: &WrkRow| r.server_us_per_req + r.wrk_us_per_req;
+        lines.push(format!(
+            "- Sign ECC_NIST_P256 / Encrypt, {} connections: {:.0} / {:.0} req/s = **{:.2}**              (target ≥ 0.50); CPU-bound estimate (wrk + server CPU µs/req of Encrypt / of Sign):              {:.1} / {:.1} = {:.2}",
+            sign.connections,
+            sign.rps,
+            enc.rps,
+            sign.rps / enc.rps,
+            pair(enc),
+            pair(sign),
+            pair(enc) / pair(sign),
+        ));
+    }
+    for sign in rows.iter().filter(|r| r.id == TargetKind::SignRsa2048.id()) {
+        match openssl_rsa2048 {
+            Some(Ok(signs)) => lines.push(format!(
+                "- Sign RSA_2048 / `openssl speed -seconds 3 rsa2048`, {} connections: {:.0} req/s                  / {signs:.0} sign/s = **{:.2}** (target ≥ 0.80); server CPU per Sign {:.0} µs                  against openssl's {:.0} µs per signature (one core): {:.2}",
+                sign.connections,
+                sign.rps,
+                sign.rps / signs,
+                sign.server_us_per_req,
+                1e6 / signs,
+                1e6 / signs / sign.server_us_per_req,
+            )),
+            Some(Err(e)) => lines.push(format!("- Sign RSA_2048: `openssl speed` failed: {e}")),
+            None => {}
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    println!("#### Asymmetric targets (issue 11)");
+    println!();
+    for l in lines {
+        println!("{l}");
+    }
+    println!();
 }
 
 /// `--suite kms`; `Ok(false)` when some run saw errors.
@@ -349,9 +568,14 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
             ok = false;
             println!("wrk failed: {why}\n");
         }
-        WrkOutcome::Measured { rows, profile } => {
+        WrkOutcome::Measured {
+            rows,
+            profile,
+            openssl_rsa2048,
+        } => {
             wrk::print_table(rows, "ratio to floor req/s");
             wrk::print_note(cli, "`strongroom dev` (the floor process on floor rows)");
+            print_targets(rows, openssl_rsa2048.as_ref());
             ok &= rows.iter().all(|r| !r.has_errors());
             match profile {
                 None => {}
@@ -392,6 +616,11 @@ fn measure_wrk(
         Ok(runs) => runs,
         Err(e) => return WrkOutcome::Failed(e),
     };
+    // Right after the rounds, on the same machine under the same outside load.
+    let openssl_rsa2048 = targets
+        .iter()
+        .any(|(k, _)| *k == TargetKind::SignRsa2048)
+        .then(openssl_rsa2048_signs);
     let profile = cli.perf_target.map(|kind| {
         let target = targets
             .iter()
@@ -413,6 +642,7 @@ fn measure_wrk(
     WrkOutcome::Measured {
         rows: wrk::summarise(&runs, Some(TargetKind::Floor.id())),
         profile,
+        openssl_rsa2048,
     }
 }
 
@@ -435,6 +665,35 @@ mod tests {
         .is_ok());
         assert!(check_answer(TargetKind::Decrypt, &key, p).is_err());
         assert!(check_answer(TargetKind::Encrypt, &serde_json::json!({}), p).is_ok());
+    }
+
+    #[test]
+    fn openssl_speed_summary_is_read() {
+        let out = "Doing 2048 bits private rsa's for 3s: 4329 2048 bits private RSA's in 3.00s\n\
+                   version: 3.0.19\n                  sign    verify    sign/s verify/s\n\
+                   rsa 2048 bits 0.000693s 0.000020s   1443.0  49043.8\n";
+        assert_eq!(parse_openssl_speed_rsa2048(out), Some(1443.0));
+        assert_eq!(parse_openssl_speed_rsa2048("nothing"), None);
+    }
+
+    #[test]
+    fn asymmetric_answers_are_checked() {
+        let p = "cGxhaW4=";
+        let signed = serde_json::json!({ "Signature": "MEUCIQ==" });
+        assert!(check_answer(TargetKind::SignP256, &signed, p).is_ok());
+        assert!(check_answer(TargetKind::SignRsa2048, &serde_json::json!({}), p).is_err());
+        let pair = serde_json::json!({
+            "PublicKey": "MA==", "PrivateKeyPlaintext": "MA==", "PrivateKeyCiphertextBlob": "MA=="
+        });
+        assert!(check_answer(TargetKind::GdkpEd25519, &pair, p).is_ok());
+        assert!(check_answer(TargetKind::GdkpEd25519, &signed, p).is_err());
+        for kind in TargetKind::value_variants() {
+            assert_eq!(
+                kind.to_possible_value().map(|v| v.get_name().to_string()),
+                Some(kind.id().to_string()),
+                "--targets takes the row's id"
+            );
+        }
     }
 
     #[test]

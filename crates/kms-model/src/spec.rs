@@ -2,8 +2,9 @@
 //! (spec, usage) supports, and the kind of material a key of the spec holds.
 
 use kms_api::wire::{
-    EncryptionAlgorithmSpec as Enc, KeyAgreementAlgorithmSpec as Agree, KeySpec, KeyUsage,
-    MacAlgorithmSpec as Mac, SigningAlgorithmSpec as Sign,
+    EncapsulationAlgorithmSpec as Encap, EncryptionAlgorithmSpec as Enc,
+    KeyAgreementAlgorithmSpec as Agree, KeySpec, KeyUsage, MacAlgorithmSpec as Mac,
+    SigningAlgorithmSpec as Sign,
 };
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +68,8 @@ impl KeyType {
         }
     }
 
-    /// The signing algorithms of a `SIGN_VERIFY` key (empty for others).
+    /// The signing algorithms of a `SIGN_VERIFY` key (empty for others), in the order AWS lists
+    /// them.
     pub fn signing_algorithms(self) -> &'static [Sign] {
         use KeySpec::*;
         if self.usage != KeyUsage::SignVerify {
@@ -75,17 +77,17 @@ impl KeyType {
         }
         match self.spec {
             Rsa2048 | Rsa3072 | Rsa4096 => &[
-                Sign::RsassaPssSha256,
-                Sign::RsassaPssSha384,
-                Sign::RsassaPssSha512,
                 Sign::RsassaPkcs1V15Sha256,
                 Sign::RsassaPkcs1V15Sha384,
                 Sign::RsassaPkcs1V15Sha512,
+                Sign::RsassaPssSha256,
+                Sign::RsassaPssSha384,
+                Sign::RsassaPssSha512,
             ],
             EccNistP256 | EccSecgP256k1 => &[Sign::EcdsaSha256],
             EccNistP384 => &[Sign::EcdsaSha384],
             EccNistP521 => &[Sign::EcdsaSha512],
-            EccNistEdwards25519 => &[Sign::Ed25519Sha512, Sign::Ed25519PhSha512],
+            EccNistEdwards25519 => &[Sign::Ed25519PhSha512, Sign::Ed25519Sha512],
             Sm2 => &[Sign::Sm2dsa],
             MlDsa44 | MlDsa65 | MlDsa87 => &[Sign::MlDsaShake256],
             _ => &[],
@@ -107,6 +109,15 @@ impl KeyType {
     pub fn key_agreement_algorithms(self) -> &'static [Agree] {
         if self.usage == KeyUsage::KeyAgreement {
             &[Agree::Ecdh]
+        } else {
+            &[]
+        }
+    }
+
+    /// The encapsulation algorithms of an `ENCAPSULATE_DECAPSULATE` key (empty for others).
+    pub fn encapsulation_algorithms(self) -> &'static [Encap] {
+        if self.usage == KeyUsage::EncapsulateDecapsulate {
+            &[Encap::MlKem]
         } else {
             &[]
         }
@@ -192,6 +203,31 @@ mod tests {
     }
 
     #[test]
+    fn algorithm_lists_are_in_aws_order() {
+        // DescribeKey and GetPublicKey list them in this order on AWS.
+        let rsa = KeyType::new(KeySpec::Rsa2048, KeyUsage::SignVerify).expect("allowed");
+        let names: Vec<&str> = rsa
+            .signing_algorithms()
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "RSASSA_PKCS1_V1_5_SHA_256",
+                "RSASSA_PKCS1_V1_5_SHA_384",
+                "RSASSA_PKCS1_V1_5_SHA_512",
+                "RSASSA_PSS_SHA_256",
+                "RSASSA_PSS_SHA_384",
+                "RSASSA_PSS_SHA_512"
+            ]
+        );
+        let ed = KeyType::new(KeySpec::EccNistEdwards25519, KeyUsage::SignVerify).expect("allowed");
+        let names: Vec<&str> = ed.signing_algorithms().iter().map(|a| a.as_str()).collect();
+        assert_eq!(names, ["ED25519_PH_SHA_512", "ED25519_SHA_512"]);
+    }
+
+    #[test]
     fn each_usage_has_its_algorithms() {
         for spec in KeySpec::ALL {
             for usage in KeyType::usages(*spec) {
@@ -201,11 +237,11 @@ mod tests {
                     t.signing_algorithms().len(),
                     t.mac_algorithms().len(),
                     t.key_agreement_algorithms().len(),
+                    t.encapsulation_algorithms().len(),
                 ];
-                let expected = usize::from(*usage != KeyUsage::EncapsulateDecapsulate);
                 assert_eq!(
                     counts.iter().filter(|c| **c > 0).count(),
-                    expected,
+                    1,
                     "{spec} {usage}: {counts:?}"
                 );
             }

@@ -127,6 +127,7 @@ impl Kms {
             cache: Cache::default(),
             stores: Default::default(),
             xks,
+            pools: Default::default(),
             feed_position: std::sync::atomic::AtomicU64::new(snapshot.position),
             started_ms,
             writes: tokio::sync::Mutex::new(()),

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use kms_model::{
-    AccountId, Alias, AliasName, Grant, Key, KeyRef, KeyVersion, Region, Revision, RotationType,
-    VersionId,
+    AccountId, Alias, AliasName, Grant, Key, KeyRef, KeyVersion, MaterialKind, Region, Revision,
+    RotationType, VersionId,
 };
 use store::Versioned;
 
@@ -24,6 +24,16 @@ pub(crate) struct CachedVersion {
     pub created_ms: i64,
     pub rotation: Option<RotationType>,
     pub material: Material,
+}
+
+impl CachedVersion {
+    /// The kind of material the version holds.
+    pub fn kind(&self) -> MaterialKind {
+        match &self.material {
+            Material::Aes256Gcm(_) => MaterialKind::Aes256Gcm,
+            Material::Parsed(m) => m.kind(),
+        }
+    }
 }
 
 /// A key as the hot path needs it.
@@ -110,6 +120,16 @@ impl CachedKey {
         self.version(self.key.current_version.as_ref()?)
     }
 
+    /// The parsed material of the current version, for the operations of HMAC, asymmetric and
+    /// post-quantum keys (which have one version).
+    pub fn current_parsed(&self) -> Result<&Arc<crypto::asymmetric::Material>, kms_api::KmsError> {
+        self.current()
+            .and_then(|v| v.material.parsed())
+            .ok_or_else(|| {
+                kms_api::KmsError::internal("The key's material is missing or of another kind.")
+            })
+    }
+
     /// The same key with another record (same versions, grants and aliases; the policy
     /// recompiled only if its text changed).
     pub fn with_record(&self, key: Key, revision: Revision) -> CachedKey {
@@ -192,6 +212,20 @@ pub(crate) fn cached_key(
     root: &crypto::RootKey,
     partition: &str,
 ) -> Result<CachedKey, kms_api::KmsError> {
+    cached_key_reusing(key, versions, grants, root, partition, None)
+}
+
+/// [`cached_key`], taking the parsed material of `previous` (the entry the cache holds) for the
+/// versions it already has: a version's material never changes under its id, and parsing an
+/// RSA key costs milliseconds.
+pub(crate) fn cached_key_reusing(
+    key: Versioned<Key>,
+    versions: &[KeyVersion],
+    grants: Vec<Grant>,
+    root: &crypto::RootKey,
+    partition: &str,
+    previous: Option<&CachedKey>,
+) -> Result<CachedKey, kms_api::KmsError> {
     let imported = if key.record.origin == kms_model::Origin::External {
         versions.to_vec()
     } else {
@@ -201,6 +235,12 @@ pub(crate) fn cached_key(
         .iter()
         .filter(|v| v.has_material())
         .map(|v| {
+            let known = previous
+                .and_then(|p| p.version(&v.id))
+                .filter(|c| c.kind() == v.kind && c.created_ms == v.created_ms);
+            if let Some(known) = known {
+                return Ok(Arc::clone(known));
+            }
             Ok(Arc::new(CachedVersion {
                 id: v.id,
                 created_ms: v.created_ms,

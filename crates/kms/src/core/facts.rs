@@ -71,31 +71,6 @@ pub(crate) fn grant_tokens(request: &Request) -> Option<&[String]> {
     tokens.as_deref()
 }
 
-/// The request's `KeyId`, for the operations that name one key (operations not built yet are
-/// still resolved by it).
-pub(crate) fn key_id(request: &Request) -> Option<&str> {
-    let id: &str = match request {
-        Request::GetParametersForImport(r) => &r.key_id,
-        Request::ImportKeyMaterial(r) => &r.key_id,
-        Request::DeleteImportedKeyMaterial(r) => &r.key_id,
-        Request::ReplicateKey(r) => &r.key_id,
-        Request::UpdatePrimaryRegion(r) => &r.key_id,
-        Request::Sign(r) => &r.key_id,
-        Request::Verify(r) => &r.key_id,
-        Request::GenerateMac(r) => &r.key_id,
-        Request::VerifyMac(r) => &r.key_id,
-        Request::DeriveSharedSecret(r) => &r.key_id,
-        Request::Encapsulate(r) => &r.key_id,
-        Request::Decapsulate(r) => &r.key_id,
-        Request::GetPublicKey(r) => &r.key_id,
-        Request::GenerateDataKeyPair(r) => &r.key_id,
-        Request::GenerateDataKeyPairWithoutPlaintext(r) => &r.key_id,
-        Request::GetKeyLastUsage(r) => &r.key_id,
-        _ => return None,
-    };
-    Some(id)
-}
-
 /// What CreateKey asks for, for `kms:KeySpec`, `kms:KeyUsage`, `kms:KeyOrigin`, `kms:MultiRegion`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NewKey {

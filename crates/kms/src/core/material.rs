@@ -1,23 +1,29 @@
-//! Key material in memory: a key version unwrapped from under the root key and prepared for use.
+//! Key material in memory: a key version unwrapped from under the root key and parsed once, ready
+//! for every operation of its kind; and the bounded pools that run the slow cryptography (key
+//! generation, RSA private-key operations) away from the async workers.
 
+use std::sync::Arc;
+
+use crypto::asymmetric::{KeyOpError, Material as Parsed};
 use crypto::{KeyMaterial, PreparedKey, RootKey};
 use kms_api::KmsError;
 use kms_model::{KeyId, KeyVersion, MaterialKind, VersionId};
+use tokio::sync::Semaphore;
 
 /// A version's material, ready for the operations of its kind.
 pub(crate) enum Material {
-    /// A 256-bit AES-GCM key with its schedule built.
+    /// A 256-bit AES-GCM key with its schedule built (symmetric encryption keys).
     Aes256Gcm(PreparedKey),
-    /// HMAC and key-pair material (imported so far; their operations use it through
-    /// `crypto::asymmetric`).
-    Other(crypto::asymmetric::Material),
+    /// HMAC, asymmetric and post-quantum material, parsed once (parsing an RSA key costs far
+    /// more than using it); shared with the blocking threads that use it.
+    Parsed(Arc<Parsed>),
 }
 
 impl std::fmt::Debug for Material {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Material::Aes256Gcm(_) => f.write_str("Material::Aes256Gcm(<redacted>)"),
-            Material::Other(m) => write!(f, "Material::Other({m:?})"),
+            Material::Parsed(m) => write!(f, "Material::Parsed({m:?})"),
         }
     }
 }
@@ -27,7 +33,15 @@ impl Material {
     pub fn aes(&self) -> Option<&PreparedKey> {
         match self {
             Material::Aes256Gcm(k) => Some(k),
-            Material::Other(_) => None,
+            Material::Parsed(_) => None,
+        }
+    }
+
+    /// HMAC, asymmetric or post-quantum material.
+    pub fn parsed(&self) -> Option<&Arc<Parsed>> {
+        match self {
+            Material::Aes256Gcm(_) => None,
+            Material::Parsed(m) => Some(m),
         }
     }
 }
@@ -37,28 +51,26 @@ pub(crate) fn wrap_context(key: &KeyId, version: &VersionId) -> Vec<u8> {
     format!("strongroom/backing-key/v1/{key}/{}", version.to_hex()).into_bytes()
 }
 
-fn does_not_unwrap(v: &KeyVersion) -> KmsError {
-    KmsError::internal(format!(
-        "Key material of {} does not unwrap under the root key.",
-        v.key
-    ))
-}
-
-/// Unwraps a stored version (one that holds its material).
+/// Unwraps and parses a stored version.
 pub(crate) fn unwrap(root: &RootKey, v: &KeyVersion) -> Result<Material, KmsError> {
+    let damaged = || {
+        KmsError::internal(format!(
+            "Key material of {} does not unwrap under the root key.",
+            v.key
+        ))
+    };
+    let context = wrap_context(&v.key, &v.id);
     match v.kind {
         MaterialKind::Aes256Gcm => {
-            let material = root
-                .unwrap(&v.wrapped, &wrap_context(&v.key, &v.id))
-                .map_err(|_| does_not_unwrap(v))?;
+            let material = root.unwrap(&v.wrapped, &context).map_err(|_| damaged())?;
             let prepared = PreparedKey::new(&material)
                 .map_err(|_| KmsError::internal("Key material could not be prepared."))?;
             Ok(Material::Aes256Gcm(prepared))
         }
         kind => root
-            .open_material(kind, &v.wrapped, &wrap_context(&v.key, &v.id))
-            .map(Material::Other)
-            .map_err(|_| does_not_unwrap(v)),
+            .open_material(kind, &v.wrapped, &context)
+            .map(|m| Material::Parsed(Arc::new(m)))
+            .map_err(|_| damaged()),
     }
 }
 
@@ -68,7 +80,7 @@ pub(crate) fn seal_imported(
     root: &RootKey,
     key: &KeyId,
     id: &VersionId,
-    material: crypto::asymmetric::Material,
+    material: Parsed,
 ) -> Result<(Vec<u8>, Material), KmsError> {
     let sealed = root
         .seal_material(&material, &wrap_context(key, id))
@@ -78,7 +90,7 @@ pub(crate) fn seal_imported(
             PreparedKey::new(aes)
                 .map_err(|_| KmsError::internal("Key material could not be prepared."))?,
         ),
-        None => Material::Other(material),
+        None => Material::Parsed(Arc::new(material)),
     };
     Ok((sealed, ready))
 }
@@ -96,4 +108,103 @@ pub(crate) fn generate_aes(
         .map_err(|_| KmsError::internal("Key material could not be wrapped."))?;
     let prepared = PreparedKey::new(&material).map_err(failed)?;
     Ok((id, wrapped, Material::Aes256Gcm(prepared)))
+}
+
+/// Material made by [`Pools::generate`] sealed for `key` under a new version
+/// id: the id, the sealed bytes to store, and the in-memory form.
+pub(crate) fn seal_new(
+    root: &RootKey,
+    key: &KeyId,
+    material: Parsed,
+) -> Result<(VersionId, Vec<u8>, Material), KmsError> {
+    let id = VersionId(
+        crypto::new_backing_key_id().map_err(|_| KmsError::internal("Key generation failed."))?,
+    );
+    let sealed = root
+        .seal_material(&material, &wrap_context(key, &id))
+        .map_err(|_| KmsError::internal("Key material could not be wrapped."))?;
+    Ok((id, sealed, Material::Parsed(Arc::new(material))))
+}
+
+/// Bounded pools for cryptography too slow for an async worker (tokio's rule of thumb: more than
+/// about 100 µs): generating RSA key pairs (RSA_4096 takes up to seconds) and private-key
+/// operations of a millisecond or more (RSA, ML-DSA signing). They run on tokio's blocking
+/// threads, at most as many at a time per pool as the machine has cores, so a burst of requests
+/// waits its turn instead of starting threads without end. Quick work runs in place.
+pub(crate) struct Pools {
+    generation: Arc<Semaphore>,
+    private_ops: Arc<Semaphore>,
+}
+
+impl Default for Pools {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Pools {
+            generation: Arc::new(Semaphore::new(cores)),
+            private_ops: Arc::new(Semaphore::new(cores)),
+        }
+    }
+}
+
+impl Pools {
+    /// Runs `work`, which generates material of `kind`: on the generation pool for RSA, in
+    /// place for the rest (ECC, Ed25519, ML-DSA, ML-KEM and HMAC keys take microseconds).
+    pub async fn generating<T: Send + 'static>(
+        &self,
+        kind: MaterialKind,
+        work: impl FnOnce() -> Result<T, KeyOpError> + Send + 'static,
+    ) -> Result<T, KmsError> {
+        let out = if matches!(kind, MaterialKind::Rsa(_)) {
+            run_blocking(&self.generation, work).await?
+        } else {
+            work()
+        };
+        out.map_err(KmsError::from)
+    }
+
+    /// Fresh material of `kind` (not AES: see [`generate_aes`]).
+    pub async fn generate(&self, kind: MaterialKind) -> Result<Parsed, KmsError> {
+        self.generating(kind, move || Parsed::generate(kind)).await
+    }
+
+    /// Runs `op` with the private key of `material`: on the private-operation pool when that is
+    /// slow (RSA, ML-DSA), in place otherwise.
+    pub async fn with_private<T: Send + 'static>(
+        &self,
+        material: &Arc<Parsed>,
+        op: impl FnOnce(&Parsed) -> Result<T, KeyOpError> + Send + 'static,
+    ) -> Result<T, KmsError> {
+        let out = if is_slow_private_op(material.kind()) {
+            let m = Arc::clone(material);
+            run_blocking(&self.private_ops, move || op(&m)).await?
+        } else {
+            op(material)
+        };
+        out.map_err(KmsError::from)
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    permits: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, KmsError> {
+    let lost = || KmsError::internal("A cryptographic task was lost.");
+    // The permit travels with the task: a client that gives up does not free it early.
+    let permit = Arc::clone(permits)
+        .acquire_owned()
+        .await
+        .map_err(|_| lost())?;
+    tokio::task::spawn_blocking(move || {
+        let out = work();
+        drop(permit);
+        out
+    })
+    .await
+    .map_err(|_| lost())
+}
+
+/// Whether a private-key operation with material of `kind` is slow enough (a millisecond or
+/// more) to leave the async workers.
+fn is_slow_private_op(kind: MaterialKind) -> bool {
+    matches!(kind, MaterialKind::Rsa(_) | MaterialKind::MlDsa(_))
 }

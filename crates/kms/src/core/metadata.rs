@@ -40,6 +40,7 @@ pub(crate) fn metadata(core: &Core, key: &Key) -> KeyMetadata {
         signing_algorithms: non_empty(t.signing_algorithms().to_vec()),
         mac_algorithms: non_empty(t.mac_algorithms().to_vec()),
         key_agreement_algorithms: non_empty(t.key_agreement_algorithms().to_vec()),
+        encapsulation_algorithms: non_empty(t.encapsulation_algorithms().to_vec()),
         multi_region: Some(key.id.is_multi_region()),
         // Only symmetric keys show their material's id (imported ones from their first import).
         current_key_material_id: key

@@ -44,6 +44,8 @@ pub(crate) struct Core {
     pub cache: Cache,
     pub stores: stores::Registry,
     pub xks: Arc<dyn ExternalKeyStore>,
+    /// Where key generation and slow private-key operations run (off the async workers).
+    pub pools: material::Pools,
     /// When this service started, milliseconds since the epoch (GetKeyLastUsage tracks from
     /// then).
     pub started_ms: i64,

@@ -68,8 +68,9 @@ pub(crate) fn info(op: Operation) -> OpInfo {
         | O::Verify
         | O::GenerateMac
         | O::VerifyMac
-        | O::DeriveSharedSecret
-        | O::GetPublicKey => row(Key, true, KeyOrAlias, Enabled),
+        | O::DeriveSharedSecret => row(Key, true, KeyOrAlias, Enabled),
+        // AWS hands out the public key of a Disabled key too.
+        O::GetPublicKey => row(Key, true, KeyOrAlias, Manageable),
         O::Encapsulate | O::Decapsulate => row(Key, false, KeyOrAlias, Enabled),
         O::DescribeKey => row(Key, true, KeyOrAlias, Any),
         // Management of one key, in its own account only.

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use kms_api::{ErrorCode, KmsError};
-use kms_model::{AccountId, AliasName, Key, KeyId, KeyRef, Region};
+use kms_api::{ErrorCode, KmsError, Operation};
+use kms_model::{AccountId, AliasName, Key, KeyId, KeyRef, KeyUsage, Region};
 
 use super::arn::{alias_arn, key_arn, parse_kms_arn};
 use super::optable::{self, Naming};
@@ -208,6 +208,22 @@ impl Core {
         })
     }
 
+    /// The key a cryptographic operation names (key id, key ARN or alias): authorized, in a
+    /// state the operation's row allows, and of `usage`.
+    pub fn key_for_use(
+        &self,
+        key_ref: &str,
+        access: &Access<'_>,
+        usage: KeyUsage,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let key = self.resolve_as(key_ref, access, Naming::KeyOrAlias)?;
+        self.check_state(&key, optable::info(access.op).states)?;
+        if key.key.usage() != usage {
+            return Err(wrong_usage(&key, access.op));
+        }
+        Ok(key)
+    }
+
     /// Resolves, authorizes and checks the state the operation's row of the table asks for.
     pub fn resolve_for_op(
         &self,
@@ -218,4 +234,18 @@ impl Core {
         self.check_state(&key, optable::info(access.op).states)?;
         Ok(key)
     }
+}
+
+/// AWS's refusal of a key whose usage is not the operation's: "<arn> key usage is <USAGE> which
+/// is not valid for <Operation>."
+pub(crate) fn wrong_usage(key: &CachedKey, op: Operation) -> KmsError {
+    KmsError::new(
+        ErrorCode::InvalidKeyUsageException,
+        format!(
+            "{} key usage is {} which is not valid for {}.",
+            key.arn,
+            key.key.usage(),
+            op.name()
+        ),
+    )
 }

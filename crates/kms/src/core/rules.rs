@@ -1,5 +1,6 @@
 //! AWS's rules that several operations share: tags (CreateKey, TagResource), key policies
-//! (CreateKey, PutKeyPolicy), and when a grant allows a request (authorization, CreateGrant).
+//! (CreateKey, PutKeyPolicy), when a grant allows a request (authorization, CreateGrant), and
+//! DryRun (the cryptographic operations and the grant operations).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -223,6 +224,34 @@ pub(crate) fn check_grant_tokens(tokens: Option<&[String]>) -> Result<(), KmsErr
         if grant_id_of_token(t).is_none() {
             return Err(invalid_token());
         }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// DryRun
+
+/// DryRun is the last check: the operation has run in full (every refusal, the cryptography
+/// itself) and would have succeeded, so AWS answers DryRunOperationException in place of its
+/// result. Call it after the work and before anything is written or recorded.
+pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        return Err(KmsError::new(
+            ErrorCode::DryRunOperationException,
+            "The request would have succeeded, but the DryRun option is set.",
+        ));
+    }
+    Ok(())
+}
+
+/// The `Recipient` of a request (a Nitro Enclaves attestation document): Strongroom runs no
+/// enclaves to verify one, so it refuses it rather than answer without it.
+pub(crate) fn no_recipient(recipient: Option<&wire::RecipientInfo>) -> Result<(), KmsError> {
+    if recipient.is_some() {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperationException,
+            "Recipient (Nitro Enclaves attestation) is not supported by Strongroom.",
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use kms_api::KmsError;
 use kms_model::{Key, KeyRef};
 use store::StoreError;
 
-use super::cache::cached_key;
+use super::cache::cached_key_reusing;
 use super::optable;
 use super::{store_error, Access, CachedKey, Core};
 
@@ -34,12 +34,14 @@ impl Core {
             }
             Some(bundle) => {
                 let grants = bundle.grants.into_iter().map(|g| g.record).collect();
-                let entry = cached_key(
+                let previous = self.cache.key(key);
+                let entry = cached_key_reusing(
                     bundle.key,
                     &bundle.versions,
                     grants,
                     &self.root,
                     &self.config.partition,
+                    previous.as_deref(),
                 )?;
                 self.cache.put_key(entry);
                 for a in bundle.aliases {

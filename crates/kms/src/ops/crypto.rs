@@ -1,8 +1,18 @@
-//! The cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext),
-//! GenerateRandom. They read only the in-memory cache: no database on this path. Keys in external
-//! key stores get a second, outer layer from their proxy (double encryption): the proxy's IV, tag
-//! and metadata travel in the ciphertext blob, the AAD sent to the proxy is the blob's fixed
-//! header, and the CDIV the proxy returns is recomputed and checked.
+//! The cryptographic operations of encryption keys: Encrypt, Decrypt, ReEncrypt,
+//! GenerateDataKey(WithoutPlaintext), GenerateDataKeyPair(WithoutPlaintext) (in
+//! [`data_key_pairs`]), GenerateRandom. They read only the in-memory cache: no database on this
+//! path.
+//!
+//! Symmetric keys encrypt into Strongroom's ciphertext blob. Keys in external key stores get a
+//! second, outer layer from their proxy (double encryption): the proxy's IV, tag and metadata
+//! travel in the ciphertext blob, the AAD sent to the proxy is the blob's fixed header, and the
+//! CDIV the proxy returns is recomputed and checked. RSA keys encrypt with RSAES-OAEP, as AWS
+//! does: the ciphertext is OAEP's alone (anyone with the public key can make one), so Decrypt
+//! needs the key and the algorithm named.
+
+mod data_key_pairs;
+
+pub(crate) use data_key_pairs::{generate_data_key_pair, generate_data_key_pair_without_plaintext};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,54 +23,53 @@ use kms_api::wire::{
     EncryptionAlgorithmSpec, GenerateDataKeyRequest, GenerateDataKeyResponse,
     GenerateDataKeyWithoutPlaintextRequest, GenerateDataKeyWithoutPlaintextResponse,
     GenerateRandomRequest, GenerateRandomResponse, ReEncryptRequest, ReEncryptResponse,
-    RecipientInfo,
 };
 use kms_api::{ErrorCode, KmsError};
-use kms_model::{KeyRef, KeyUsage, VersionId};
+use kms_model::{KeyRef, KeySpec, KeyUsage, VersionId};
 use zeroize::Zeroizing;
 
 use crate::core::cache::CachedVersion;
 use crate::core::optable::Naming;
+use crate::core::rules::{dry_run, no_recipient};
 use crate::core::states::StateRule;
 use crate::core::{Access, CachedKey, Core};
 use crate::external::{proxy_message, ProxyError, RequestMetadata};
 
 type Context = BTreeMap<String, String>;
 
-/// A decrypted ciphertext: its key, the version that made it, and the plaintext.
+/// A decrypted ciphertext: its key, the version that made it (symmetric keys), the algorithm
+/// and the plaintext.
 struct Opened {
     key: Arc<CachedKey>,
-    version: VersionId,
+    version: Option<VersionId>,
+    algorithm: EncryptionAlgorithmSpec,
     plaintext: Zeroizing<Vec<u8>>,
 }
 
+/// A ciphertext made under a key: the blob and its version (symmetric keys), or RSA-OAEP's.
+struct Sealed {
+    ciphertext: Vec<u8>,
+    version: Option<VersionId>,
+    algorithm: EncryptionAlgorithmSpec,
+}
+
+/// The algorithm of a request on a symmetric key: SYMMETRIC_DEFAULT, named or not.
 fn check_algorithm(alg: Option<EncryptionAlgorithmSpec>) -> Result<(), KmsError> {
     match alg {
         None | Some(EncryptionAlgorithmSpec::SymmetricDefault) => Ok(()),
         Some(other) => Err(KmsError::new(
             ErrorCode::InvalidKeyUsageException,
-            format!(
-                "The encryption algorithm {other} is not compatible with a SYMMETRIC_DEFAULT key."
-            ),
+            format!("Algorithm {other} is incompatible with key spec SYMMETRIC_DEFAULT."),
         )),
     }
 }
 
-fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
-    if flag == Some(true) {
+/// RSA keys take no encryption context (an empty one is accepted).
+fn no_context(ctx: &Context) -> Result<(), KmsError> {
+    if !ctx.is_empty() {
         return Err(KmsError::new(
-            ErrorCode::DryRunOperationException,
-            "The request would have succeeded, but the DryRun option is set.",
-        ));
-    }
-    Ok(())
-}
-
-fn no_recipient(recipient: Option<&RecipientInfo>) -> Result<(), KmsError> {
-    if recipient.is_some() {
-        return Err(KmsError::new(
-            ErrorCode::UnsupportedOperationException,
-            "Recipient (Nitro Enclaves attestation) is not supported by Strongroom.",
+            ErrorCode::ValidationException,
+            "EncryptionContext is not supported when encrypting/decrypting with asymmetric CMKs.",
         ));
     }
     Ok(())
@@ -94,15 +103,7 @@ fn encrypting_key(
     core.check_state(&key, StateRule::Enabled)?;
     core.external_quota(&key.key)?;
     if key.key.usage() != KeyUsage::EncryptDecrypt {
-        return Err(KmsError::new(
-            ErrorCode::InvalidKeyUsageException,
-            format!(
-                "{} key usage is {} which is not valid for {}.",
-                key.arn,
-                key.key.usage(),
-                access.op.name()
-            ),
-        ));
+        return Err(crate::core::resolve::wrong_usage(&key, access.op));
     }
     Ok(key)
 }
@@ -332,13 +333,99 @@ async fn open_blob(
     };
     Ok(Opened {
         key: Arc::clone(&key),
-        version: version_id,
+        version: Some(version_id),
+        algorithm: EncryptionAlgorithmSpec::SymmetricDefault,
         plaintext,
     })
 }
 
-fn material_id(key: &CachedKey, version: &VersionId) -> Option<String> {
-    key.key.external.is_none().then(|| version.to_hex())
+/// Opens an RSA-OAEP ciphertext: the caller must name the key (the ciphertext does not), which
+/// must be an RSA key that takes `alg`.
+async fn open_asymmetric(
+    core: &Core,
+    ciphertext: &[u8],
+    ctx: &Context,
+    alg: EncryptionAlgorithmSpec,
+    key_ref: Option<&str>,
+    access: &Access<'_>,
+) -> Result<Opened, KmsError> {
+    let key_ref = key_ref
+        .ok_or_else(|| KmsError::new(ErrorCode::ValidationException, "KeyId must not be null"))?;
+    let key = encrypting_key(core, key_ref, access)?;
+    if key.key.spec() == KeySpec::SymmetricDefault {
+        check_algorithm(Some(alg))?;
+    }
+    let material = key.current_parsed()?;
+    // The algorithm first: AWS refuses one the key spec does not take before anything else.
+    material.max_plaintext_len(alg)?;
+    no_context(ctx)?;
+    let ciphertext = ciphertext.to_vec();
+    let plaintext = core
+        .pools
+        .with_private(material, move |m| m.decrypt(alg, &ciphertext))
+        .await?;
+    Ok(Opened {
+        key,
+        version: None,
+        algorithm: alg,
+        plaintext,
+    })
+}
+
+/// Opens a ciphertext of either kind: the blob of a symmetric key unless the request names an
+/// asymmetric algorithm.
+async fn open_any(
+    core: &Core,
+    ciphertext: &[u8],
+    ctx: &Context,
+    alg: Option<EncryptionAlgorithmSpec>,
+    key_ref: Option<&str>,
+    access: &Access<'_>,
+) -> Result<Opened, KmsError> {
+    match alg {
+        None | Some(EncryptionAlgorithmSpec::SymmetricDefault) => {
+            open_blob(core, ciphertext, ctx, key_ref, access).await
+        }
+        Some(alg) => open_asymmetric(core, ciphertext, ctx, alg, key_ref, access).await,
+    }
+}
+
+/// Encrypts under `key` with `alg` (absent: SYMMETRIC_DEFAULT): into the blob for a symmetric
+/// key, with RSAES-OAEP for an RSA key.
+async fn seal_any(
+    core: &Core,
+    key: &CachedKey,
+    alg: Option<EncryptionAlgorithmSpec>,
+    plaintext: &[u8],
+    ctx: &Context,
+    access: &Access<'_>,
+) -> Result<Sealed, KmsError> {
+    if key.key.spec() == KeySpec::SymmetricDefault {
+        check_algorithm(alg)?;
+        let (blob, version) = seal(core, key, plaintext, ctx, access).await?;
+        return Ok(Sealed {
+            ciphertext: blob,
+            version: Some(version),
+            algorithm: EncryptionAlgorithmSpec::SymmetricDefault,
+        });
+    }
+    let alg = alg.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
+    let material = key.current_parsed()?;
+    material.max_plaintext_len(alg)?;
+    no_context(ctx)?;
+    // Encrypting takes the public key only: quick, done in place.
+    let ciphertext = material.encrypt(alg, plaintext)?;
+    Ok(Sealed {
+        ciphertext,
+        version: None,
+        algorithm: alg,
+    })
+}
+
+fn material_id(key: &CachedKey, version: Option<&VersionId>) -> Option<String> {
+    version
+        .filter(|_| key.key.external.is_none())
+        .map(VersionId::to_hex)
 }
 
 pub(crate) async fn encrypt(
@@ -347,16 +434,23 @@ pub(crate) async fn encrypt(
     access: &Access<'_>,
 ) -> Result<EncryptResponse, KmsError> {
     let key = encrypting_key(core, &req.key_id, access)?;
-    check_algorithm(req.encryption_algorithm)?;
-    dry_run(req.dry_run)?;
     let empty = Context::new();
     let ctx = req.encryption_context.as_ref().unwrap_or(&empty);
-    let (blob, _) = seal(core, &key, req.plaintext.as_bytes(), ctx, access).await?;
+    let sealed = seal_any(
+        core,
+        &key,
+        req.encryption_algorithm,
+        req.plaintext.as_bytes(),
+        ctx,
+        access,
+    )
+    .await?;
+    dry_run(req.dry_run)?;
     key.note_use(access.op, access.now_ms, &access.origin.request_id);
     Ok(EncryptResponse {
-        ciphertext_blob: Some(Blob::new(blob)),
+        ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
         key_id: Some(key.arn.to_string()),
-        encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
+        encryption_algorithm: Some(sealed.algorithm),
     })
 }
 
@@ -366,7 +460,6 @@ pub(crate) async fn decrypt(
     access: &Access<'_>,
 ) -> Result<DecryptResponse, KmsError> {
     no_recipient(req.recipient.as_ref())?;
-    check_algorithm(req.encryption_algorithm)?;
     let empty = Context::new();
     let ctx = req.encryption_context.as_ref().unwrap_or(&empty);
     let blob = req
@@ -374,16 +467,24 @@ pub(crate) async fn decrypt(
         .as_ref()
         .map(Blob::as_bytes)
         .unwrap_or_default();
-    let opened = open_blob(core, blob, ctx, req.key_id.as_deref(), access).await?;
+    let opened = open_any(
+        core,
+        blob,
+        ctx,
+        req.encryption_algorithm,
+        req.key_id.as_deref(),
+        access,
+    )
+    .await?;
     dry_run(req.dry_run)?;
     opened
         .key
         .note_use(access.op, access.now_ms, &access.origin.request_id);
     Ok(DecryptResponse {
         key_id: Some(opened.key.arn.to_string()),
-        key_material_id: material_id(&opened.key, &opened.version),
+        key_material_id: material_id(&opened.key, opened.version.as_ref()),
         plaintext: Some(Blob(opened.plaintext)),
-        encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
+        encryption_algorithm: Some(opened.algorithm),
         ciphertext_for_recipient: None,
     })
 }
@@ -393,8 +494,6 @@ pub(crate) async fn re_encrypt(
     req: &ReEncryptRequest,
     access: &Access<'_>,
 ) -> Result<ReEncryptResponse, KmsError> {
-    check_algorithm(req.source_encryption_algorithm)?;
-    check_algorithm(req.destination_encryption_algorithm)?;
     let empty = Context::new();
     let src_ctx = req.source_encryption_context.as_ref().unwrap_or(&empty);
     let blob = req
@@ -402,10 +501,18 @@ pub(crate) async fn re_encrypt(
         .as_ref()
         .map(Blob::as_bytes)
         .unwrap_or_default();
-    // `kms:ReEncryptOnSameKey` is known before either key is authorized.
-    let source_id = crypto::parse_blob(blob)
-        .ok()
-        .map(|p| p.key_id().to_string());
+    // `kms:ReEncryptOnSameKey` is known before either key is authorized. An RSA ciphertext
+    // names no key: its key is the one the request names.
+    let source_id = match req.source_encryption_algorithm {
+        None | Some(EncryptionAlgorithmSpec::SymmetricDefault) => crypto::parse_blob(blob)
+            .ok()
+            .map(|p| p.key_id().to_string()),
+        Some(_) => req
+            .source_key_id
+            .as_deref()
+            .and_then(|r| core.lookup(r, access, Naming::KeyOrAlias).ok())
+            .map(|k| k.key.id.to_string()),
+    };
     let dest_id = core
         .lookup(&req.destination_key_id, access, Naming::KeyOrAlias)
         .ok()
@@ -414,27 +521,60 @@ pub(crate) async fn re_encrypt(
     let from = access
         .with_action("kms:ReEncryptFrom")
         .with_same_key(same_key);
-    let source = open_blob(core, blob, src_ctx, req.source_key_id.as_deref(), &from).await?;
+    let source = open_any(
+        core,
+        blob,
+        src_ctx,
+        req.source_encryption_algorithm,
+        req.source_key_id.as_deref(),
+        &from,
+    )
+    .await?;
     let to = access.with_action("kms:ReEncryptTo");
     let dest = encrypting_key(core, &req.destination_key_id, &to)?;
-    dry_run(req.dry_run)?;
     let dest_ctx = req
         .destination_encryption_context
         .as_ref()
         .unwrap_or(&empty);
-    let (blob, dest_version) = seal(core, &dest, &source.plaintext, dest_ctx, &to).await?;
+    let sealed = seal_any(
+        core,
+        &dest,
+        req.destination_encryption_algorithm,
+        &source.plaintext,
+        dest_ctx,
+        &to,
+    )
+    .await?;
+    dry_run(req.dry_run)?;
     for k in [&source.key, &dest] {
         k.note_use(access.op, access.now_ms, &access.origin.request_id);
     }
     Ok(ReEncryptResponse {
-        ciphertext_blob: Some(Blob::new(blob)),
+        ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
         source_key_id: Some(source.key.arn.to_string()),
         key_id: Some(dest.arn.to_string()),
-        source_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-        destination_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
-        source_key_material_id: material_id(&source.key, &source.version),
-        destination_key_material_id: material_id(&dest, &dest_version),
+        source_encryption_algorithm: Some(source.algorithm),
+        destination_encryption_algorithm: Some(sealed.algorithm),
+        source_key_material_id: material_id(&source.key, source.version.as_ref()),
+        destination_key_material_id: material_id(&dest, sealed.version.as_ref()),
     })
+}
+
+/// The symmetric encryption key a data key is encrypted under: AWS refuses an asymmetric one
+/// after the key-usage check (no period in its message).
+fn symmetric_key(
+    core: &Core,
+    key_ref: &str,
+    access: &Access<'_>,
+) -> Result<Arc<CachedKey>, KmsError> {
+    let key = encrypting_key(core, key_ref, access)?;
+    if key.key.spec() != KeySpec::SymmetricDefault {
+        return Err(KmsError::new(
+            ErrorCode::InvalidKeyUsageException,
+            "You cannot generate a data key with an asymmetric CMK",
+        ));
+    }
+    Ok(key)
 }
 
 /// The length of a data key: `KeySpec` or `NumberOfBytes`, exactly one.
@@ -463,12 +603,12 @@ async fn data_key(
     dry: Option<bool>,
     access: &Access<'_>,
 ) -> Result<(Arc<CachedKey>, Zeroizing<Vec<u8>>, Vec<u8>, VersionId), KmsError> {
-    let key = encrypting_key(core, key_ref, access)?;
-    dry_run(dry)?;
+    let key = symmetric_key(core, key_ref, access)?;
     let data_key =
         crypto::random_bytes(len).map_err(|_| KmsError::internal("Random generation failed."))?;
     let empty = Context::new();
     let (blob, version) = seal(core, &key, &data_key, ctx.unwrap_or(&empty), access).await?;
+    dry_run(dry)?;
     key.note_use(access.op, access.now_ms, &access.origin.request_id);
     Ok((key, data_key, blob, version))
 }
@@ -493,7 +633,7 @@ pub(crate) async fn generate_data_key(
         ciphertext_blob: Some(Blob::new(blob)),
         plaintext: Some(Blob(plaintext)),
         key_id: Some(key.arn.to_string()),
-        key_material_id: material_id(&key, &version),
+        key_material_id: material_id(&key, Some(&version)),
         ciphertext_for_recipient: None,
     })
 }
@@ -516,7 +656,7 @@ pub(crate) async fn generate_data_key_without_plaintext(
     Ok(GenerateDataKeyWithoutPlaintextResponse {
         ciphertext_blob: Some(Blob::new(blob)),
         key_id: Some(key.arn.to_string()),
-        key_material_id: material_id(&key, &version),
+        key_material_id: material_id(&key, Some(&version)),
     })
 }
 

@@ -9,10 +9,11 @@ use kms_api::wire::{
     RetireGrantResponse, RevokeGrantRequest, RevokeGrantResponse,
 };
 use kms_api::{ErrorCode, KmsError};
-use kms_model::{Grant, GrantConstraints, GrantId, GrantOperation, KeySpec};
+use kms_model::{Grant, GrantConstraints, GrantId, GrantOperation, KeySpec, KeyType, KeyUsage};
 
 use crate::core::optable::Naming;
 use crate::core::paging::{page, PageLimits};
+use crate::core::rules::dry_run;
 use crate::core::{rules, store_error, timestamp, Access, CachedKey, Core};
 
 /// AWS's quota of grants on one key.
@@ -38,20 +39,66 @@ const UNCONSTRAINED_OPERATIONS: &[GrantOperation] = &[
     GrantOperation::CreateGrant,
 ];
 
-/// Grant operations a symmetric encryption key supports.
-const SYMMETRIC_OPERATIONS: &[GrantOperation] = &[
-    GrantOperation::Decrypt,
-    GrantOperation::Encrypt,
-    GrantOperation::GenerateDataKey,
-    GrantOperation::GenerateDataKeyWithoutPlaintext,
-    GrantOperation::ReEncryptFrom,
-    GrantOperation::ReEncryptTo,
-    GrantOperation::CreateGrant,
-    GrantOperation::RetireGrant,
-    GrantOperation::DescribeKey,
-    GrantOperation::GenerateDataKeyPair,
-    GrantOperation::GenerateDataKeyPairWithoutPlaintext,
-];
+/// The grant operations a key of `key_type` supports (AWS's table of grant operations by key
+/// type): those of its key usage, and CreateGrant, RetireGrant and DescribeKey on every key.
+fn grant_operations(key_type: KeyType) -> &'static [GrantOperation] {
+    use GrantOperation::*;
+    match key_type.usage() {
+        KeyUsage::EncryptDecrypt if key_type == KeyType::SYMMETRIC_DEFAULT => &[
+            Decrypt,
+            Encrypt,
+            GenerateDataKey,
+            GenerateDataKeyWithoutPlaintext,
+            ReEncryptFrom,
+            ReEncryptTo,
+            GenerateDataKeyPair,
+            GenerateDataKeyPairWithoutPlaintext,
+            CreateGrant,
+            RetireGrant,
+            DescribeKey,
+        ],
+        KeyUsage::EncryptDecrypt => &[
+            Decrypt,
+            Encrypt,
+            ReEncryptFrom,
+            ReEncryptTo,
+            GetPublicKey,
+            CreateGrant,
+            RetireGrant,
+            DescribeKey,
+        ],
+        KeyUsage::SignVerify => &[
+            Sign,
+            Verify,
+            GetPublicKey,
+            CreateGrant,
+            RetireGrant,
+            DescribeKey,
+        ],
+        KeyUsage::KeyAgreement => &[
+            DeriveSharedSecret,
+            GetPublicKey,
+            CreateGrant,
+            RetireGrant,
+            DescribeKey,
+        ],
+        KeyUsage::GenerateVerifyMac => &[
+            GenerateMac,
+            VerifyMac,
+            CreateGrant,
+            RetireGrant,
+            DescribeKey,
+        ],
+        KeyUsage::EncapsulateDecapsulate => &[
+            Encapsulate,
+            Decapsulate,
+            GetPublicKey,
+            CreateGrant,
+            RetireGrant,
+            DescribeKey,
+        ],
+    }
+}
 
 /// Grant ids this KMS issues are 64 hex digits; anything else cannot name a grant.
 fn checked_grant_id(id: &str) -> Result<GrantId, KmsError> {
@@ -61,16 +108,6 @@ fn checked_grant_id(id: &str) -> Result<GrantId, KmsError> {
             "The request was rejected because the specified GrantId is not valid.",
         )
     })
-}
-
-fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
-    if flag == Some(true) {
-        return Err(KmsError::new(
-            ErrorCode::DryRunOperationException,
-            "The request would have succeeded, but the DryRun option is set.",
-        ));
-    }
-    Ok(())
 }
 
 fn entry(key_arn: &str, g: &Grant) -> GrantListEntry {
@@ -134,7 +171,7 @@ pub(crate) async fn create_grant(
     if let Some(bad) = req
         .operations
         .iter()
-        .find(|o| !SYMMETRIC_OPERATIONS.contains(o))
+        .find(|o| !grant_operations(key.key.key_type).contains(o))
     {
         let spec: KeySpec = key.key.spec();
         return Err(KmsError::new(
@@ -153,6 +190,12 @@ pub(crate) async fn create_grant(
         ));
     }
     let constraints = rules::requested_constraints(req.constraints.as_ref());
+    if constraints.is_some() && key.key.key_type != KeyType::SYMMETRIC_DEFAULT {
+        return Err(KmsError::new(
+            ErrorCode::ValidationException,
+            "EncryptionContext is supported only when creating a grant for a symmetric encryption KMS key.",
+        ));
+    }
     if constraints.is_some() {
         if let Some(op) = req
             .operations
@@ -165,7 +208,6 @@ pub(crate) async fn create_grant(
             ));
         }
     }
-    dry_run(req.dry_run)?;
     let mut operations = req.operations.clone();
     operations.dedup();
     let same = |g: &Grant| {
@@ -186,6 +228,7 @@ pub(crate) async fn create_grant(
         key
     };
     if let Some(existing) = key.grants.iter().find(|g| same(g)) {
+        dry_run(req.dry_run)?;
         return Ok(CreateGrantResponse {
             grant_token: Some(rules::token_for(&existing.id)?),
             grant_id: Some(existing.id.to_string()),
@@ -212,6 +255,7 @@ pub(crate) async fn create_grant(
         issuing_account: access.account.clone(),
         created_ms: core.now_ms(),
     };
+    dry_run(req.dry_run)?;
     core.store.create_grant(&grant).await.map_err(store_error)?;
     core.cache.update_key(&key.key_ref(), |k| {
         let mut grants = k.grants.as_ref().clone();

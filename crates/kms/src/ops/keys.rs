@@ -9,8 +9,8 @@ use kms_api::wire::{
 };
 use kms_api::{ErrorCode, KmsError};
 use kms_model::{
-    Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType, KeyUsage, KeyVersion, Origin,
-    Rotation,
+    Deletion, ExternalKey, Key, KeyId, KeySpec, KeyState, KeyType, KeyUsage, KeyVersion,
+    MaterialKind, Origin, Rotation,
 };
 
 use crate::core::cache::{CachedKey, CachedVersion};
@@ -37,11 +37,11 @@ fn requested_spec(req: &CreateKeyRequest) -> Result<KeySpec, KmsError> {
 /// The key type a CreateKey asks for, with AWS's messages.
 fn requested_type(req: &CreateKeyRequest) -> Result<KeyType, KmsError> {
     let key_type = requested_pair(req)?;
-    if key_type != KeyType::SYMMETRIC_DEFAULT {
-        let spec = key_type.spec();
+    if key_type.spec() == KeySpec::Sm2 {
+        // SM2 exists only in AWS's China Regions; elsewhere AWS answers this.
         return Err(KmsError::new(
             ErrorCode::UnsupportedOperationException,
-            format!("KeySpec {spec} is not supported by Strongroom yet; only SYMMETRIC_DEFAULT keys can be created."),
+            "KeySpec SM2 is not supported in this Region",
         ));
     }
     Ok(key_type)
@@ -69,7 +69,10 @@ fn requested_pair(req: &CreateKeyRequest) -> Result<KeyType, KmsError> {
 }
 
 /// Where the new key's material comes from: Strongroom, or an external key store and key.
-fn requested_origin(req: &CreateKeyRequest) -> Result<Option<(String, String)>, KmsError> {
+fn requested_origin(
+    req: &CreateKeyRequest,
+    key_type: KeyType,
+) -> Result<Option<(String, String)>, KmsError> {
     match req.origin.unwrap_or(Origin::AwsKms) {
         Origin::AwsKms | Origin::External => {
             if req.xks_key_id.is_some() {
@@ -87,6 +90,17 @@ fn requested_origin(req: &CreateKeyRequest) -> Result<Option<(String, String)>, 
             Ok(None)
         }
         Origin::ExternalKeyStore => {
+            if key_type != KeyType::SYMMETRIC_DEFAULT {
+                // External key stores hold symmetric encryption keys only (the exception AWS
+                // answers is not documented; see docs/research/xks-kms-behaviour.md §6.1).
+                return Err(KmsError::new(
+                    ErrorCode::UnsupportedOperationException,
+                    format!(
+                        "KeySpec {} is not supported for Origin EXTERNAL_KEY_STORE",
+                        key_type.spec()
+                    ),
+                ));
+            }
             if req.multi_region == Some(true) {
                 return Err(KmsError::new(
                     ErrorCode::UnsupportedOperationException,
@@ -117,7 +131,7 @@ pub(crate) async fn create_key(
         return create_awaiting_import(core, req, access).await;
     }
     let key_type = requested_type(req)?;
-    let external = requested_origin(req)?;
+    let external = requested_origin(req, key_type)?;
     let tags = rules::checked_tags(req.tags.as_deref().unwrap_or_default(), Vec::new())?;
     let multi_region = req.multi_region == Some(true);
     let id = new_key_id(multi_region)?;
@@ -130,7 +144,11 @@ pub(crate) async fn create_key(
         }),
         None => None,
     };
-    let (version_id, wrapped, prepared) = material::generate_aes(&core.root, &id)?;
+    let (version_id, wrapped, prepared) = match key_type.material() {
+        MaterialKind::Aes256Gcm => material::generate_aes(&core.root, &id)?,
+        // Key pairs take long to make (RSA_4096: up to seconds): off the async workers.
+        kind => material::seal_new(&core.root, &id, core.pools.generate(kind).await?)?,
+    };
     let now = core.now_ms();
     let key = Key {
         id: id.clone(),
@@ -255,7 +273,7 @@ async fn create_awaiting_import(
             format!("KeySpec {spec} is not supported for Origin EXTERNAL"),
         ));
     }
-    requested_origin(req)?;
+    requested_origin(req, key_type)?;
     let tags = rules::checked_tags(req.tags.as_deref().unwrap_or_default(), Vec::new())?;
     let multi_region = req.multi_region == Some(true);
     let id = new_key_id(multi_region)?;

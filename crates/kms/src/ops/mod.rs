@@ -1,16 +1,18 @@
 //! The operations, one module per family. Each is a function of the core, its typed request and
 //! the access; they depend on the core and never on each other.
 
+mod agreement;
 mod aliases;
 mod crypto;
 mod custom_key_stores;
 mod grants;
 mod import;
 mod keys;
+mod mac;
 mod multi_region;
-mod not_built;
 mod policies;
 mod rotation;
+mod signing;
 mod tags;
 mod usage;
 
@@ -49,7 +51,21 @@ pub(crate) async fn dispatch(
         Request::GenerateDataKeyWithoutPlaintext(r) => {
             json(crypto::generate_data_key_without_plaintext(core, r, access).await)
         }
+        Request::GenerateDataKeyPair(r) => {
+            json(crypto::generate_data_key_pair(core, r, access).await)
+        }
+        Request::GenerateDataKeyPairWithoutPlaintext(r) => {
+            json(crypto::generate_data_key_pair_without_plaintext(core, r, access).await)
+        }
         Request::GenerateRandom(r) => json(crypto::generate_random(core, r, access)),
+        Request::GetPublicKey(r) => json(signing::get_public_key(core, r, access)),
+        Request::Sign(r) => json(signing::sign(core, r, access).await),
+        Request::Verify(r) => json(signing::verify(core, r, access)),
+        Request::GenerateMac(r) => json(mac::generate_mac(core, r, access)),
+        Request::VerifyMac(r) => json(mac::verify_mac(core, r, access)),
+        Request::DeriveSharedSecret(r) => json(agreement::derive_shared_secret(core, r, access)),
+        Request::Encapsulate(r) => json(agreement::encapsulate(core, r, access)),
+        Request::Decapsulate(r) => json(agreement::decapsulate(core, r, access)),
         Request::GetKeyPolicy(r) => json(policies::get_key_policy(core, r, access)),
         Request::PutKeyPolicy(r) => json(policies::put_key_policy(core, r, access).await),
         Request::ListKeyPolicies(r) => json(policies::list_key_policies(core, r, access)),
@@ -85,6 +101,5 @@ pub(crate) async fn dispatch(
         Request::DeleteImportedKeyMaterial(r) => {
             json(import::delete_imported_key_material(core, r, access).await)
         }
-        other => Err(not_built::answer(core, other, access)),
     }
 }

@@ -93,7 +93,7 @@ fn oaep_encrypt(dir: &Scratch, public_der: &[u8], hash: &str, plaintext: &[u8]) 
 /// `material` wrapped for import as `alg` says, by OpenSSL alone: RSA-OAEP of the material, or
 /// RSA-OAEP of a fresh AES-256 key followed by the material under AES key wrap with padding
 /// (RFC 5649).
-fn wrap(public_der: &[u8], alg: &AlgorithmSpec, material: &[u8]) -> Vec<u8> {
+pub(crate) fn wrap(public_der: &[u8], alg: &AlgorithmSpec, material: &[u8]) -> Vec<u8> {
     let dir = Scratch::new();
     let hash = oaep_hash(alg);
     match alg {

@@ -5,20 +5,27 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 mod aliases;
+mod asymmetric;
 mod at_rest;
 mod authz;
 mod cluster;
 mod common;
 mod concurrency;
 mod crypto;
+mod data_key_pairs;
 mod dev_xks;
+mod dry_run;
 mod durability;
 mod fidelity;
+mod hmac;
 mod import;
 mod keys;
 mod limits;
+mod model_walk;
 mod multi_region;
+mod openssl;
 mod policies;
+mod pq;
 mod protocol;
 mod regions;
 mod rotation;

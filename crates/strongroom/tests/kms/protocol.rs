@@ -37,24 +37,6 @@ async fn unknown_target_is_unknown_operation() {
 }
 
 #[tokio::test]
-async fn model_operations_not_built_are_unsupported() {
-    let kms = Kms::start().await;
-    let key = kms.key().await;
-    let cases = [
-        (
-            "GenerateDataKeyPair",
-            serde_json::json!({ "KeyId": key, "KeyPairSpec": "RSA_2048" }),
-        ),
-        ("GetPublicKey", serde_json::json!({ "KeyId": key })),
-    ];
-    for (op, body) in cases {
-        let r = kms.signed(&format!("TrentService.{op}"), body.to_string().as_bytes());
-        let msg = r.expect_error(400, "UnsupportedOperationException");
-        assert!(msg.contains(op), "{op}: {msg}");
-    }
-}
-
-#[tokio::test]
 async fn undecodable_bodies_are_serialization_exceptions() {
     let kms = Kms::start().await;
     let key = kms.key().await;

@@ -962,3 +962,153 @@ async fn ten_stores_per_account() {
     .await
     .expect("room again after a delete");
 }
+
+/// DryRun is the last check: a DryRun request on an external key goes through the proxy, and a
+/// proxy failure is the answer, not DryRunOperationException (AWS runs the whole operation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_answers_only_after_the_proxy() {
+    let (_pki, fake, kms) = setup("dry-run").await;
+    let c = &kms.client;
+    let store = fake_store(&kms, &fake, "s").await;
+    let key = xks_key(c, &store, "ext-1").await;
+    let ct = encrypt(c, &key, b"dry").await;
+    let own = c
+        .create_key()
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata
+        .expect("KeyMetadata")
+        .key_id()
+        .to_string();
+    let own_ct = encrypt(c, &own, b"dry").await;
+
+    fake.set(|op, req| match op {
+        "encrypt" | "decrypt" => Reply::error(500, "InternalException"),
+        _ => good(op, req),
+    });
+    let msg = expect_code(
+        c.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new("x"))
+            .dry_run(true)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(msg, MSG_INTERNAL, "Encrypt");
+    let msg = expect_code(
+        c.generate_data_key()
+            .key_id(&key)
+            .key_spec(DataKeySpec::Aes256)
+            .dry_run(true)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(msg, MSG_INTERNAL, "GenerateDataKey");
+    let msg = expect_code(
+        c.decrypt()
+            .ciphertext_blob(Blob::new(ct.clone()))
+            .dry_run(true)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(msg, MSG_INTERNAL, "Decrypt");
+    let msg = expect_code(
+        c.re_encrypt()
+            .ciphertext_blob(Blob::new(own_ct.clone()))
+            .destination_key_id(&key)
+            .dry_run(true)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    assert_eq!(msg, MSG_INTERNAL, "ReEncrypt");
+    fake.heal();
+    let r = c
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(own_ct))
+        .destination_key_id(&key)
+        .dry_run(true)
+        .send()
+        .await;
+    expect_code(r, "DryRunOperationException");
+    let r = c
+        .decrypt()
+        .ciphertext_blob(Blob::new(ct))
+        .dry_run(true)
+        .send()
+        .await;
+    expect_code(r, "DryRunOperationException");
+}
+
+/// Keys in external key stores are symmetric encryption keys: the other key types and the
+/// operations of other key usages get AWS's refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_keys_refuse_asymmetric_operations() {
+    use aws_sdk_kms::types::{
+        DataKeyPairSpec, KeySpec, KeyUsageType, MacAlgorithmSpec, OriginType, SigningAlgorithmSpec,
+    };
+
+    let (_pki, fake, kms) = setup("asymmetric").await;
+    let c = &kms.client;
+    let store = fake_store(&kms, &fake, "s").await;
+    let key = xks_key(c, &store, "ext-1").await;
+    let arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{key}");
+
+    let r = c
+        .create_key()
+        .origin(OriginType::ExternalKeyStore)
+        .custom_key_store_id(&store)
+        .xks_key_id("ext-2")
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await;
+    assert_eq!(
+        expect_code(r, "UnsupportedOperationException"),
+        "KeySpec ECC_NIST_P256 is not supported for Origin EXTERNAL_KEY_STORE"
+    );
+    let r = c
+        .sign()
+        .key_id(&key)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .message(Blob::new("m"))
+        .send()
+        .await;
+    assert_eq!(
+        expect_code(r, "InvalidKeyUsageException"),
+        format!("{arn} key usage is ENCRYPT_DECRYPT which is not valid for Sign.")
+    );
+    let r = c
+        .generate_mac()
+        .key_id(&key)
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .message(Blob::new("m"))
+        .send()
+        .await;
+    assert_eq!(
+        expect_code(r, "InvalidKeyUsageException"),
+        format!("{arn} key usage is ENCRYPT_DECRYPT which is not valid for GenerateMac.")
+    );
+    let r = c.get_public_key().key_id(&key).send().await;
+    assert_eq!(expect_code(r, "UnsupportedOperationException"), "");
+    let not_valid =
+        format!("{arn} origin is EXTERNAL_KEY_STORE which is not valid for this operation.");
+    let r = c
+        .generate_data_key_pair()
+        .key_id(&key)
+        .key_pair_spec(DataKeyPairSpec::EccNistP256)
+        .send()
+        .await;
+    assert_eq!(expect_code(r, "UnsupportedOperationException"), not_valid);
+    let r = c
+        .generate_data_key_pair_without_plaintext()
+        .key_id(&key)
+        .key_pair_spec(DataKeyPairSpec::EccNistP256)
+        .send()
+        .await;
+    assert_eq!(expect_code(r, "UnsupportedOperationException"), not_valid);
+}
