@@ -49,6 +49,10 @@ pub struct KmsConfig {
     pub xks: XksSettings,
     /// Several nodes on one store: staleness bound, job lease.
     pub cluster: ClusterSettings,
+    /// How often the key uses noted in memory are written to the store
+    /// ([`Kms::flush_key_usage_forever`]): how long another node, or this one after a crash,
+    /// may answer GetKeyLastUsage without them.
+    pub usage_flush_interval: std::time::Duration,
 }
 
 impl KmsConfig {
@@ -60,6 +64,7 @@ impl KmsConfig {
             partition: "aws".to_string(),
             xks: XksSettings::default(),
             cluster: ClusterSettings::default(),
+            usage_flush_interval: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -117,7 +122,7 @@ impl Kms {
         xks: Arc<dyn ExternalKeyStore>,
     ) -> Result<Kms, KmsError> {
         let snapshot = store.load().await.map_err(store_error)?;
-        let started_ms = clock.now_ms();
+        let usage_tracking_start_ms = store.usage_tracking_start_ms().await.map_err(store_error)?;
         let freshness = core::freshness::Freshness::new(config.cluster.max_staleness);
         let core = Core {
             config,
@@ -129,7 +134,8 @@ impl Kms {
             xks,
             pools: Default::default(),
             feed_position: std::sync::atomic::AtomicU64::new(snapshot.position),
-            started_ms,
+            usage_tracking_start_ms,
+            usage: Default::default(),
             writes: tokio::sync::Mutex::new(()),
             following: tokio::sync::Mutex::new(()),
             freshness,
@@ -208,6 +214,39 @@ impl Kms {
     /// in-memory copy; returns how many changes were applied.
     pub async fn follow_changes(&self) -> Result<usize, KmsError> {
         jobs::follow_changes(&self.core).await
+    }
+
+    /// Writes the key uses noted since the last flush to the store, in one batch; returns how
+    /// many. On failure they stay noted for the next flush.
+    pub async fn flush_key_usage(&self) -> Result<usize, KmsError> {
+        self.core
+            .usage
+            .flush(&*self.core.store)
+            .await
+            .map_err(store_error)
+    }
+
+    /// Flushes the noted key uses for ever, every `usage_flush_interval` (on every node: each
+    /// flushes its own). A failing store is retried at the next interval; requests go on.
+    pub async fn flush_key_usage_forever(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.core.config.usage_flush_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            match self.core.usage.flush(&*self.core.store).await {
+                Ok(_) if failing => {
+                    tracing::info!("key usage is written to the store again");
+                    failing = false;
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "cannot write key usage to the store; retrying");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// The periodic `KmsHealthCheck` of every connected custom key store.

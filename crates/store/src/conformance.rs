@@ -19,7 +19,7 @@ use kms_model::{
     VersionId, XksProxyConnectivity,
 };
 
-use crate::{Entity, Page, PageRequest, Store, StoreError, Versioned};
+use crate::{Entity, KeyUse, Page, PageRequest, Store, StoreError, UsageOperation, Versioned};
 
 /// A backend under test.
 #[async_trait::async_trait]
@@ -33,6 +33,9 @@ pub trait Backend: Send + Sync + 'static {
     /// How many of the latest changes the handles this backend opens keep in their feed: at
     /// least 150, and small (a few hundred), as one test writes more than this.
     fn changes_kept(&self) -> u64;
+    /// Takes `db` (no handle open on it) back to the layout before key usage was tracked, as
+    /// the version before left it: no usage table, no tracking start.
+    async fn remove_usage_tracking(&self, db: &Self::Database);
 }
 
 /// Expands to one `#[tokio::test]` per function of the suite, each running it on `$backend`
@@ -62,6 +65,11 @@ macro_rules! conformance_tests {
             writes_survive_reopening,
             leases_are_exclusive_and_expire,
             followers_miss_no_concurrent_write,
+            key_uses_keep_the_newest,
+            racing_key_uses_keep_the_newest,
+            deleting_a_key_deletes_its_use,
+            usage_tracking_starts_with_the_database,
+            usage_tracking_is_added_to_an_existing_database,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -1598,4 +1606,251 @@ pub async fn followers_miss_no_concurrent_write<B: Backend>(b: &B) {
     let seen = follower.await.expect("follower");
     assert_eq!(seen.len(), written.len(), "each write seen once");
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), written);
+}
+
+// ---- Key usage
+
+/// A use of key `k`.
+fn key_use(k: &Key, operation: UsageOperation, at_ms: i64, request_id: &str) -> KeyUse {
+    KeyUse {
+        key: key_ref(k),
+        operation,
+        at_ms,
+        request_id: request_id.to_string(),
+    }
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch");
+    i64::try_from(since.as_millis()).expect("in range")
+}
+
+/// A key's record holds its newest use whatever order uses arrive in (an older one, or one as
+/// old, changes nothing); in a batch, each key's newest counts; a use of a key that is not
+/// there is dropped; recording changes no revision and no feed position; every handle sees it.
+pub async fn key_uses_keep_the_newest<B: Backend>(b: &B) {
+    let (db, s) = fresh(b).await;
+    let (k1, r1) = new_key(&*s, 1, &account(), &region()).await;
+    let (k2, _) = new_key(&*s, 2, &account(), &region()).await;
+    assert_eq!(s.key_last_use(&key_ref(&k1)).await.expect("read"), None);
+    let position = end_of_feed(&*s).await;
+
+    let first = key_use(&k1, UsageOperation::Encrypt, 2_000, "req-1");
+    s.record_key_uses(std::slice::from_ref(&first))
+        .await
+        .expect("record");
+    assert_eq!(
+        s.key_last_use(&key_ref(&k1)).await.expect("read"),
+        Some(first.clone())
+    );
+    for stale in [
+        key_use(&k1, UsageOperation::Decrypt, 1_999, "older"),
+        key_use(&k1, UsageOperation::Sign, 2_000, "as-old"),
+    ] {
+        s.record_key_uses(&[stale]).await.expect("record");
+        assert_eq!(
+            s.key_last_use(&key_ref(&k1)).await.expect("read"),
+            Some(first.clone()),
+            "an older use does not replace a newer one"
+        );
+    }
+
+    // One batch: several uses of k1 (the newest is not last), one of k2, one of a key that
+    // does not exist.
+    let gone = key(9, &account(), &region());
+    let newest = key_use(&k1, UsageOperation::ReEncrypt, 3_000, "req-3");
+    let batch = vec![
+        key_use(&k1, UsageOperation::Decrypt, 2_500, "req-2"),
+        newest.clone(),
+        key_use(&k2, UsageOperation::GenerateDataKey, 2_700, "req-k2"),
+        key_use(&gone, UsageOperation::Encrypt, 2_800, "req-gone"),
+        key_use(&k1, UsageOperation::Verify, 2_900, "req-4"),
+    ];
+    s.record_key_uses(&batch).await.expect("record a batch");
+    s.record_key_uses(&[]).await.expect("record nothing");
+    assert_eq!(
+        s.key_last_use(&key_ref(&k1)).await.expect("read"),
+        Some(newest.clone())
+    );
+    assert_eq!(
+        s.key_last_use(&key_ref(&k2)).await.expect("read"),
+        Some(batch[2].clone())
+    );
+    assert_eq!(s.key_last_use(&key_ref(&gone)).await.expect("read"), None);
+    let mut elsewhere = k1.clone();
+    elsewhere.region = other_region();
+    assert_eq!(
+        s.key_last_use(&key_ref(&elsewhere)).await.expect("read"),
+        None,
+        "a use is of the key in its Region"
+    );
+
+    // Uses are not changes: no revision moved, no change fed.
+    assert_eq!(end_of_feed(&*s).await, position);
+    assert!(changes_after(&*s, position, 10).await.is_empty());
+    let bundle = s.get_key(&key_ref(&k1)).await.expect("get").expect("there");
+    assert_eq!(bundle.key.revision, r1);
+
+    // Another handle (node) reads what this one recorded, and every operation round-trips.
+    let other = b.open(&db).await;
+    assert_eq!(
+        other.key_last_use(&key_ref(&k1)).await.expect("read"),
+        Some(newest)
+    );
+    for (i, op) in UsageOperation::ALL.into_iter().enumerate() {
+        let u = key_use(&k2, op, 10_000 + i64::try_from(i).expect("small"), "req");
+        other
+            .record_key_uses(std::slice::from_ref(&u))
+            .await
+            .expect("record");
+        assert_eq!(s.key_last_use(&key_ref(&k2)).await.expect("read"), Some(u));
+    }
+}
+
+/// Handles racing to record uses of the same keys, each batch in its own order: every key ends
+/// with the newest use any of them recorded.
+pub async fn racing_key_uses_keep_the_newest<B: Backend>(b: &B) {
+    let db = b.create().await;
+    let handles: Vec<Arc<dyn Store>> =
+        vec![b.open(&db).await, b.open(&db).await, b.open(&db).await];
+    let keys: Vec<Key> = {
+        let mut keys = Vec::new();
+        for n in 1..=8 {
+            keys.push(new_key(&*handles[0], n, &account(), &region()).await.0);
+        }
+        keys
+    };
+    let tasks = handles.iter().enumerate().map(|(h, s)| {
+        let (s, keys) = (Arc::clone(s), keys.clone());
+        tokio::spawn(async move {
+            for round in 0..20_i64 {
+                let mut batch: Vec<KeyUse> = keys
+                    .iter()
+                    .map(|k| {
+                        // Handle h's times interleave with the others'; handle 1 writes the
+                        // newest of all in round 7 and then goes back in time.
+                        let h64 = i64::try_from(h).expect("small");
+                        let at = if h == 1 && round == 7 {
+                            1_000_000
+                        } else {
+                            round * 10 + h64
+                        };
+                        key_use(k, UsageOperation::Encrypt, at, &format!("h{h}-r{round}"))
+                    })
+                    .collect();
+                if (round + i64::try_from(h).expect("small")) % 2 == 1 {
+                    batch.reverse();
+                }
+                // The backend orders its writes: racing batches do not deadlock.
+                s.record_key_uses(&batch).await.expect("record");
+            }
+        })
+    });
+    for t in tasks.collect::<Vec<_>>() {
+        t.await.expect("writer");
+    }
+    for k in &keys {
+        let u = handles[2]
+            .key_last_use(&key_ref(k))
+            .await
+            .expect("read")
+            .expect("used");
+        assert_eq!((u.at_ms, u.request_id.as_str()), (1_000_000, "h1-r7"));
+    }
+}
+
+/// Deleting a key deletes its use: a key made again with the same id and Region (a replica
+/// made again) starts unused.
+pub async fn deleting_a_key_deletes_its_use<B: Backend>(b: &B) {
+    let (_db, s) = fresh(b).await;
+    let (k, r) = new_key(&*s, 1, &account(), &region()).await;
+    let (other, _) = new_key(&*s, 2, &account(), &region()).await;
+    s.record_key_uses(&[
+        key_use(&k, UsageOperation::Encrypt, 5_000, "req-1"),
+        key_use(&other, UsageOperation::Decrypt, 5_000, "req-2"),
+    ])
+    .await
+    .expect("record");
+    s.delete_key(&key_ref(&k), r).await.expect("delete");
+    assert_eq!(s.key_last_use(&key_ref(&k)).await.expect("read"), None);
+    assert!(
+        s.key_last_use(&key_ref(&other))
+            .await
+            .expect("read")
+            .is_some(),
+        "another key keeps its use"
+    );
+    new_key(&*s, 1, &account(), &region()).await;
+    assert_eq!(s.key_last_use(&key_ref(&k)).await.expect("read"), None);
+    // A node's late flush of a use of the deleted key does not bring the old use back either.
+    s.record_key_uses(&[key_use(&k, UsageOperation::Sign, 6_000, "req-3")])
+        .await
+        .expect("record");
+    assert_eq!(
+        s.key_last_use(&key_ref(&k))
+            .await
+            .expect("read")
+            .map(|u| u.at_ms),
+        Some(6_000),
+        "the new key's own use is recorded"
+    );
+}
+
+/// A new database tracks usage from when it was made; every handle, then and later, says the
+/// same.
+pub async fn usage_tracking_starts_with_the_database<B: Backend>(b: &B) {
+    let before = now_ms();
+    let db = b.create().await;
+    let s = b.open(&db).await;
+    let after = now_ms();
+    let start = s.usage_tracking_start_ms().await.expect("tracking start");
+    // The database's clock may be another host's: a little slack.
+    assert!(
+        (before - 1_000..=after + 1_000).contains(&start),
+        "{before} <= {start} <= {after}"
+    );
+    drop(s);
+    let again = b.open(&db).await;
+    assert_eq!(again.usage_tracking_start_ms().await.expect("again"), start);
+    let other = b.open(&db).await;
+    assert_eq!(other.usage_tracking_start_ms().await.expect("other"), start);
+}
+
+/// A database from before usage tracking gets its usage table when opened, with the keys it
+/// had, and tracks usage from then on (not from before, when nothing was recorded).
+pub async fn usage_tracking_is_added_to_an_existing_database<B: Backend>(b: &B) {
+    let db = b.create().await;
+    let (k, snapshot) = {
+        let s = b.open(&db).await;
+        let (k, _) = new_key(&*s, 1, &account(), &region()).await;
+        s.record_key_uses(&[key_use(&k, UsageOperation::Encrypt, 1_000, "req-old")])
+            .await
+            .expect("record");
+        (k, s.load().await.expect("load"))
+    };
+    b.remove_usage_tracking(&db).await;
+
+    let before = now_ms();
+    let s = b.open(&db).await;
+    let after = now_ms();
+    let migrated = s.load().await.expect("load");
+    assert_eq!(migrated.keys, snapshot.keys, "the records are untouched");
+    assert_eq!(migrated.position, snapshot.position);
+    let start = s.usage_tracking_start_ms().await.expect("tracking start");
+    assert!(
+        (before - 1_000..=after + 1_000).contains(&start),
+        "tracked from the migration: {before} <= {start} <= {after}"
+    );
+    assert_eq!(s.key_last_use(&key_ref(&k)).await.expect("read"), None);
+    let u = key_use(&k, UsageOperation::Decrypt, 2_000, "req-new");
+    s.record_key_uses(std::slice::from_ref(&u))
+        .await
+        .expect("record");
+    drop(s);
+
+    let s = b.open(&db).await;
+    assert_eq!(s.usage_tracking_start_ms().await.expect("again"), start);
+    assert_eq!(s.key_last_use(&key_ref(&k)).await.expect("read"), Some(u));
 }

@@ -22,6 +22,7 @@ mod sqlite;
 #[cfg(all(feature = "conformance", feature = "postgres"))]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure panics
 pub mod test_postgres;
+mod usage;
 
 use kms_model::{
     AccountId, Alias, AliasName, CustomKeyStore, CustomKeyStoreId, Grant, GrantId, Key, KeyId,
@@ -31,6 +32,7 @@ use kms_model::{
 #[cfg(feature = "postgres")]
 pub use postgres::{redact_url, PgOptions, PgStore, PgTls};
 pub use sqlite::{SqliteOptions, SqliteStore};
+pub use usage::{KeyUse, UsageOperation};
 
 /// The most items one page of a list holds, and the most changes one call of
 /// [`Store::changes_since`] returns: larger limits are lowered to it.
@@ -215,6 +217,10 @@ pub enum StoreError {
 ///
 /// **Order.** Lists and the bundle's parts are ordered by the bytes of their sort keys.
 ///
+/// **Key usage.** Each key's last cryptographic use is a record of its own, outside the feed:
+/// recording one moves no revision and no feed position. Uses are recorded in batches, and a
+/// key's record only moves forward in time, whoever writes it. Deleting a key deletes it.
+///
 /// Implementations never block the calling async thread.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -339,6 +345,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives up `holder`'s lease `name` (nothing if another holder has it).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Records keys' last uses, in one transaction: each replaces its key's record only if it
+    /// is newer (a larger `at_ms`), so that nodes racing cannot move a record back in time.
+    /// A use of a key that is not there (deleted since) is dropped.
+    async fn record_key_uses(&self, uses: &[KeyUse]) -> Result<(), StoreError>;
+
+    /// A key's last recorded use; `None` if none was recorded.
+    async fn key_last_use(&self, key: &KeyRef) -> Result<Option<KeyUse>, StoreError>;
+
+    /// Since when the database records key use (milliseconds since the epoch): when its usage
+    /// table was made. The same for every handle, for ever.
+    async fn usage_tracking_start_ms(&self) -> Result<i64, StoreError>;
 
     /// A signal that another handle may have written (PostgreSQL's NOTIFY), to wake a feed
     /// follower before its next poll; `None` if the backend has none. Only ever an early

@@ -299,6 +299,7 @@ async fn the_upgrade_fixture_migrates_with_every_record() {
             "clock",
             "custom_key_stores",
             "grants",
+            "key_usage",
             "key_versions",
             "keys",
             "leases",

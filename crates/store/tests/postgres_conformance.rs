@@ -33,6 +33,24 @@ impl Backend for Postgres {
     fn changes_kept(&self) -> u64 {
         CHANGES_KEPT
     }
+
+    async fn remove_usage_tracking(&self, schema: &String) {
+        let (client, connection) = tokio_postgres::connect(&server_url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        let task = tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "SET search_path = {schema};
+                 DROP TABLE key_usage;
+                 DELETE FROM strongroom_meta WHERE name = 'usage_tracking_start_ms';
+                 UPDATE strongroom_meta SET value = '1' WHERE name = 'schema_version';"
+            ))
+            .await
+            .expect("remove usage tracking");
+        drop(client);
+        let _ = task.await;
+    }
 }
 
 store::conformance_tests!(Postgres);

@@ -47,6 +47,15 @@ impl Backend for Sqlite {
     fn changes_kept(&self) -> u64 {
         CHANGES_KEPT
     }
+
+    async fn remove_usage_tracking(&self, db: &Database) {
+        let conn = rusqlite::Connection::open(&db.path).expect("open");
+        conn.execute_batch(
+            "DROP TABLE key_usage;
+             DELETE FROM meta WHERE name = 'usage_tracking_start_ms';",
+        )
+        .expect("remove usage tracking");
+    }
 }
 
 store::conformance_tests!(Sqlite);

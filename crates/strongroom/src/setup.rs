@@ -213,6 +213,7 @@ async fn start(
         partition: "aws".to_string(),
         xks: config.xks.settings()?,
         cluster: config.store.cluster(),
+        usage_flush_interval: config.store.usage_flush_interval(),
     };
     let xks = kms::xks_client(&kms_config, &default_region)
         .map_err(|e| format!("cannot start: {}", e.message))?;
@@ -328,6 +329,8 @@ async fn run(
         },
     ));
     tokio::spawn(Arc::clone(&app.kms).follow_forever(jobs.follow));
+    // Every node writes its own key uses, leaseholder or not.
+    tokio::spawn(Arc::clone(&app.kms).flush_key_usage_forever());
     tokio::spawn(server::xks_health_checker(Arc::clone(&app.kms), lease));
     // The handler is installed before `start` returns to the caller that prints readiness, so a
     // SIGHUP right after the "listening" line cannot kill the process.
@@ -346,6 +349,10 @@ async fn run(
     // Returning (rather than exiting) lets `dev` remove its temporary directory.
     let kms = Arc::clone(&app.kms);
     server::serve(app, listener, limits, stop).await;
+    // The uses noted since the last flush (the open requests have finished).
+    if let Err(e) = kms.flush_key_usage().await {
+        tracing::warn!("cannot write the last key uses to the store: {e}");
+    }
     if lease {
         // Another node takes the jobs at once rather than when the lease runs out.
         kms.release_jobs_lease().await;
@@ -560,6 +567,9 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
         // Jobs move to another node within seconds when theirs stops.
         created.config.store.lease_ms = 3000;
     }
+    // Another node sees a key's use as soon as it sees a change.
+    created.config.store.usage_flush_ms =
+        u64::try_from(options.job_interval.as_millis()).unwrap_or(u64::MAX);
     let clock: Arc<dyn kms::Clock> = match &options.clock_offset_file {
         Some(f) => Arc::new(kms::OffsetFileClock::new(f.clone())),
         None => Arc::new(kms::SystemClock),

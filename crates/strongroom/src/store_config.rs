@@ -51,6 +51,10 @@ pub struct StoreConfig {
     /// each), so that every node answers as one would, at once, after a change through any
     /// other. Off: requests read only memory and changes arrive within `follow_interval_ms`.
     pub strict_consistency: bool,
+    /// How often the node writes the key uses it noted (GetKeyLastUsage) to the store, in
+    /// milliseconds: other nodes see a use within about this long, and a crash loses at most
+    /// this long's uses.
+    pub usage_flush_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -70,6 +74,7 @@ impl Default for StoreConfig {
             lease_ms: 15_000,
             notifications: true,
             strict_consistency: false,
+            usage_flush_ms: 1000,
         }
     }
 }
@@ -103,6 +108,11 @@ impl StoreConfig {
             lease_ttl: Duration::from_millis(self.lease_ms.max(300)),
             strict_consistency: self.is_shared() && self.strict_consistency,
         }
+    }
+
+    /// How often the node writes the key uses it noted to the store.
+    pub fn usage_flush_interval(&self) -> Duration {
+        Duration::from_millis(self.usage_flush_ms.max(10))
     }
 
     fn password(&self, allow_shared: bool) -> Result<Option<Zeroizing<String>>, String> {

@@ -16,6 +16,7 @@ use kms_model::{
 use store::Versioned;
 
 use super::material::Material;
+use super::usage::UseSlot;
 
 /// A version's metadata and material.
 #[derive(Debug)]
@@ -57,38 +58,7 @@ pub(crate) struct CachedKey {
     pub aliases: Arc<Vec<String>>,
     /// The key's last successful cryptographic use on this node (GetKeyLastUsage), shared by
     /// every entry of the key.
-    pub last_use: Arc<std::sync::Mutex<Option<LastUse>>>,
-}
-
-/// A key's last cryptographic use.
-#[derive(Debug, Clone)]
-pub(crate) struct LastUse {
-    pub operation: kms_api::Operation,
-    pub at_ms: i64,
-    pub request_id: String,
-}
-
-impl CachedKey {
-    /// Records a successful cryptographic use.
-    pub fn note_use(&self, operation: kms_api::Operation, at_ms: i64, request_id: &str) {
-        let mut slot = self
-            .last_use
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *slot = Some(LastUse {
-            operation,
-            at_ms,
-            request_id: request_id.to_string(),
-        });
-    }
-
-    /// The last recorded use.
-    pub fn last_use(&self) -> Option<LastUse> {
-        self.last_use
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
+    pub last_use: Arc<UseSlot>,
 }
 
 impl std::fmt::Debug for CachedKey {

@@ -20,6 +20,7 @@ pub(crate) mod resolve;
 pub(crate) mod rules;
 pub(crate) mod states;
 pub(crate) mod stores;
+pub(crate) mod usage;
 pub(crate) mod writes;
 
 use std::sync::Arc;
@@ -46,9 +47,11 @@ pub(crate) struct Core {
     pub xks: Arc<dyn ExternalKeyStore>,
     /// Where key generation and slow private-key operations run (off the async workers).
     pub pools: material::Pools,
-    /// When this service started, milliseconds since the epoch (GetKeyLastUsage tracks from
-    /// then).
-    pub started_ms: i64,
+    /// Since when the store tracks key usage, milliseconds since the epoch (GetKeyLastUsage's
+    /// tracking start, for keys made before it).
+    pub usage_tracking_start_ms: i64,
+    /// The key uses this node noted and has not flushed to the store yet.
+    pub usage: usage::UsageLog,
     /// How far the cache has followed the store's change feed.
     pub feed_position: std::sync::atomic::AtomicU64,
     /// Orders this process's writes so that the store and the cache change in the same order;

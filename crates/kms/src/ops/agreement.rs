@@ -22,7 +22,8 @@ pub(crate) fn derive_shared_secret(
         .current_parsed()?
         .derive_shared_secret(req.key_agreement_algorithm, req.public_key.as_bytes())?;
     dry_run(req.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(DeriveSharedSecretResponse {
         key_id: Some(key.arn.to_string()),
         shared_secret: Some(Blob(secret)),
@@ -42,7 +43,8 @@ pub(crate) fn encapsulate(
         .current_parsed()?
         .encapsulate(req.encapsulation_algorithm)?;
     dry_run(req.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(EncapsulateResponse {
         key_id: Some(key.arn.to_string()),
         shared_secret: Some(Blob(secret)),
@@ -64,7 +66,8 @@ pub(crate) fn decapsulate(
         req.shared_secret_ciphertext_blob.as_bytes(),
     )?;
     dry_run(req.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(DecapsulateResponse {
         key_id: Some(key.arn.to_string()),
         shared_secret: Some(Blob(secret)),

@@ -446,7 +446,8 @@ pub(crate) async fn encrypt(
     )
     .await?;
     dry_run(req.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(EncryptResponse {
         ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
         key_id: Some(key.arn.to_string()),
@@ -477,9 +478,12 @@ pub(crate) async fn decrypt(
     )
     .await?;
     dry_run(req.dry_run)?;
-    opened
-        .key
-        .note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage.note(
+        &opened.key,
+        access.op,
+        access.now_ms,
+        &access.origin.request_id,
+    );
     Ok(DecryptResponse {
         key_id: Some(opened.key.arn.to_string()),
         key_material_id: material_id(&opened.key, opened.version.as_ref()),
@@ -547,7 +551,8 @@ pub(crate) async fn re_encrypt(
     .await?;
     dry_run(req.dry_run)?;
     for k in [&source.key, &dest] {
-        k.note_use(access.op, access.now_ms, &access.origin.request_id);
+        core.usage
+            .note(k, access.op, access.now_ms, &access.origin.request_id);
     }
     Ok(ReEncryptResponse {
         ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
@@ -609,7 +614,8 @@ async fn data_key(
     let empty = Context::new();
     let (blob, version) = seal(core, &key, &data_key, ctx.unwrap_or(&empty), access).await?;
     dry_run(dry)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok((key, data_key, blob, version))
 }
 

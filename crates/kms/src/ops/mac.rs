@@ -20,7 +20,8 @@ pub(crate) fn generate_mac(
         .current_parsed()?
         .generate_mac(req.mac_algorithm, req.message.as_bytes())?;
     dry_run(req.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(GenerateMacResponse {
         key_id: Some(key.arn.to_string()),
         mac: Some(Blob::new(mac)),
@@ -44,7 +45,8 @@ pub(crate) fn verify_mac(
         return Err(KmsError::new(ErrorCode::KmsInvalidMacException, ""));
     }
     dry_run(req.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(VerifyMacResponse {
         key_id: Some(key.arn.to_string()),
         mac_valid: Some(true),

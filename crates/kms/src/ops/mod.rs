@@ -89,7 +89,7 @@ pub(crate) async fn dispatch(
         Request::GetKeyRotationStatus(r) => json(rotation::status(core, r, access)),
         Request::RotateKeyOnDemand(r) => json(rotation::rotate_on_demand(core, r, access).await),
         Request::ListKeyRotations(r) => json(rotation::list(core, r, access)),
-        Request::GetKeyLastUsage(r) => json(usage::get_key_last_usage(core, r, access)),
+        Request::GetKeyLastUsage(r) => json(usage::get_key_last_usage(core, r, access).await),
         Request::ReplicateKey(r) => json(multi_region::replicate_key(core, r, access).await),
         Request::UpdatePrimaryRegion(r) => {
             json(multi_region::update_primary_region(core, r, access).await)

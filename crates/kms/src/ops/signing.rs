@@ -58,7 +58,8 @@ pub(crate) async fn sign(
         .with_private(material, move |m| m.sign(alg, message_type, &message))
         .await?;
     dry_run(req.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(SignResponse {
         key_id: Some(key.arn.to_string()),
         signature: Some(Blob::new(signature)),
@@ -87,7 +88,8 @@ pub(crate) fn verify(
         return Err(KmsError::new(ErrorCode::KmsInvalidSignatureException, ""));
     }
     dry_run(req.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(VerifyResponse {
         key_id: Some(key.arn.to_string()),
         signature_valid: Some(true),

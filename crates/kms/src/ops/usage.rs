@@ -1,5 +1,6 @@
-//! GetKeyLastUsage: a key's last successful cryptographic use, as this node recorded it in
-//! memory since it started (the tracking start date says from when).
+//! GetKeyLastUsage: a key's last successful cryptographic use, the newer of what the store
+//! holds (every node's flushed uses) and what this node noted and has not flushed yet. Usage
+//! is tracked from when the database began to (or from the key's creation, if later).
 
 use kms_api::wire::{
     GetKeyLastUsageRequest, GetKeyLastUsageResponse, KeyLastUsageData,
@@ -7,9 +8,10 @@ use kms_api::wire::{
 };
 use kms_api::{ErrorCode, KmsError};
 
-use crate::core::{timestamp, Access, Core};
+use crate::core::usage::newer;
+use crate::core::{store_error, timestamp, Access, Core};
 
-pub(crate) fn get_key_last_usage(
+pub(crate) async fn get_key_last_usage(
     core: &Core,
     req: &GetKeyLastUsageRequest,
     access: &Access<'_>,
@@ -22,7 +24,12 @@ pub(crate) fn get_key_last_usage(
         ));
     }
     let key = core.resolve(&req.key_id, access)?;
-    let usage = key.last_use().map(|u| KeyLastUsageData {
+    let stored = core
+        .store
+        .key_last_use(&key.key_ref())
+        .await
+        .map_err(store_error)?;
+    let usage = newer(stored, key.last_use.last()).map(|u| KeyLastUsageData {
         operation: KeyLastUsageTrackingOperation::from_wire(u.operation.name()),
         timestamp: Some(timestamp(u.at_ms)),
         kms_request_id: Some(u.request_id),
@@ -31,7 +38,9 @@ pub(crate) fn get_key_last_usage(
     Ok(GetKeyLastUsageResponse {
         key_id: Some(key.arn.to_string()),
         key_creation_date: Some(timestamp(key.key.created_ms)),
-        tracking_start_date: Some(timestamp(key.key.created_ms.max(core.started_ms))),
+        tracking_start_date: Some(timestamp(
+            key.key.created_ms.max(core.usage_tracking_start_ms),
+        )),
         key_last_usage: usage,
     })
 }

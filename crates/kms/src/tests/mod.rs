@@ -611,3 +611,54 @@ async fn regions_are_separate_key_namespaces() {
 }
 
 mod multi_region;
+
+/// Key uses reach the store by flushes: another service on the database sees a use once the
+/// service that made it flushed. A failed flush keeps the uses (requests go on meanwhile) and
+/// the next one writes them, the newest of each key.
+#[tokio::test]
+async fn key_uses_reach_the_store_by_flushes_that_retry() {
+    let fx = Fixture::new();
+    let (a, b) = (fx.open().await, fx.open().await);
+    let id = new_key(&a).await;
+    b.follow_changes().await.expect("follow");
+    async fn last(kms: &Kms, id: &str) -> Value {
+        call(kms, Operation::GetKeyLastUsage, json!({ "KeyId": id }))
+            .await
+            .expect("GetKeyLastUsage")["KeyLastUsage"]
+            .clone()
+    }
+    let enc = call(
+        &a,
+        Operation::Encrypt,
+        json!({"KeyId": id, "Plaintext": b64(b"used")}),
+    )
+    .await
+    .expect("encrypt");
+    assert_eq!(last(&a, &id).await["Operation"], "Encrypt", "a's own use");
+    assert_eq!(last(&b, &id).await, Value::Null, "not flushed yet");
+
+    // The store cannot take uses: the flush fails and keeps them.
+    let side = rusqlite::Connection::open(&fx.db).expect("open");
+    side.execute_batch("ALTER TABLE key_usage RENAME TO key_usage_away")
+        .expect("rename");
+    assert!(a.flush_key_usage().await.is_err());
+    assert_eq!(a.core.usage.pending(), 1);
+    fx.clock.advance_ms(1000);
+    call(
+        &a,
+        Operation::Decrypt,
+        json!({"CiphertextBlob": enc["CiphertextBlob"]}),
+    )
+    .await
+    .expect("requests go on while uses cannot be written");
+    assert_eq!(a.core.usage.pending(), 1, "one entry per key");
+
+    side.execute_batch("ALTER TABLE key_usage_away RENAME TO key_usage")
+        .expect("rename back");
+    assert_eq!(a.flush_key_usage().await.expect("flush"), 1);
+    assert_eq!(a.core.usage.pending(), 0);
+    let seen = last(&b, &id).await;
+    assert_eq!(seen["Operation"], "Decrypt");
+    assert_eq!(seen, last(&a, &id).await, "both answer the same use");
+    assert_eq!(a.flush_key_usage().await.expect("nothing new"), 0);
+}

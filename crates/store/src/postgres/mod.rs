@@ -7,6 +7,7 @@
 
 mod ops;
 mod schema;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,7 +22,9 @@ use kms_model::{
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls, Socket};
 
-use crate::{ChangeBatch, KeyBundle, Page, PageRequest, Snapshot, Store, StoreError, Versioned};
+use crate::{
+    ChangeBatch, KeyBundle, KeyUse, Page, PageRequest, Snapshot, Store, StoreError, Versioned,
+};
 
 /// The channel writes notify on.
 const CHANNEL: &str = "strongroom_changes";
@@ -553,6 +556,26 @@ impl Store for PgStore {
 
     async fn changes_since(&self, position: u64, limit: usize) -> Result<ChangeBatch, StoreError> {
         self.timed(async { ops::changes_since(&*self.client().await?, position, limit).await })
+            .await
+    }
+
+    async fn record_key_uses(&self, uses: &[KeyUse]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        // One statement, its own transaction: the clock is not locked, so a batch of uses
+        // neither waits for nor holds up the records' writers, and moves no feed position.
+        self.timed(async { usage::record(&*self.client().await?, uses).await })
+            .await
+    }
+
+    async fn key_last_use(&self, key: &KeyRef) -> Result<Option<KeyUse>, StoreError> {
+        self.timed(async { usage::last_use(&*self.client().await?, key).await })
+            .await
+    }
+
+    async fn usage_tracking_start_ms(&self) -> Result<i64, StoreError> {
+        self.timed(async { usage::tracking_start(&*self.client().await?).await })
             .await
     }
 

@@ -17,9 +17,10 @@ const MIGRATION_LOCK: i64 = 0x7374_726f_6e67_726d;
 /// commit, which orders writers, so positions become visible in commit order (a sequence would
 /// not: its numbers are drawn before commit, in any order). Deletes cascade in code, so that
 /// the feed reports every record a delete removes.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE clock (
     id integer PRIMARY KEY CHECK (id = 1),
     position bigint NOT NULL,
@@ -96,7 +97,29 @@ $$;
 CREATE TRIGGER clock_moved AFTER UPDATE OF position ON clock
     FOR EACH ROW WHEN (NEW.position <> OLD.position) EXECUTE FUNCTION strongroom_notify_change();
 "#,
-)];
+    ),
+    (
+        2,
+        // Each key's last cryptographic use, outside the feed: it goes with its key by
+        // ON DELETE CASCADE (the feed reports nothing of it). Usage is tracked from when the
+        // table was made, by the database's clock.
+        r#"
+CREATE TABLE key_usage (
+    region text COLLATE "C" NOT NULL,
+    key_id text COLLATE "C" NOT NULL,
+    operation text NOT NULL,
+    at_ms bigint NOT NULL,
+    request_id text NOT NULL,
+    PRIMARY KEY (region, key_id),
+    FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+);
+INSERT INTO strongroom_meta (name, value)
+VALUES ('usage_tracking_start_ms',
+        floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text)
+ON CONFLICT (name) DO NOTHING;
+"#,
+    ),
+];
 
 /// The layout this version writes.
 pub(super) fn latest() -> i32 {

@@ -8,6 +8,7 @@
 mod migrate;
 pub(crate) mod ops;
 mod schema;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +21,9 @@ use kms_model::{
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
-use crate::{ChangeBatch, KeyBundle, Page, PageRequest, Snapshot, Store, StoreError, Versioned};
+use crate::{
+    ChangeBatch, KeyBundle, KeyUse, Page, PageRequest, Snapshot, Store, StoreError, Versioned,
+};
 
 /// How a [`SqliteStore`] behaves.
 #[derive(Debug, Clone)]
@@ -365,6 +368,32 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_key_uses(&self, uses: &[KeyUse]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let uses = uses.to_vec();
+        let inner = Arc::clone(&self.inner);
+        // Its own write transaction: no feed position is drawn, so none is pruned either.
+        blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            usage::record(&tx, &uses)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn key_last_use(&self, key: &KeyRef) -> Result<Option<KeyUse>, StoreError> {
+        let key = key.clone();
+        self.read(move |tx| usage::last_use(tx, &key)).await
+    }
+
+    async fn usage_tracking_start_ms(&self) -> Result<i64, StoreError> {
+        self.read(|tx| usage::tracking_start(tx)).await
+    }
+
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         let (name, holder) = (name.to_string(), holder.to_string());
         let inner = Arc::clone(&self.inner);
@@ -399,7 +428,7 @@ impl Store for SqliteStore {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

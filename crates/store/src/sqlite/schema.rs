@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use kms_model::Region;
 
 use super::migrate;
+use crate::usage::TRACKING_START;
 use crate::StoreError;
 
 /// The layout this version writes (the legacy store's, which kept none, was 1).
@@ -94,6 +95,18 @@ const LEASES: &str = "CREATE TABLE IF NOT EXISTS leases (
     expires_ms INTEGER NOT NULL
 );";
 
+/// Each key's last cryptographic use (see `Store::record_key_uses`): outside the feed, so it
+/// goes with its key by `ON DELETE CASCADE` (the feed reports nothing of it).
+const KEY_USAGE: &str = "CREATE TABLE IF NOT EXISTS key_usage (
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    PRIMARY KEY (region, key_id),
+    FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+);";
+
 /// What a database holds before it is opened.
 enum Found {
     /// Nothing of ours: a new database.
@@ -120,8 +133,15 @@ pub(super) fn prepare(conn: &mut Connection, default_region: &Region) -> Result<
             )))
         }
     }
-    // Leases came after version 2's first release: a table of their own, added in place.
+    // Leases and key usage came after version 2's first release: tables of their own, added
+    // in place. Usage is tracked from when its table was made (this open, for a database
+    // that had none).
     tx.execute_batch(LEASES)?;
+    tx.execute_batch(KEY_USAGE)?;
+    tx.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+        params![TRACKING_START, super::now_ms().to_string()],
+    )?;
     tx.commit()?;
     Ok(())
 }

@@ -791,3 +791,84 @@ async fn custom_key_store_state_propagates() {
     let (_, p99) = report("custom key store", &samples);
     assert!(p99 <= Duration::from_secs(1), "p99 {p99:?} over 1 s");
 }
+
+/// A key's use through one node is what GetKeyLastUsage answers on the other within the flush
+/// interval (both ways), with one tracking start on every node; it stays in the database when
+/// the node that made it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_usage_reaches_every_node() {
+    use aws_sdk_kms::operation::RequestId;
+    let mut cluster = Cluster::start(2, &server_url(), "", "usage_flush_ms = 1000");
+    let (a, b) = (cluster.client(0).await, cluster.client(1).await);
+    let key = a
+        .create_key()
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_string();
+    seen_after("the key", Instant::now(), || async {
+        state_of(&b, &key).await.is_some()
+    })
+    .await;
+    let last_request = |c: Client| {
+        let key = key.clone();
+        async move {
+            let out = c
+                .get_key_last_usage()
+                .key_id(key)
+                .send()
+                .await
+                .expect("GetKeyLastUsage");
+            (
+                out.key_last_usage()
+                    .and_then(|u| u.kms_request_id().map(String::from)),
+                out.tracking_start_date().map(|t| t.as_secs_f64()),
+            )
+        }
+    };
+    assert_eq!(last_request(b.clone()).await.0, None);
+
+    let enc = a
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"used".to_vec()))
+        .send()
+        .await
+        .expect("Encrypt");
+    let used = Instant::now();
+    let id = enc.request_id().map(String::from);
+    seen_after("node 0's use", used, || async {
+        last_request(b.clone()).await.0 == id
+    })
+    .await;
+    assert!(
+        used.elapsed() < Duration::from_secs(3),
+        "within the flush interval and a follow: {:?}",
+        used.elapsed()
+    );
+
+    let dec = b
+        .decrypt()
+        .ciphertext_blob(enc.ciphertext_blob().expect("blob").clone())
+        .send()
+        .await
+        .expect("Decrypt");
+    let id = dec.request_id().map(String::from);
+    let used = Instant::now();
+    seen_after("node 1's use", used, || async {
+        last_request(a.clone()).await.0 == id
+    })
+    .await;
+    assert_eq!(
+        last_request(a.clone()).await.1,
+        last_request(b.clone()).await.1,
+        "one tracking start"
+    );
+
+    // Node 1's use is in the database: it outlives node 1.
+    cluster.nodes[1].kill();
+    assert_eq!(last_request(a.clone()).await.0, id);
+}

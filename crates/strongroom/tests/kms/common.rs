@@ -1015,6 +1015,31 @@ impl Served {
         }
     }
 
+    /// Stops the server as an operator would (SIGTERM, waiting up to 10 s for it to exit) and
+    /// starts it again on the same directory and configuration, logging at `log_filter`.
+    pub fn restart(mut self, log_filter: &str) -> Served {
+        if let Some(mut p) = self.process.take() {
+            let status = Command::new("kill")
+                .args(["-TERM", &self.pid.to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -TERM {}: {status}", self.pid);
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(status) = p.child.try_wait().expect("try_wait") {
+                    assert!(status.success(), "strongroom serve stopped with {status}");
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "strongroom serve still running 10 s after SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Served::spawn_in(self.dir, log_filter)
+    }
+
     /// `kill -9` the server: no chance to finish anything.
     pub fn kill(&mut self) {
         if let Some(mut p) = self.process.take() {

@@ -76,7 +76,8 @@ async fn make(core: &Core, asked: Asked<'_>, access: &Access<'_>) -> Result<Made
     )
     .await?;
     dry_run(asked.dry_run)?;
-    key.note_use(access.op, access.now_ms, &access.origin.request_id);
+    core.usage
+        .note(&key, access.op, access.now_ms, &access.origin.request_id);
     Ok(Made {
         key,
         pair,
