@@ -159,6 +159,19 @@ fn tls_failure(e: &(dyn std::error::Error + 'static), depth: usize) -> Option<St
     e.source().and_then(|s| tls_failure(s, depth + 1))
 }
 
+/// Whether a request failed because its (reused) connection was closed before an answer began:
+/// hyper's "connection closed before message completed", or the request canceled with it.
+fn closed_under_us(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_canceled();
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// The most specific description of why a connection failed: TLS or not.
 fn classify_connect(e: &hyper_util::client::legacy::Error) -> ProxyError {
     if let Some(tls) = tls_failure(e, 0) {
@@ -316,17 +329,26 @@ impl XksClient {
             &sigv4::sha256_hex(&body),
         )
         .map_err(|e| ProxyError::InvalidResponse(format!("cannot sign the request: {e}")))?;
-        let req = hyper::Request::post(uri)
-            .header("content-type", content_type)
-            .header("x-amz-date", &amz_date)
-            .header("authorization", authorization)
-            .body(Full::new(Bytes::copy_from_slice(&body)))
-            .map_err(|e| ProxyError::InvalidResponse(format!("cannot build the request: {e}")))?;
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| classify_connect(&e))?;
+        let build = || {
+            hyper::Request::post(uri.clone())
+                .header("content-type", content_type)
+                .header("x-amz-date", &amz_date)
+                .header("authorization", authorization.as_str())
+                .body(Full::new(Bytes::copy_from_slice(&body)))
+                .map_err(|e| ProxyError::InvalidResponse(format!("cannot build the request: {e}")))
+        };
+        let resp = match self.http.request(build()?).await {
+            Ok(r) => r,
+            // A kept-alive connection the proxy closed as the request went out (a restart, a
+            // certificate change): the proxy saw no whole request, so it is sent again, once,
+            // on a new connection, within the same deadline.
+            Err(e) if closed_under_us(&e) => self
+                .http
+                .request(build()?)
+                .await
+                .map_err(|e| classify_connect(&e))?,
+            Err(e) => return Err(classify_connect(&e)),
+        };
         let status = resp.status().as_u16();
         let bytes = resp
             .into_body()
