@@ -58,5 +58,26 @@ check "cli decrypt with an XKS key" bash -c "\"$aws\" kms decrypt --ciphertext-b
 expect_error "cli XksKeyAlreadyInUse" XksKeyAlreadyInUseException "$aws" kms create-key --origin EXTERNAL_KEY_STORE --custom-key-store-id "$STRONGROOM_CUSTOM_KEY_STORE_ID" --xks-key-id "$STRONGROOM_XKS_KEY_ID"
 check "boto3 round trip" "$venv/bin/python" "$here/scripts/smoke_boto3.py"
 
+# HTTPS: `dev --tls`, the CLI and boto3 verifying the certificate against the printed CA bundle.
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+tls_out="$work/dev-tls.out"
+"$bin" dev --port 0 --tls --no-demo-store >"$tls_out" 2>"$work/dev-tls.err" &
+pid=$!
+for _ in $(seq 1 200); do
+  grep -q '^export AWS_CA_BUNDLE=' "$tls_out" 2>/dev/null && break
+  kill -0 $pid 2>/dev/null || { cat "$work/dev-tls.err"; echo "smoke: strongroom dev --tls exited"; exit 1; }
+  sleep 0.05
+done
+unset AWS_CA_BUNDLE
+eval "$(grep '^export ' "$tls_out")"
+check "dev --tls exports an https endpoint" bash -c "case \"$AWS_ENDPOINT_URL\" in https://*) true;; *) false;; esac"
+tls_key=$("$aws" kms create-key --description smoke-tls --query KeyMetadata.KeyId --output text 2>"$work/tk.err")
+check "cli create-key over HTTPS" test -n "$tls_key"
+check "cli encrypt/decrypt over HTTPS" bash -c "\"$aws\" kms encrypt --key-id $tls_key --plaintext fileb://$work/pt.bin --query CiphertextBlob --output text | base64 -d >$work/tct.bin && \"$aws\" kms decrypt --ciphertext-blob fileb://$work/tct.bin --query Plaintext --output text | base64 -d | cmp - $work/pt.bin"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/other-ca.key" \
+  -out "$work/other-ca.pem" -subj /CN=another-ca -days 1 2>/dev/null
+AWS_CA_BUNDLE="$work/other-ca.pem" expect_error "cli refuses a certificate of another CA" CERTIFICATE_VERIFY_FAILED "$aws" kms list-keys
+check "boto3 round trip over HTTPS" "$venv/bin/python" "$here/scripts/smoke_boto3.py"
+
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -13,6 +13,7 @@ mod core;
 mod external;
 mod jobs;
 mod ops;
+mod seed;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub use crate::core::clock::{Clock, ManualClock, OffsetFileClock, SystemClock};
 pub use crate::core::stores::HealthFigures;
 pub use crate::external::{ExternalKeyStore, XksSettings};
 pub use policy::AllowedVia;
+pub use seed::{SeedKey, Seeded};
 
 /// Service-wide settings.
 #[derive(Debug, Clone)]
@@ -198,6 +200,12 @@ impl Kms {
             allowed_via: decisions.allowed_via,
             grant: decisions.grant.map(|g| g.to_string()),
         })
+    }
+
+    /// Creates `seed`'s key (and its aliases) unless it exists; an existing key is left as it
+    /// is, save for missing aliases.
+    pub async fn seed_key(&self, seed: &SeedKey) -> Result<Seeded, KmsError> {
+        seed::seed_key(&self.core, seed).await
     }
 
     /// Deletes every key whose deletion window has ended; returns how many.

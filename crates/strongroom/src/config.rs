@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+pub use crate::seed::SeedConfig;
 pub use crate::store_config::StoreConfig;
+pub use crate::tls::TlsConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +24,14 @@ pub struct Config {
     pub extra_regions: Vec<String>,
     /// Listen address of the KMS API (`127.0.0.1:4599`).
     pub listen: String,
+    /// Serve HTTPS (`[tls]`). Without it the listener serves plain HTTP, which `serve` refuses
+    /// on a non-loopback address unless `insecure_http` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Serve plain HTTP on a non-loopback address (plaintexts and data keys cross the network
+    /// in clear): only behind something that encrypts the connection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_http: bool,
     /// Directory of the SQLite database (unused with a `[store]` url).
     pub data_dir: PathBuf,
     /// Accept secret files (this configuration, the root key file) that the group or others may
@@ -46,6 +56,9 @@ pub struct Config {
     /// Where the records live (`[store]`): SQLite in `data_dir`, or PostgreSQL.
     #[serde(default, skip_serializing_if = "StoreConfig::is_default")]
     pub store: StoreConfig,
+    /// Keys created at start when absent (`[seed]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<SeedConfig>,
     /// Connection, time and size limits of the KMS listener (`[limits]`, docs/limits.md).
     #[serde(default, skip_serializing_if = "http_serve::Limits::is_default")]
     pub limits: http_serve::Limits,
@@ -255,6 +268,12 @@ impl Config {
             cfg.root_key.file = Some(base.join(f));
         }
         cfg.store.resolve_paths(base);
+        if let Some(tls) = &mut cfg.tls {
+            tls.resolve_paths(base);
+        }
+        if let Some(seed) = &mut cfg.seed {
+            seed.file = base.join(&seed.file);
+        }
         if let Some(f) = &cfg.xks.ca_bundle_file {
             cfg.xks.ca_bundle_file = Some(base.join(f));
         }

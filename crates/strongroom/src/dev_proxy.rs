@@ -75,6 +75,10 @@ pub struct DevProxy {
     pub spare_key_id: String,
     /// The CA certificate (PEM) the proxy's certificate chains to.
     pub ca_file: PathBuf,
+    /// The `localhost`/`127.0.0.1` certificate (PEM) and its key: the proxy's, and the KMS's
+    /// under `dev --tls`.
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
     /// Its contents.
     #[allow(dead_code, reason = "for callers that configure a client in-process")]
     pub ca_pem: String,
@@ -157,6 +161,7 @@ pub async fn start_dev_proxy(data_dir: &Path, region: &str) -> Result<DevProxy, 
         credentials,
         ca_file,
         ca_pem,
+        dir,
     } = prepared;
     let running = xks_proxy::start(
         config,
@@ -176,6 +181,8 @@ pub async fn start_dev_proxy(data_dir: &Path, region: &str) -> Result<DevProxy, 
         key_id: KEY_ID.to_string(),
         spare_key_id: SPARE_KEY_ID.to_string(),
         ca_file,
+        cert_file: dir.join(CERT_FILE),
+        key_file: dir.join(KEY_FILE),
         ca_pem,
         running,
     })
@@ -189,6 +196,8 @@ struct Prepared {
     credentials: CredentialConfig,
     ca_file: PathBuf,
     ca_pem: String,
+    /// Where the files are (absolute).
+    dir: PathBuf,
 }
 
 fn prepare(data_dir: &Path, region: &str) -> Result<Prepared, String> {
@@ -237,6 +246,7 @@ fn prepare(data_dir: &Path, region: &str) -> Result<Prepared, String> {
         credentials,
         ca_file: dir.join(CA_CERT_FILE),
         ca_pem,
+        dir,
     })
 }
 

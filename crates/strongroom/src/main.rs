@@ -9,9 +9,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod config;
 mod dev_proxy;
+mod seed;
 mod server;
 mod setup;
 mod store_config;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +89,15 @@ enum Command {
         /// at once as one would after a change through another (a round trip per request).
         #[arg(long, requires = "postgres")]
         strict_consistency: bool,
+        /// Serve HTTPS with a certificate of a throwaway CA; prints AWS_CA_BUNDLE (its
+        /// certificate) so the AWS CLI and SDKs verify the connection.
+        #[arg(long)]
+        tls: bool,
+        /// Create the keys of this seed file (TOML, see docs) at start when absent: given key
+        /// ids, specs, policies, tags, aliases and key material, so a fixture's ciphertexts
+        /// decrypt on every machine.
+        #[arg(long)]
+        seed: Option<PathBuf>,
     },
 }
 
@@ -124,6 +135,8 @@ fn main() -> ExitCode {
             postgres_schema,
             nodes,
             strict_consistency,
+            tls,
+            seed,
         } => runtime().and_then(|rt| {
             rt.block_on(setup::dev(setup::DevOptions {
                 port,
@@ -135,6 +148,8 @@ fn main() -> ExitCode {
                 postgres_schema,
                 nodes: nodes.clamp(1, 16),
                 strict_consistency,
+                tls,
+                seed,
             }))
         }),
     };

@@ -22,6 +22,8 @@ pub struct App {
     /// Access key id → principal; replaced whole when the configuration is reloaded.
     pub principals: std::sync::RwLock<Arc<HashMap<String, Arc<Principal>>>>,
     pub verifier: sigv4::Verifier,
+    /// The listener serves HTTPS (`aws:SecureTransport`).
+    pub secure_transport: bool,
 }
 
 /// A verified request's identity: handlers take it, so they cannot run unauthenticated.
@@ -91,7 +93,7 @@ impl http_serve::Handler for App {
     ) -> Response<Full<Bytes>> {
         let peer = Peer {
             source_ip: Some(peer.ip()),
-            secure_transport: false,
+            secure_transport: self.secure_transport,
         };
         self.serve_request(head, body, peer).await
     }
@@ -296,15 +298,16 @@ fn sigv4_code(e: &sigv4::Error) -> ErrorCode {
     }
 }
 
-/// Serves the KMS API on `listener` within `limits` until `shutdown` completes, then lets open
-/// requests finish (up to the shutdown grace).
+/// Serves the KMS API on `listener` (HTTPS when `tls` is given) within `limits` until
+/// `shutdown` completes, then lets open requests finish (up to the shutdown grace).
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
+    tls: Option<Arc<http_serve::Tls>>,
     limits: http_serve::Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    http_serve::serve(listener, None, limits, app, shutdown).await;
+    http_serve::serve(listener, tls, limits, app, shutdown).await;
 }
 
 /// Runs the `KmsHealthCheck` of connected external key stores periodically.

@@ -20,9 +20,14 @@ pub struct Created {
 impl Created {
     /// Prints the `export` lines for the first access key (and the endpoint when known).
     pub fn print_exports(&self, endpoint: Option<&str>) {
-        let endpoint = endpoint
-            .map(String::from)
-            .unwrap_or_else(|| format!("http://{}", self.config.listen));
+        let endpoint = endpoint.map(String::from).unwrap_or_else(|| {
+            let scheme = if self.config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", self.config.listen)
+        });
         let key = self
             .config
             .accounts
@@ -89,6 +94,9 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         region: region.to_string(),
         extra_regions: Vec::new(),
         listen: listen.to_string(),
+        tls: None,
+        insecure_http: false,
+        seed: None,
         data_dir: PathBuf::from("data"),
         allow_insecure_file_permissions: false,
         root_key: RootKeySource {
@@ -169,25 +177,43 @@ fn private_database_files(db: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A started KMS listener, not yet serving.
+struct Node {
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    /// The TLS configuration when it serves HTTPS (replaced on SIGHUP).
+    tls: Option<Arc<http_serve::Tls>>,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Node {
+    /// `https://ADDR` or `http://ADDR`.
+    fn endpoint(&self) -> Result<String, String> {
+        let addr = self.listener.local_addr().map_err(|e| e.to_string())?;
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{addr}"))
+    }
+}
+
 /// Builds the service from a configuration and binds its listener. `any_region`: serve every
 /// region a request is signed for (`dev`), not only the configured ones.
 async fn start(
     config: &Config,
     any_region: bool,
     clock: Arc<dyn kms::Clock>,
-) -> Result<
-    (
-        Arc<App>,
-        tokio::net::TcpListener,
-        tokio::signal::unix::Signal,
-    ),
-    String,
-> {
+) -> Result<Node, String> {
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
     secret_files::create_private_dir(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     let root = load_root_key(&config.root_key, config.allow_insecure_file_permissions)?;
+    // Read before anything slow, so that a bad certificate fails the start at once.
+    let tls = match &config.tls {
+        Some(t) => Some(Arc::new(http_serve::Tls::new(
+            t.server_config(config.allow_insecure_file_permissions)?,
+        ))),
+        None => None,
+    };
     let regions = config.regions()?;
     let default_region = regions
         .first()
@@ -220,6 +246,19 @@ async fn start(
     let kms = kms::Kms::open(kms_config, store, root, clock, xks)
         .await
         .map_err(|e| format!("cannot load the keys: {e}"))?;
+    if let Some(seed) = &config.seed {
+        let account = config
+            .accounts
+            .first()
+            .and_then(|a| kms_model::AccountId::parse(&a.id))
+            .ok_or("seeding needs an account in the configuration")?;
+        let defaults = crate::seed::Defaults {
+            account,
+            region: default_region.clone(),
+        };
+        let seeds = crate::seed::load(seed, &defaults, config.allow_insecure_file_permissions)?;
+        crate::seed::apply(&kms, &seeds, &seed.file).await?;
+    }
     let verified_regions = if any_region {
         sigv4::Regions::Any
     } else {
@@ -233,22 +272,39 @@ async fn start(
         verifier: sigv4::Verifier::for_regions(verified_regions, "kms", Duration::from_secs(300))
             .with_required_signed_headers(&["x-amz-target", "content-type"])
             .with_amz_headers_signed(true),
+        secure_transport: tls.is_some(),
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    Ok((app, listener, hangup))
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    crate::tls::check_plain_http(addr, tls.is_some(), config.insecure_http)?;
+    Ok(Node {
+        app,
+        listener,
+        tls,
+        hangup,
+    })
 }
 
-/// Reloads the principals (access keys, identity policies, tags) from the configuration file on
-/// every SIGHUP; a file that does not load leaves the current principals in place.
+/// Reloads the principals (access keys, identity policies, tags) and the TLS certificate from
+/// the configuration file on every SIGHUP; what does not load is kept as it was. Open
+/// connections keep the certificate they were made with.
 async fn reload_on_hangup(
     app: Arc<App>,
+    tls: Option<Arc<http_serve::Tls>>,
     config_path: PathBuf,
     mut hup: tokio::signal::unix::Signal,
 ) {
     while hup.recv().await.is_some() {
-        match Config::load(&config_path).and_then(|c| c.principals()) {
+        let config = match Config::load(&config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("configuration reload failed, keeping the current one: {e}");
+                continue;
+            }
+        };
+        match config.principals() {
             Ok(p) => {
                 let n = p.len();
                 app.set_principals(p);
@@ -261,6 +317,24 @@ async fn reload_on_hangup(
             Err(e) => {
                 tracing::warn!("configuration reload failed, keeping the current principals: {e}")
             }
+        }
+        let Some(tls) = &tls else { continue };
+        // The listener's scheme is fixed at start: a [tls] section removed is ignored.
+        let Some(section) = &config.tls else {
+            tracing::warn!(
+                "the reloaded configuration has no [tls]; keeping the current certificate"
+            );
+            continue;
+        };
+        match section.server_config(config.allow_insecure_file_permissions) {
+            Ok(c) => {
+                tls.replace(c);
+                tracing::info!(
+                    "TLS certificate reloaded from {}",
+                    section.cert_file.display()
+                );
+            }
+            Err(e) => tracing::warn!("TLS reload failed, keeping the current certificate: {e}"),
         }
     }
 }
@@ -291,13 +365,17 @@ impl JobTimes {
 }
 
 async fn run(
-    app: Arc<App>,
-    listener: tokio::net::TcpListener,
+    node: Node,
     limits: http_serve::Limits,
     jobs: JobTimes,
     config_path: PathBuf,
-    hangup: tokio::signal::unix::Signal,
 ) -> Result<(), String> {
+    let Node {
+        app,
+        listener,
+        tls,
+        hangup,
+    } = node;
     let lease = jobs.under_lease;
     if lease {
         tokio::spawn(Arc::clone(&app.kms).keep_jobs_lease());
@@ -334,7 +412,12 @@ async fn run(
     tokio::spawn(server::xks_health_checker(Arc::clone(&app.kms), lease));
     // The handler is installed before `start` returns to the caller that prints readiness, so a
     // SIGHUP right after the "listening" line cannot kill the process.
-    tokio::spawn(reload_on_hangup(Arc::clone(&app), config_path, hangup));
+    tokio::spawn(reload_on_hangup(
+        Arc::clone(&app),
+        tls.clone(),
+        config_path,
+        hangup,
+    ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("signal handling failed: {e}"))?;
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -348,7 +431,7 @@ async fn run(
     };
     // Returning (rather than exiting) lets `dev` remove its temporary directory.
     let kms = Arc::clone(&app.kms);
-    server::serve(app, listener, limits, stop).await;
+    server::serve(app, listener, tls, limits, stop).await;
     // The uses noted since the last flush (the open requests have finished).
     if let Err(e) = kms.flush_key_usage().await {
         tracing::warn!("cannot write the last key uses to the store: {e}");
@@ -363,17 +446,14 @@ async fn run(
 /// `strongroom serve --config FILE`.
 pub async fn serve(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path)?;
-    let (app, listener, hangup) = start(&config, false, Arc::new(kms::SystemClock)).await?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("strongroom: KMS listening on http://{addr}");
+    let node = start(&config, false, Arc::new(kms::SystemClock)).await?;
+    println!("strongroom: KMS listening on {}", node.endpoint()?);
     let _ = std::io::stdout().flush();
     run(
-        app,
-        listener,
+        node,
         config.limits,
         JobTimes::of(&config),
         config_path.to_path_buf(),
-        hangup,
     )
     .await
 }
@@ -516,6 +596,11 @@ pub struct DevOptions {
     pub nodes: usize,
     /// Every request reads the change feed first (see `StoreConfig::strict_consistency`).
     pub strict_consistency: bool,
+    /// The seed file to create keys from at start (material allowed).
+    pub seed: Option<PathBuf>,
+    /// Serve HTTPS with a certificate of the dev CA (the one the XKS proxy's certificate
+    /// chains to), exported as `AWS_CA_BUNDLE`.
+    pub tls: bool,
 }
 
 /// `strongroom dev [--port N] [--data-dir DIR] [--no-demo-store] ...`.
@@ -555,6 +640,22 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     let mut created = created;
     created.config.xks.ca_bundle_file = Some(xks.ca_file.clone());
     created.config.xks.allow_endpoint_port = true;
+    if let Some(file) = &options.seed {
+        let file = std::fs::canonicalize(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        created.config.seed = Some(crate::seed::SeedConfig {
+            file,
+            allow_material: true,
+            fixture: true,
+        });
+    }
+    if options.tls {
+        created.config.tls = Some(crate::tls::TlsConfig {
+            cert_file: xks.cert_file.clone(),
+            key_file: xks.key_file.clone(),
+            client_ca_file: None,
+        });
+    }
     if options.nodes > 1 && options.postgres.is_none() {
         return Err("--nodes needs --postgres: nodes share a PostgreSQL database".to_string());
     }
@@ -589,13 +690,11 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     }
     let endpoints = nodes
         .iter()
-        .map(|(_, l, _)| l.local_addr().map(|a| format!("http://{a}")))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let (app, listener, hangup) = nodes.remove(0);
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map(Node::endpoint)
+        .collect::<Result<Vec<_>, _>>()?;
+    let first = nodes.remove(0);
     let demo = if demo_store {
-        Some(demo_key_store(&app, &created.config, &xks).await?)
+        Some(demo_key_store(&first.app, &created.config, &xks).await?)
     } else {
         None
     };
@@ -603,7 +702,10 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     if options.postgres.is_some() {
         println!("export STRONGROOM_NODE_ENDPOINTS={}", endpoints.join(","));
     }
-    created.print_exports(Some(&format!("http://{addr}")));
+    created.print_exports(Some(&endpoints[0]));
+    if options.tls {
+        println!("export AWS_CA_BUNDLE={}", xks.ca_file.display());
+    }
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
@@ -637,24 +739,20 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     // Every node stops on the same signal.
     let others: Vec<_> = nodes
         .into_iter()
-        .map(|(app, listener, hangup)| {
+        .map(|node| {
             tokio::spawn(run(
-                app,
-                listener,
+                node,
                 created.config.limits,
                 jobs,
                 created.config_path.clone(),
-                hangup,
             ))
         })
         .collect();
     let result = run(
-        app,
-        listener,
+        first,
         created.config.limits,
         jobs,
         created.config_path.clone(),
-        hangup,
     )
     .await;
     for node in others {

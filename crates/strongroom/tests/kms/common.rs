@@ -270,6 +270,45 @@ pub fn log_field(line: &str, name: &str) -> Option<String> {
         .map(|m| m.as_str().to_string())
 }
 
+/// `HOST:PORT` of `http://HOST:PORT` or `https://HOST:PORT`.
+pub fn strip_scheme(endpoint: &str) -> &str {
+    endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"))
+        .unwrap_or(endpoint)
+}
+
+/// A client for an HTTPS endpoint whose certificate chains to `ca_pem` (and nothing else).
+pub async fn https_client(
+    endpoint: &str,
+    access_key_id: &str,
+    secret: &str,
+    ca_pem: &str,
+) -> Client {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty().with_pem_certificate(ca_pem.as_bytes().to_vec());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(
+            tls::TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .expect("TLS context"),
+        )
+        .build_https();
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .http_client(http)
+        .credentials_provider(Credentials::new(access_key_id, secret, None, None, "test"))
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await;
+    Client::new(&config)
+}
+
 /// A client for `exports`, configured explicitly (nothing read from the environment).
 pub async fn client_for(exports: &Exports, access_key_id: &str, secret: &str) -> Client {
     client_with_token(exports, access_key_id, secret, None).await
@@ -1050,10 +1089,7 @@ impl Served {
 
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> String {
-        self.endpoint
-            .strip_prefix("http://")
-            .unwrap_or(&self.endpoint)
-            .to_string()
+        strip_scheme(&self.endpoint).to_string()
     }
 
     /// The configuration file's path.
@@ -1065,11 +1101,7 @@ impl Served {
     pub async fn client(&self, p: &PrincipalSpec) -> Client {
         let exports = Exports {
             endpoint: self.endpoint.clone(),
-            addr: self
-                .endpoint
-                .strip_prefix("http://")
-                .unwrap_or(&self.endpoint)
-                .to_string(),
+            addr: self.addr(),
             access_key_id: p.access_key_id.clone(),
             secret_access_key: p.secret.clone(),
             region: "us-east-1".to_string(),
