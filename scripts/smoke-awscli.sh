@@ -64,7 +64,7 @@ tls_out="$work/dev-tls.out"
 "$bin" dev --port 0 --tls --no-demo-store >"$tls_out" 2>"$work/dev-tls.err" &
 pid=$!
 for _ in $(seq 1 200); do
-  grep -q '^export AWS_CA_BUNDLE=' "$tls_out" 2>/dev/null && break
+  grep -q '^export AWS_REGION=' "$tls_out" 2>/dev/null && break
   kill -0 $pid 2>/dev/null || { cat "$work/dev-tls.err"; echo "smoke: strongroom dev --tls exited"; exit 1; }
   sleep 0.05
 done

@@ -98,4 +98,8 @@ pub struct CustomKeyStore {
     pub connection_state: ConnectionState,
     /// Why the last connection attempt failed.
     pub connection_error: Option<ConnectionErrorCode>,
+    /// When the proxy credential was last set (milliseconds since the epoch; records written
+    /// before this was kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_updated_ms: Option<i64>,
 }

@@ -311,7 +311,16 @@ pub(crate) async fn health_check_stores(core: &Core) -> Result<usize, KmsError> 
             kms_request_id: Some(new_request_id()),
             ..RequestMetadata::default()
         };
-        let outcome = match core.xks.health(&entry.target, meta).await {
+        let started = std::time::Instant::now();
+        let answer = core.xks.health(&entry.target, meta).await;
+        core.metrics.proxy_call(
+            &entry.record.id,
+            "KmsHealthCheck",
+            crate::metrics::XksOperation::GetHealthStatus,
+            started.elapsed(),
+            answer.as_ref().err(),
+        );
+        let outcome = match answer {
             Ok(h) => {
                 let mut by_state: HashMap<String, usize> = HashMap::new();
                 for d in h.ekm_fleet_details {

@@ -12,6 +12,7 @@ mod cluster;
 mod core;
 mod external;
 mod jobs;
+mod metrics;
 mod ops;
 mod seed;
 
@@ -143,6 +144,7 @@ impl Kms {
             freshness,
             node_id: cluster::new_node_id(),
             leader_until: std::sync::Mutex::new(None),
+            metrics: Default::default(),
         };
         cluster::replace_all(&core, snapshot)?;
         Ok(Kms { core })
@@ -206,6 +208,18 @@ impl Kms {
     /// is, save for missing aliases.
     pub async fn seed_key(&self, seed: &SeedKey) -> Result<Seeded, KmsError> {
         seed::seed_key(&self.core, seed).await
+    }
+
+    /// Every metric, in the Prometheus text format.
+    pub fn render_metrics(&self) -> Result<String, KmsError> {
+        metrics::render(&self.core)
+            .map_err(|_| KmsError::internal("The metrics could not be encoded."))
+    }
+
+    /// Whether this node can serve: it has confirmed its state with the store within the
+    /// staleness bound (for a load balancer's readiness check).
+    pub fn ready(&self) -> Result<(), KmsError> {
+        self.core.freshness.check()
     }
 
     /// Deletes every key whose deletion window has ended; returns how many.

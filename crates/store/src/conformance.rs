@@ -221,6 +221,7 @@ pub fn custom_key_store(
         sealed_secret_hex: "00ff".repeat(20),
         connection_state: ConnectionState::Disconnected,
         connection_error: None,
+        credential_updated_ms: None,
     }
 }
 

@@ -56,6 +56,9 @@ pub struct Config {
     /// Where the records live (`[store]`): SQLite in `data_dir`, or PostgreSQL.
     #[serde(default, skip_serializing_if = "StoreConfig::is_default")]
     pub store: StoreConfig,
+    /// The admin listener: metrics, health and readiness (`[admin]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<crate::admin::AdminConfig>,
     /// Keys created at start when absent (`[seed]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<SeedConfig>,

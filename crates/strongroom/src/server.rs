@@ -24,6 +24,8 @@ pub struct App {
     pub verifier: sigv4::Verifier,
     /// The listener serves HTTPS (`aws:SecureTransport`).
     pub secure_transport: bool,
+    /// Requests by operation and outcome, and their latency (the admin listener shows them).
+    pub metrics: Arc<crate::admin::RequestMetrics>,
 }
 
 /// A verified request's identity: handlers take it, so they cannot run unauthenticated.
@@ -111,15 +113,21 @@ impl App {
         let request_id = uuid::Uuid::new_v4().to_string();
         match self.process(head, body, peer, &request_id).await {
             Ok((op, body)) => {
+                let took = started.elapsed();
+                self.metrics.record(Some(op), "Success", took);
                 tracing::debug!(
                     request_id,
                     op = op.name(),
-                    latency_us = started.elapsed().as_micros(),
+                    latency_us = took.as_micros(),
                     "ok"
                 );
                 respond(200, &request_id, body)
             }
-            Err((op, err, status)) => error_response(&err, status, &request_id, op, started),
+            Err((op, err, status)) => {
+                self.metrics
+                    .record(Operation::from_name(op), err.code.name(), started.elapsed());
+                error_response(&err, status, &request_id, op, started)
+            }
         }
     }
 

@@ -97,6 +97,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         tls: None,
         insecure_http: false,
         seed: None,
+        admin: None,
         data_dir: PathBuf::from("data"),
         allow_insecure_file_permissions: false,
         root_key: RootKeySource {
@@ -184,6 +185,8 @@ struct Node {
     /// The TLS configuration when it serves HTTPS (replaced on SIGHUP).
     tls: Option<Arc<http_serve::Tls>>,
     hangup: tokio::signal::unix::Signal,
+    /// The admin listener (metrics, health, readiness), when configured.
+    admin: Option<tokio::net::TcpListener>,
 }
 
 impl Node {
@@ -273,17 +276,27 @@ async fn start(
             .with_required_signed_headers(&["x-amz-target", "content-type"])
             .with_amz_headers_signed(true),
         secure_transport: tls.is_some(),
+        metrics: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     crate::tls::check_plain_http(addr, tls.is_some(), config.insecure_http)?;
+    let admin = match &config.admin {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(&a.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {} (admin): {e}", a.listen))?,
+        ),
+        None => None,
+    };
     Ok(Node {
         app,
         listener,
         tls,
         hangup,
+        admin,
     })
 }
 
@@ -375,7 +388,22 @@ async fn run(
         listener,
         tls,
         hangup,
+        admin,
     } = node;
+    if let Some(admin) = admin {
+        let handler = Arc::new(crate::admin::Admin {
+            kms: Arc::clone(&app.kms),
+            requests: Arc::clone(&app.metrics),
+        });
+        // It stops with the process: a scrape or probe during shutdown just finds it gone.
+        tokio::spawn(http_serve::serve(
+            admin,
+            None,
+            limits,
+            handler,
+            std::future::pending::<()>(),
+        ));
+    }
     let lease = jobs.under_lease;
     if lease {
         tokio::spawn(Arc::clone(&app.kms).keep_jobs_lease());
@@ -447,6 +475,11 @@ async fn run(
 pub async fn serve(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path)?;
     let node = start(&config, false, Arc::new(kms::SystemClock)).await?;
+    // The listening line comes last: who waits for it has everything before it.
+    if let Some(admin) = &node.admin {
+        let addr = admin.local_addr().map_err(|e| e.to_string())?;
+        println!("strongroom: metrics on http://{addr}/metrics");
+    }
     println!("strongroom: KMS listening on {}", node.endpoint()?);
     let _ = std::io::stdout().flush();
     run(
@@ -678,6 +711,11 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     let mut nodes = Vec::new();
     for i in 0..options.nodes.max(1) {
         let mut config = created.config.clone();
+        if i == 0 {
+            config.admin = Some(crate::admin::AdminConfig {
+                listen: "127.0.0.1:0".to_string(),
+            });
+        }
         if i > 0 {
             let port = if port == 0 {
                 0
@@ -702,10 +740,15 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     if options.postgres.is_some() {
         println!("export STRONGROOM_NODE_ENDPOINTS={}", endpoints.join(","));
     }
-    created.print_exports(Some(&endpoints[0]));
+    // Before the AWS lines: AWS_REGION, printed last, tells a reader that all are there.
+    if let Some(admin) = &first.admin {
+        let addr = admin.local_addr().map_err(|e| e.to_string())?;
+        println!("export STRONGROOM_METRICS_URL=http://{addr}/metrics");
+    }
     if options.tls {
         println!("export AWS_CA_BUNDLE={}", xks.ca_file.display());
     }
+    created.print_exports(Some(&endpoints[0]));
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(

@@ -3,6 +3,8 @@
 //! classifies every way a call can end so the KMS can map it to AWS's exceptions.
 #![forbid(unsafe_code)]
 
+mod cert_expiry;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -104,6 +106,8 @@ pub struct XksClient {
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     region: String,
     timeout: Duration,
+    /// The notAfter of each proxy host's certificate, as last seen.
+    expiries: cert_expiry::Expiries,
 }
 
 impl std::fmt::Debug for XksClient {
@@ -189,10 +193,21 @@ impl XksClient {
     pub fn new(cfg: &ClientConfig) -> Result<XksClient, String> {
         let roots = root_store(cfg)?;
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            std::sync::Arc::clone(&provider),
+        )
+        .build()
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+        let expiries = cert_expiry::Expiries::default();
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS configuration: {e}"))?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(cert_expiry::NotingVerifier {
+                inner: webpki,
+                seen: std::sync::Arc::clone(&expiries),
+            }))
             .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -206,7 +221,21 @@ impl XksClient {
             http,
             region: cfg.region.clone(),
             timeout: cfg.timeout,
+            expiries,
         })
+    }
+
+    /// When the certificate the proxy at `endpoint` (`https://host[:port]`) last presented
+    /// expires, in milliseconds since the epoch; `None` before a handshake with it.
+    pub fn certificate_not_after_ms(&self, endpoint: &str) -> Option<i64> {
+        let uri: hyper::Uri = endpoint.parse().ok()?;
+        let host = uri.host()?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.expiries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(host)
+            .copied()
     }
 
     /// GetHealthStatus.

@@ -66,6 +66,8 @@ pub(crate) struct Core {
     pub node_id: String,
     /// Until when (monotonic) this node holds the cluster jobs' lease, if it does.
     pub leader_until: std::sync::Mutex<Option<std::time::Instant>>,
+    /// What the service counts as it runs (`crate::metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Core {

@@ -171,12 +171,13 @@ impl Core {
 
     /// For a key in an external key store: a token of its store's request quota
     /// (`ThrottlingException` when spent).
-    pub fn external_quota(&self, key: &Key) -> Result<(), KmsError> {
+    pub fn external_quota(&self, key: &Key, op: kms_api::Operation) -> Result<(), KmsError> {
         if key.external.is_none() {
             return Ok(());
         }
         let store = self.connected_store(key)?;
         if store.limiter.check().is_err() {
+            self.metrics.throttled(&store.record.id, op.name());
             return Err(KmsError::new(
                 ErrorCode::ThrottlingException,
                 "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.",
@@ -237,25 +238,30 @@ impl Core {
             kms_request_id: Some(access.origin.request_id.clone()),
             ..RequestMetadata::default()
         };
-        let info = self
-            .xks
-            .key_metadata(&store.target, xks_key, meta)
-            .await
-            .map_err(|e| {
-                let code = match &e {
-                    ProxyError::Xks {
-                        name: ErrorName::KeyNotFoundException,
-                        ..
-                    } => ErrorCode::XksKeyNotFoundException,
-                    ProxyError::Xks {
-                        name: ErrorName::InvalidStateException | ErrorName::InvalidKeyUsageException,
-                        ..
-                    } => ErrorCode::XksKeyInvalidConfigurationException,
-                    _ => ErrorCode::CustomKeyStoreInvalidStateException,
-                };
-                tracing::info!(store = store_id, error = %e, "GetKeyMetadata for CreateKey failed");
-                KmsError::new(code, proxy_message(&e))
-            })?;
+        let started = std::time::Instant::now();
+        let info = self.xks.key_metadata(&store.target, xks_key, meta).await;
+        self.metrics.proxy_call(
+            &store.record.id,
+            "CreateKey",
+            crate::metrics::XksOperation::GetKeyMetadata,
+            started.elapsed(),
+            info.as_ref().err(),
+        );
+        let info = info.map_err(|e| {
+            let code = match &e {
+                ProxyError::Xks {
+                    name: ErrorName::KeyNotFoundException,
+                    ..
+                } => ErrorCode::XksKeyNotFoundException,
+                ProxyError::Xks {
+                    name: ErrorName::InvalidStateException | ErrorName::InvalidKeyUsageException,
+                    ..
+                } => ErrorCode::XksKeyInvalidConfigurationException,
+                _ => ErrorCode::CustomKeyStoreInvalidStateException,
+            };
+            tracing::info!(store = store_id, error = %e, "GetKeyMetadata for CreateKey failed");
+            KmsError::new(code, proxy_message(&e))
+        })?;
         let invalid = |m: String| KmsError::new(ErrorCode::XksKeyInvalidConfigurationException, m);
         if info.key_spec != xks::AES_256 {
             return Err(invalid(format!(

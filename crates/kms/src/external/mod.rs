@@ -41,6 +41,11 @@ pub trait ExternalKeyStore: Send + Sync + 'static {
         key_id: &str,
         req: &xks_client::DecryptRequest,
     ) -> Result<xks_client::DecryptResponse, ProxyError>;
+    /// When the TLS certificate the proxy at `endpoint` last presented expires (milliseconds
+    /// since the epoch), if a connection has been made.
+    fn certificate_not_after_ms(&self, _endpoint: &str) -> Option<i64> {
+        None
+    }
 }
 
 #[async_trait]
@@ -75,6 +80,9 @@ impl ExternalKeyStore for xks_client::XksClient {
         req: &xks_client::DecryptRequest,
     ) -> Result<xks_client::DecryptResponse, ProxyError> {
         xks_client::XksClient::decrypt(self, target, key_id, req).await
+    }
+    fn certificate_not_after_ms(&self, endpoint: &str) -> Option<i64> {
+        xks_client::XksClient::certificate_not_after_ms(self, endpoint)
     }
 }
 

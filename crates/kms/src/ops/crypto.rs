@@ -34,6 +34,7 @@ use crate::core::rules::{dry_run, no_recipient};
 use crate::core::states::StateRule;
 use crate::core::{Access, CachedKey, Core};
 use crate::external::{proxy_message, ProxyError, RequestMetadata};
+use crate::metrics::XksOperation;
 
 type Context = BTreeMap<String, String>;
 
@@ -101,7 +102,7 @@ fn encrypting_key(
 ) -> Result<Arc<CachedKey>, KmsError> {
     let key = core.resolve_as(key_ref, access, Naming::KeyOrAlias)?;
     core.check_state(&key, StateRule::Enabled)?;
-    core.external_quota(&key.key)?;
+    core.external_quota(&key.key, access.op)?;
     if key.key.usage() != KeyUsage::EncryptDecrypt {
         return Err(crate::core::resolve::wrong_usage(&key, access.op));
     }
@@ -174,11 +175,16 @@ async fn seal_external(
         additional_authenticated_data: Some(aad.clone()),
         ciphertext_data_integrity_value_algorithm: Some(xks::SHA_256.to_string()),
     };
-    let resp = core
-        .xks
-        .encrypt(&store.target, xks_key, &request)
-        .await
-        .map_err(|e| proxy_failure(&e))?;
+    let started = std::time::Instant::now();
+    let resp = core.xks.encrypt(&store.target, xks_key, &request).await;
+    core.metrics.proxy_call(
+        &store.record.id,
+        access.op.name(),
+        XksOperation::Encrypt,
+        started.elapsed(),
+        resp.as_ref().err(),
+    );
+    let resp = resp.map_err(|e| proxy_failure(&e))?;
     let metadata = resp.ciphertext_metadata.clone().unwrap_or_default();
     if !matches!(
         resp.initialization_vector.len(),
@@ -262,11 +268,16 @@ async fn open_external(
         authentication_tag: layer.tag.to_vec(),
         initialization_vector: layer.iv.clone(),
     };
-    let resp = core
-        .xks
-        .decrypt(&store.target, xks_key, &request)
-        .await
-        .map_err(|e| proxy_failure(&e))?;
+    let started = std::time::Instant::now();
+    let resp = core.xks.decrypt(&store.target, xks_key, &request).await;
+    core.metrics.proxy_call(
+        &store.record.id,
+        access.op.name(),
+        XksOperation::Decrypt,
+        started.elapsed(),
+        resp.as_ref().err(),
+    );
+    let resp = resp.map_err(|e| proxy_failure(&e))?;
     crypto::open_external_inner_with(prepared, parsed, &resp.plaintext, ctx).map_err(|_| {
         external_invalid_state(
             "The ciphertext that the external key store proxy submitted for decryption, or the encryption context, is corrupted, missing, or otherwise invalid.",
@@ -317,7 +328,7 @@ async fn open_blob(
     let alias = expected.filter(|e| e.starts_with("alias/"));
     core.authorize_key(access, &key, alias)?;
     core.check_state(&key, StateRule::Enabled)?;
-    core.external_quota(&key.key)?;
+    core.external_quota(&key.key, access.op)?;
     let version_id = VersionId(*parsed.backing_key_id());
     let version = key.version(&version_id).ok_or_else(bad_ciphertext)?;
     let prepared = aes(version)?;

@@ -214,6 +214,7 @@ pub(crate) async fn create(
         sealed_secret_hex: String::new(),
         connection_state: ConnectionState::Disconnected,
         connection_error: None,
+        credential_updated_ms: Some(core.now_ms()),
     };
     check_unique(core, &record)?;
     let count = core
@@ -450,6 +451,7 @@ pub(crate) async fn update(
         target.access_key_id = c.access_key_id.to_string();
         target.secret = c.raw_secret_access_key.clone();
         record.sealed_secret_hex = seal_secret(core, &record.id, &c.raw_secret_access_key)?;
+        record.credential_updated_ms = Some(core.now_ms());
     }
     if let Some(n) = &req.new_custom_key_store_name {
         record.name = n.clone();

@@ -384,5 +384,6 @@ fn custom_key_store(
                 )
             })
             .transpose()?,
+        credential_updated_ms: None,
     })
 }

@@ -28,6 +28,8 @@ pub struct Exports {
     pub region: String,
     /// Every node's endpoint (`STRONGROOM_NODE_ENDPOINTS`; the one endpoint otherwise).
     pub node_endpoints: Vec<String>,
+    /// `STRONGROOM_METRICS_URL`, when printed.
+    pub metrics_url: Option<String>,
 }
 
 /// A running `strongroom` process, SIGKILLed on drop.
@@ -191,6 +193,7 @@ fn spawn_dev(
         secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
         region: get("AWS_REGION"),
         node_endpoints,
+        metrics_url: vars.get("STRONGROOM_METRICS_URL").cloned(),
     };
     assert_eq!(get("AWS_DEFAULT_REGION"), exports.region);
     (
@@ -1106,6 +1109,7 @@ impl Served {
             secret_access_key: p.secret.clone(),
             region: "us-east-1".to_string(),
             node_endpoints: vec![self.endpoint.clone()],
+            metrics_url: None,
         };
         client_with_token(
             &exports,

@@ -21,6 +21,7 @@ mod hmac;
 mod import;
 mod keys;
 mod limits;
+mod metrics;
 mod model_walk;
 mod multi_region;
 mod openssl;

@@ -346,6 +346,7 @@ async fn dev_seeds_from_a_fixture_file() {
         secret_access_key: vars["AWS_SECRET_ACCESS_KEY"].clone(),
         region: vars["AWS_REGION"].clone(),
         node_endpoints: vec![endpoint],
+        metrics_url: None,
     };
     let c = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
     let ct = c

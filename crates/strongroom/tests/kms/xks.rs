@@ -14,6 +14,7 @@ mod crypto_ops;
 mod files;
 mod keys;
 mod metadata;
+mod metrics;
 mod softhsm;
 mod stand_in;
 mod stores;

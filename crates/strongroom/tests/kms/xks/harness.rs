@@ -586,6 +586,8 @@ pub struct KmsServer {
     pub principals: Vec<PrincipalSpec>,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// `http://127.0.0.1:PORT/metrics` of its admin listener.
+    pub metrics_url: String,
     /// A client of the first principal.
     pub client: Client,
     pub log: LogLines,
@@ -622,7 +624,7 @@ impl KmsServer {
         let ca = dir.path().join("proxy-ca.pem");
         crate::common::write_private(&ca, &pki.ca_pem);
         let config = format!(
-            "{}\n[xks]\ntimeout_ms = {}\nallow_endpoint_port = {}\nca_bundle_file = {}\nsystem_roots = false\nrequests_per_second = {}\nhealth_check_seconds = {}\n",
+            "{}\n[admin]\nlisten = \"127.0.0.1:0\"\n[xks]\ntimeout_ms = {}\nallow_endpoint_port = {}\nca_bundle_file = {}\nsystem_roots = false\nrequests_per_second = {}\nhealth_check_seconds = {}\n",
             render_config(&principals),
             xks.timeout_ms,
             xks.allow_endpoint_port,
@@ -632,7 +634,7 @@ impl KmsServer {
         );
         crate::common::write_private(dir.path().join("strongroom.toml"), config);
         let log = LogLines::default();
-        let (process, stdout, endpoint) = spawn_kms(dir.path(), &log);
+        let (process, stdout, endpoint, metrics_url) = spawn_kms(dir.path(), &log);
         let client = kms_client(&endpoint, &principals[0]).await;
         KmsServer {
             process: Some(process),
@@ -640,6 +642,7 @@ impl KmsServer {
             dir,
             principals,
             endpoint,
+            metrics_url,
             client,
             log,
         }
@@ -656,15 +659,16 @@ impl KmsServer {
         if let Some(p) = self.process.take() {
             p.kill();
         }
-        let (process, stdout, endpoint) = spawn_kms(self.dir.path(), &self.log);
+        let (process, stdout, endpoint, metrics_url) = spawn_kms(self.dir.path(), &self.log);
         self.process = Some(process);
         self._stdout = Some(stdout);
         self.endpoint = endpoint;
+        self.metrics_url = metrics_url;
         self.client = kms_client(&self.endpoint, &self.principals[0]).await;
     }
 }
 
-fn spawn_kms(dir: &Path, log: &LogLines) -> (Proc, std::thread::JoinHandle<()>, String) {
+fn spawn_kms(dir: &Path, log: &LogLines) -> (Proc, std::thread::JoinHandle<()>, String, String) {
     let mut child = Command::new(bin())
         .arg("serve")
         .arg("--config")
@@ -683,10 +687,14 @@ fn spawn_kms(dir: &Path, log: &LogLines) -> (Proc, std::thread::JoinHandle<()>, 
     );
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
     let proc = Proc { child };
+    let mut metrics_url = String::new();
     let endpoint = loop {
         let mut line = String::new();
         let n = stdout.read_line(&mut line).expect("read strongroom stdout");
         assert!(n > 0, "strongroom serve exited before it listened");
+        if let Some(url) = line.trim().strip_prefix("strongroom: metrics on ") {
+            metrics_url = url.to_string();
+        }
         if let Some(addr) = line.trim().strip_prefix("strongroom: KMS listening on ") {
             break addr.to_string();
         }
@@ -696,7 +704,7 @@ fn spawn_kms(dir: &Path, log: &LogLines) -> (Proc, std::thread::JoinHandle<()>, 
         let mut sink = Vec::new();
         let _ = std::io::Read::read_to_end(&mut stdout, &mut sink);
     });
-    (proc, drain, endpoint)
+    (proc, drain, endpoint, metrics_url)
 }
 
 async fn kms_client(endpoint: &str, p: &PrincipalSpec) -> Client {
@@ -710,6 +718,7 @@ async fn kms_client(endpoint: &str, p: &PrincipalSpec) -> Client {
         secret_access_key: p.secret.clone(),
         region: REGION.to_string(),
         node_endpoints: vec![endpoint.to_string()],
+        metrics_url: None,
     };
     client_for(&exports, &p.access_key_id, &p.secret).await
 }

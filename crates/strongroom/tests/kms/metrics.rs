@@ -1,0 +1,118 @@
+//! The admin listener: Prometheus metrics of requests, keys and grants; health and readiness.
+//! (The external key store figures are in `xks::metrics`.)
+
+use std::io::{Read, Write};
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::GrantOperation;
+
+use crate::common::Kms;
+
+/// GET `url` (`http://HOST:PORT/PATH`): the status and body.
+pub fn http_get(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("http:// URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = std::net::TcpStream::connect(host).expect("connect to the admin listener");
+    write!(
+        s,
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        if path.is_empty() { "/" } else { path }
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    (status, body.to_string())
+}
+
+/// The value of the sample of `name` whose labels include `labels`, if there is one.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((m, l)) => (m, l.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+            all.then(|| value.parse().ok()).flatten()
+        })
+}
+
+#[tokio::test]
+async fn requests_keys_and_grants_are_counted() {
+    let kms = Kms::start().await;
+    let url = kms
+        .exports
+        .metrics_url
+        .clone()
+        .expect("dev prints STRONGROOM_METRICS_URL");
+    // The first node's client: the admin listener is the first node's.
+    let c = kms.node_client(0).await;
+    let key = c
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    c.encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"counted".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let missing = c
+        .encrypt()
+        .key_id("00000000-0000-0000-0000-000000000000")
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await;
+    assert!(missing.is_err());
+    c.create_grant()
+        .key_id(&key)
+        .grantee_principal(format!("arn:aws:iam::{}:root", kms.account().await))
+        .operations(GrantOperation::Decrypt)
+        .send()
+        .await
+        .unwrap();
+    c.disable_key().key_id(&key).send().await.unwrap();
+
+    let (status, text) = http_get(&url);
+    assert_eq!(status, 200, "{text}");
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        sample(&text, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+    };
+    let encrypt_ok = [("operation", "Encrypt"), ("outcome", "Success")];
+    assert_eq!(get("strongroom_requests_total", &encrypt_ok), 1.0);
+    let not_found = [("operation", "Encrypt"), ("outcome", "NotFoundException")];
+    assert_eq!(get("strongroom_requests_total", &not_found), 1.0);
+    assert_eq!(
+        get(
+            "strongroom_request_duration_seconds_count",
+            &[("operation", "Encrypt")]
+        ),
+        2.0
+    );
+    let disabled = [("key_state", "Disabled"), ("key_spec", "SYMMETRIC_DEFAULT")];
+    assert_eq!(get("strongroom_keys", &disabled), 1.0);
+    assert_eq!(get("strongroom_grants", &[]), 1.0);
+    assert!(get("strongroom_state_age_seconds", &[]) >= 0.0);
+
+    let base = url.trim_end_matches("/metrics");
+    assert_eq!(http_get(&format!("{base}/healthz")).0, 200);
+    assert_eq!(http_get(&format!("{base}/readyz")).0, 200);
+    assert_eq!(http_get(&format!("{base}/elsewhere")).0, 404);
+}
