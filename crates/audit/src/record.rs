@@ -188,3 +188,90 @@ pub fn event_time(t: time::OffsetDateTime) -> String {
         t.second()
     )
 }
+
+impl UserIdentity {
+    /// The identity of a principal, from its ARN: an IAM user
+    /// (`arn:aws:iam::ACCOUNT:user/NAME`), a role session
+    /// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`) or an account root
+    /// (`arn:aws:iam::ACCOUNT:root`). Strongroom's principals have no IAM unique ids; their
+    /// `principalId`s are derived from the ARN ([`unique_id`]), stable across restarts.
+    pub fn for_principal(arn: &str, access_key_id: Option<&str>) -> UserIdentity {
+        let mut parts = arn.splitn(6, ':');
+        let (service, account, resource) = (
+            parts.nth(2).unwrap_or_default(),
+            parts.nth(1).unwrap_or_default().to_string(),
+            parts.next().unwrap_or_default(),
+        );
+        let base = UserIdentity {
+            kind: IdentityType::Unknown,
+            principal_id: None,
+            arn: Some(arn.to_string()),
+            account_id: Some(account.clone()),
+            access_key_id: access_key_id.map(String::from),
+            user_name: None,
+            session_context: None,
+        };
+        match (service, resource.split_once('/')) {
+            ("iam", None) if resource == "root" => UserIdentity {
+                kind: IdentityType::Root,
+                principal_id: Some(account),
+                ..base
+            },
+            ("iam", Some(("user", path))) => UserIdentity {
+                kind: IdentityType::IamUser,
+                principal_id: Some(unique_id("AIDA", arn)),
+                user_name: Some(path.rsplit('/').next().unwrap_or(path).to_string()),
+                ..base
+            },
+            ("sts", Some(("assumed-role", rest))) => {
+                let (role, session) = rest.split_once('/').unwrap_or((rest, ""));
+                let role_arn = format!("arn:aws:iam::{account}:role/{role}");
+                let role_id = unique_id("AROA", &role_arn);
+                UserIdentity {
+                    kind: IdentityType::AssumedRole,
+                    principal_id: Some(format!("{role_id}:{session}")),
+                    session_context: Some(SessionContext {
+                        session_issuer: SessionIssuer {
+                            kind: "Role".to_string(),
+                            principal_id: role_id,
+                            arn: role_arn,
+                            account_id: account.clone(),
+                            user_name: role.to_string(),
+                        },
+                        attributes: SessionAttributes {
+                            mfa_authenticated: "false".to_string(),
+                        },
+                    }),
+                    ..base
+                }
+            }
+            _ => base,
+        }
+    }
+
+    /// A request that did not authenticate: only the access key it named, if any.
+    pub fn unauthenticated(access_key_id: Option<&str>) -> UserIdentity {
+        UserIdentity {
+            kind: IdentityType::Unknown,
+            principal_id: None,
+            arn: None,
+            account_id: None,
+            access_key_id: access_key_id.map(String::from),
+            user_name: None,
+            session_context: None,
+        }
+    }
+}
+
+/// An IAM-style unique id (`AIDA` + 17 characters of base32) derived from an ARN.
+pub fn unique_id(prefix: &str, arn: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, arn.as_bytes());
+    let tail: String = d
+        .as_ref()
+        .iter()
+        .take(17)
+        .map(|b| char::from(ALPHABET[usize::from(*b & 31)]))
+        .collect();
+    format!("{prefix}{tail}")
+}

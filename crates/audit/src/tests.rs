@@ -637,3 +637,44 @@ fn a_signing_key_readable_by_others_is_refused() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(SigningKey::load_or_create(&path).is_err());
 }
+
+#[test]
+fn identities_follow_cloudtrail_for_users_roles_and_root() {
+    let user = UserIdentity::for_principal("arn:aws:iam::111122223333:user/Alice", Some("AKIA1"));
+    assert_eq!(user.kind, IdentityType::IamUser);
+    assert_eq!(user.user_name.as_deref(), Some("Alice"));
+    assert_eq!(user.account_id.as_deref(), Some("111122223333"));
+    assert_eq!(user.access_key_id.as_deref(), Some("AKIA1"));
+    let id = user.principal_id.clone().unwrap_or_default();
+    assert!(id.starts_with("AIDA") && id.len() == 21, "{id}");
+    let v = serde_json::to_value(&user).unwrap_or_default();
+    assert_eq!(v["type"], "IAMUser");
+    assert!(v.get("sessionContext").is_none());
+
+    let role = UserIdentity::for_principal(
+        "arn:aws:sts::111122223333:assumed-role/Ops/strongroom",
+        Some("ASIA1"),
+    );
+    assert_eq!(role.kind, IdentityType::AssumedRole);
+    let v = serde_json::to_value(&role).unwrap_or_default();
+    assert_eq!(v["type"], "AssumedRole");
+    let issuer = &v["sessionContext"]["sessionIssuer"];
+    assert_eq!(issuer["type"], "Role");
+    assert_eq!(issuer["arn"], "arn:aws:iam::111122223333:role/Ops");
+    assert_eq!(issuer["userName"], "Ops");
+    assert_eq!(
+        v["principalId"],
+        format!(
+            "{}:strongroom",
+            issuer["principalId"].as_str().unwrap_or_default()
+        )
+    );
+    assert_eq!(
+        v["sessionContext"]["attributes"]["mfaAuthenticated"],
+        "false"
+    );
+
+    let root = UserIdentity::for_principal("arn:aws:iam::111122223333:root", None);
+    assert_eq!(root.kind, IdentityType::Root);
+    assert_eq!(root.principal_id.as_deref(), Some("111122223333"));
+}

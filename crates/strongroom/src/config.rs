@@ -49,6 +49,9 @@ pub struct Config {
     /// Connection, time and size limits of the KMS listener (`[limits]`, docs/limits.md).
     #[serde(default, skip_serializing_if = "http_serve::Limits::is_default")]
     pub limits: http_serve::Limits,
+    /// The audit trail (`[audit]`, docs/audit.md); none without the section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<crate::audit_trail::AuditConfig>,
 }
 
 /// External key store proxy client settings (`[xks]`).
@@ -255,6 +258,9 @@ impl Config {
             cfg.root_key.file = Some(base.join(f));
         }
         cfg.store.resolve_paths(base);
+        if let Some(a) = &mut cfg.audit {
+            a.resolve_paths(base);
+        }
         if let Some(f) = &cfg.xks.ca_bundle_file {
             cfg.xks.ca_bundle_file = Some(base.join(f));
         }

@@ -100,6 +100,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         xks: Default::default(),
         limits: Default::default(),
         store: Default::default(),
+        audit: None,
         accounts: vec![Account {
             id: random_account_id()?,
             roles: Vec::new(),
@@ -188,6 +189,10 @@ async fn start(
     secret_files::create_private_dir(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     let root = load_root_key(&config.root_key, config.allow_insecure_file_permissions)?;
+    let audit = match &config.audit {
+        Some(a) => Some(a.open(&config.data_dir)?),
+        None => None,
+    };
     let regions = config.regions()?;
     let default_region = regions
         .first()
@@ -233,6 +238,7 @@ async fn start(
         verifier: sigv4::Verifier::for_regions(verified_regions, "kms", Duration::from_secs(300))
             .with_required_signed_headers(&["x-amz-target", "content-type"])
             .with_amz_headers_signed(true),
+        audit,
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -348,7 +354,12 @@ async fn run(
     };
     // Returning (rather than exiting) lets `dev` remove its temporary directory.
     let kms = Arc::clone(&app.kms);
+    let audit = app.audit.clone();
     server::serve(app, listener, limits, stop).await;
+    // Every answered request has its record; the file ends with its final digest.
+    if let Some(audit) = audit {
+        audit.close().await;
+    }
     // The uses noted since the last flush (the open requests have finished).
     if let Err(e) = kms.flush_key_usage().await {
         tracing::warn!("cannot write the last key uses to the store: {e}");
@@ -574,9 +585,19 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
         Some(f) => Arc::new(kms::OffsetFileClock::new(f.clone())),
         None => Arc::new(kms::SystemClock),
     };
+    // dev keeps an audit trail unless its configuration says otherwise; each node its own.
+    if created.config.audit.is_none() {
+        created.config.audit = Some(crate::audit_trail::AuditConfig {
+            dir: dir.join("audit"),
+            ..Default::default()
+        });
+    }
     let mut nodes = Vec::new();
     for i in 0..options.nodes.max(1) {
         let mut config = created.config.clone();
+        if let (Some(a), true) = (&mut config.audit, i > 0) {
+            a.dir = a.dir.join(format!("node-{i}"));
+        }
         if i > 0 {
             let port = if port == 0 {
                 0
@@ -602,6 +623,12 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     println!("# Strongroom dev KMS, data in {}", dir.display());
     if options.postgres.is_some() {
         println!("export STRONGROOM_NODE_ENDPOINTS={}", endpoints.join(","));
+    }
+    if let Some(audit) = &app.audit {
+        println!(
+            "export STRONGROOM_AUDIT_LOG={}",
+            audit.current_file().display()
+        );
     }
     created.print_exports(Some(&format!("http://{addr}")));
     {
