@@ -710,6 +710,7 @@ async fn kms_client(endpoint: &str, p: &PrincipalSpec) -> Client {
         secret_access_key: p.secret.clone(),
         region: REGION.to_string(),
         node_endpoints: vec![endpoint.to_string()],
+        audit_log: PathBuf::new(),
     };
     client_for(&exports, &p.access_key_id, &p.secret).await
 }
