@@ -86,6 +86,26 @@ pub struct Outcome {
     pub grant: Option<String>,
 }
 
+/// A request's result with what its audit record needs ([`Kms::handle_audited`]).
+#[derive(Debug)]
+pub struct Handled {
+    pub result: Result<Outcome, KmsError>,
+    pub audit: AuditFacts,
+}
+
+/// What the audit trail needs of a request, allowed, denied or failed.
+#[derive(Debug, Default)]
+pub struct AuditFacts {
+    /// The request as decoded; `None` when the body did not decode.
+    pub request: Option<wire::Request>,
+    /// The ARNs of the keys the request was authorized on (or refused on), in order.
+    pub keys: Vec<String>,
+    /// The external key store id and external key id of a key in an external key store.
+    pub external: Option<(String, String)>,
+    /// The key material ids used, in order (ReEncrypt: source, then destination).
+    pub key_materials: Vec<String>,
+}
+
 /// The service.
 pub struct Kms {
     core: Core,
@@ -163,6 +183,52 @@ impl Kms {
         caller: &Caller,
         origin: &RequestOrigin,
     ) -> Result<Outcome, KmsError> {
+        self.handle_audited(op, body, caller, origin).await.result
+    }
+
+    /// Runs one operation for an authenticated caller, and hands back, whatever came of it,
+    /// what its audit record needs: the request as decoded (the body is decoded once) and
+    /// what authorization looked at.
+    pub async fn handle_audited(
+        &self,
+        op: Operation,
+        body: &[u8],
+        caller: &Caller,
+        origin: &RequestOrigin,
+    ) -> Handled {
+        let trace = Trace::default();
+        let mut request = None;
+        let result = self
+            .run(op, body, caller, origin, &trace, &mut request)
+            .await;
+        let decisions = trace.into_decisions();
+        let keys: Vec<String> = decisions.keys.iter().map(|k| k.to_string()).collect();
+        let result = result.map(|body| Outcome {
+            body,
+            keys: keys.clone(),
+            allowed_via: decisions.allowed_via,
+            grant: decisions.grant.map(|g| g.to_string()),
+        });
+        Handled {
+            result,
+            audit: AuditFacts {
+                request,
+                keys,
+                external: decisions.external,
+                key_materials: decisions.key_materials,
+            },
+        }
+    }
+
+    async fn run(
+        &self,
+        op: Operation,
+        body: &[u8],
+        caller: &Caller,
+        origin: &RequestOrigin,
+        trace: &Trace,
+        slot: &mut Option<wire::Request>,
+    ) -> Result<Vec<u8>, KmsError> {
         // The endpoint's pattern is checked by the custom key store operations, which may relax
         // it for development (a port, plain HTTP) as the configuration allows.
         let opts = match op {
@@ -172,36 +238,28 @@ impl Kms {
             _ => DecodeOptions::STRICT,
         };
         self.core.freshness.check()?;
-        let request = wire::decode(op, body, &opts)?;
-        rules::check_grant_tokens(facts::grant_tokens(&request))?;
+        let request: &wire::Request = slot.insert(wire::decode(op, body, &opts)?);
+        rules::check_grant_tokens(facts::grant_tokens(request))?;
         if self.core.config.cluster.strict_consistency {
             jobs::follow_changes(&self.core).await?;
         } else {
-            cluster::catch_up_for_tokens(&self.core, &request).await?;
+            cluster::catch_up_for_tokens(&self.core, request).await?;
         }
-        let trace = Trace::default();
         let info = optable::info(op);
         let access = Access {
             op,
             action: info.action,
             caller,
-            facts: RequestFacts::of(&request),
+            facts: RequestFacts::of(request),
             now_ms: self.core.now_ms(),
             origin,
             reencrypt_same_key: None,
-            trace: &trace,
+            trace,
         };
         if info.authz == Authz::IamOnly {
             self.core.authorize_without_key(&access)?;
         }
-        let body = ops::dispatch(&self.core, &request, &access).await?;
-        let decisions = trace.into_decisions();
-        Ok(Outcome {
-            body,
-            keys: decisions.keys.iter().map(|k| k.to_string()).collect(),
-            allowed_via: decisions.allowed_via,
-            grant: decisions.grant.map(|g| g.to_string()),
-        })
+        ops::dispatch(&self.core, request, &access).await
     }
 
     /// Creates `seed`'s key (and its aliases) unless it exists; an existing key is left as it

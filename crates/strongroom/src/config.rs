@@ -65,6 +65,9 @@ pub struct Config {
     /// Connection, time and size limits of the KMS listener (`[limits]`, docs/limits.md).
     #[serde(default, skip_serializing_if = "http_serve::Limits::is_default")]
     pub limits: http_serve::Limits,
+    /// The audit trail (`[audit]`, docs/audit.md); none without the section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<crate::audit_trail::AuditConfig>,
 }
 
 /// External key store proxy client settings (`[xks]`).
@@ -276,6 +279,9 @@ impl Config {
         }
         if let Some(seed) = &mut cfg.seed {
             seed.file = base.join(&seed.file);
+        }
+        if let Some(a) = &mut cfg.audit {
+            a.resolve_paths(base);
         }
         if let Some(f) = &cfg.xks.ca_bundle_file {
             cfg.xks.ca_bundle_file = Some(base.join(f));

@@ -8,6 +8,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
+mod audit_trail;
 mod config;
 mod dev_proxy;
 mod seed;
@@ -52,6 +53,9 @@ enum Command {
         #[arg(long, default_value = "us-east-1")]
         region: String,
     },
+    /// The audit trail: check its files.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The external key store proxy (AWS XKS Proxy API v1): serve it, administer its keys.
     XksProxy(xks_proxy::XksProxyArgs),
     /// Run a development KMS on 127.0.0.1 with an embedded store and print the `export` lines to use it.
@@ -102,6 +106,21 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check audit files: every record before a file's last signed digest unchanged, in order,
+    /// none added or removed; closed files complete; no file missing in the sequence.
+    Verify {
+        /// A trusted copy of the signing key's public key (PEM); several for logs signed by
+        /// several keys. Default: audit-signing-key.pub beside the first file.
+        #[arg(long = "public-key")]
+        public_key: Vec<PathBuf>,
+        /// The audit files (audit-*.jsonl), in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -125,6 +144,9 @@ fn main() -> ExitCode {
             created.print_exports(None);
         }),
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(setup::serve(&config))),
+        Command::Audit(AuditCommand::Verify { public_key, files }) => {
+            audit_trail::verify_command(&public_key, &files)
+        }
         Command::XksProxy(args) => xks_proxy::run_cli(args),
         Command::Dev {
             port,

@@ -14,6 +14,7 @@ use kms_api::{ErrorCode, KmsError, Operation};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
+use crate::audit_trail::{self, Noted};
 use crate::config::Principal;
 
 /// Everything a request needs.
@@ -26,11 +27,15 @@ pub struct App {
     pub secure_transport: bool,
     /// Requests by operation and outcome, and their latency (the admin listener shows them).
     pub metrics: Arc<crate::admin::RequestMetrics>,
+    /// The audit trail, when configured: one record per request.
+    pub audit: Option<Arc<audit::AuditLog>>,
 }
 
 /// A verified request's identity: handlers take it, so they cannot run unauthenticated.
 struct Authenticated {
     principal: Arc<Principal>,
+    /// The access key the request was signed with.
+    access_key_id: String,
     /// The region the request was signed for.
     region: kms_model::Region,
 }
@@ -54,6 +59,21 @@ fn respond(status: u16, request_id: &str, body: Vec<u8>) -> Response<Full<Bytes>
         h.insert("x-amzn-requestid", v);
     }
     resp
+}
+
+fn ok_response(
+    op: Operation,
+    body: Vec<u8>,
+    request_id: &str,
+    started: Instant,
+) -> Response<Full<Bytes>> {
+    tracing::debug!(
+        request_id,
+        op = op.name(),
+        latency_us = started.elapsed().as_micros(),
+        "ok"
+    );
+    respond(200, request_id, body)
 }
 
 fn error_response(
@@ -102,6 +122,32 @@ impl http_serve::Handler for App {
 }
 
 impl App {
+    /// A success, counted.
+    fn ok(
+        &self,
+        op: Operation,
+        body: Vec<u8>,
+        request_id: &str,
+        started: Instant,
+    ) -> Response<Full<Bytes>> {
+        self.metrics.record(Some(op), "Success", started.elapsed());
+        ok_response(op, body, request_id, started)
+    }
+
+    /// A refusal or failure, counted by its error code.
+    fn error(
+        &self,
+        err: &KmsError,
+        status: u16,
+        request_id: &str,
+        op: &str,
+        started: Instant,
+    ) -> Response<Full<Bytes>> {
+        self.metrics
+            .record(Operation::from_name(op), err.code.name(), started.elapsed());
+        error_response(err, status, request_id, op, started)
+    }
+
     /// Answers one HTTP request.
     pub async fn serve_request(
         &self,
@@ -111,23 +157,60 @@ impl App {
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
-        match self.process(head, body, peer, &request_id).await {
-            Ok((op, body)) => {
-                let took = started.elapsed();
-                self.metrics.record(Some(op), "Success", took);
-                tracing::debug!(
-                    request_id,
-                    op = op.name(),
-                    latency_us = took.as_micros(),
-                    "ok"
-                );
-                respond(200, &request_id, body)
-            }
-            Err((op, err, status)) => {
-                self.metrics
-                    .record(Operation::from_name(op), err.code.name(), started.elapsed());
-                error_response(&err, status, &request_id, op, started)
-            }
+        let Some(audit) = &self.audit else {
+            let mut noted = Noted::default();
+            return match self
+                .process(head, body, peer, &request_id, &mut noted)
+                .await
+            {
+                Ok((op, body)) => self.ok(op, body, &request_id, started),
+                Err((op, err, status)) => self.error(&err, status, &request_id, op, started),
+            };
+        };
+        // What the record needs of the headers, before `process` takes them.
+        let header = |name: &str| {
+            head.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (user_agent, target) = (header("user-agent"), header("x-amz-target"));
+        // Only the access key id of the Authorization header: never its signature.
+        let claimed = audit_trail::claimed_access_key(&header("authorization")).map(String::from);
+        let mut noted = Noted::default();
+        let result = self
+            .process(head, body, peer, &request_id, &mut noted)
+            .await;
+        let default_region = self
+            .kms
+            .config()
+            .regions
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let seen = audit_trail::Seen {
+            request_id: &request_id,
+            source_ip: peer.source_ip,
+            user_agent: &user_agent,
+            target: &target,
+            claimed_access_key: claimed.as_deref(),
+            default_region: &default_region,
+        };
+        let record = match &result {
+            Ok((_, body)) => audit_trail::record(&seen, &noted, Ok(body)),
+            Err((_, err, _)) => audit_trail::record(&seen, &noted, Err(err)),
+        };
+        // In `sync` mode this returns once the record is on disk: no response goes out
+        // without its record.
+        if let Err(e) = audit.append(&record).await {
+            tracing::error!(request_id, "cannot write the audit record: {e}");
+            let err = KmsError::internal("The request's audit record could not be written.");
+            return self.error(&err, 500, &request_id, "-", started);
+        }
+        match result {
+            Ok((op, body)) => self.ok(op, body, &request_id, started),
+            Err((op, err, status)) => self.error(&err, status, &request_id, op, started),
         }
     }
 
@@ -139,6 +222,7 @@ impl App {
         body: &mut Body,
         peer: Peer,
         request_id: &str,
+        noted: &mut Noted,
     ) -> Result<(Operation, Vec<u8>), (&'static str, KmsError, u16)> {
         let fail = |e: KmsError| {
             let s = e.http_status();
@@ -175,6 +259,7 @@ impl App {
             .unwrap_or("");
         let op = Operation::from_target(target)
             .ok_or_else(|| fail(KmsError::new(ErrorCode::UnknownOperationException, "")))?;
+        noted.op = Some(op);
         let body = match body.read_all().await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => return Err(too_large(body.max_bytes())),
@@ -191,17 +276,22 @@ impl App {
             let s = e.http_status();
             (name, e, s)
         })?;
+        noted.caller = Some((Arc::clone(&auth.principal), auth.access_key_id.clone()));
+        noted.region = Some(auth.region.to_string());
         let origin = kms::RequestOrigin {
             region: auth.region,
             source_ip: peer.source_ip,
             secure_transport: peer.secure_transport,
             request_id: request_id.to_string(),
         };
-        match self
+        let handled = self
             .kms
-            .handle(op, &body, &auth.principal.caller, &origin)
-            .await
-        {
+            .handle_audited(op, &body, &auth.principal.caller, &origin)
+            .await;
+        if self.audit.is_some() {
+            noted.facts = Some(handled.audit);
+        }
+        match handled.result {
             Ok(out) => Ok((op, out.body)),
             Err(e) => {
                 let s = e.http_status();
@@ -286,7 +376,11 @@ impl App {
                 ),
             )
         })?;
-        Ok(Authenticated { principal, region })
+        Ok(Authenticated {
+            principal,
+            access_key_id: verified.access_key_id,
+            region,
+        })
     }
 
     /// Replaces the principals (configuration reload).

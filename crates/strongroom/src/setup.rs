@@ -109,6 +109,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         xks: Default::default(),
         limits: Default::default(),
         store: Default::default(),
+        audit: None,
         accounts: vec![Account {
             id: random_account_id()?,
             roles: Vec::new(),
@@ -217,6 +218,10 @@ async fn start(
         ))),
         None => None,
     };
+    let audit = match &config.audit {
+        Some(a) => Some(a.open(&config.data_dir)?),
+        None => None,
+    };
     let regions = config.regions()?;
     let default_region = regions
         .first()
@@ -277,6 +282,7 @@ async fn start(
             .with_amz_headers_signed(true),
         secure_transport: tls.is_some(),
         metrics: Default::default(),
+        audit,
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -459,7 +465,12 @@ async fn run(
     };
     // Returning (rather than exiting) lets `dev` remove its temporary directory.
     let kms = Arc::clone(&app.kms);
+    let audit = app.audit.clone();
     server::serve(app, listener, tls, limits, stop).await;
+    // Every answered request has its record; the file ends with its final digest.
+    if let Some(audit) = audit {
+        audit.close().await;
+    }
     // The uses noted since the last flush (the open requests have finished).
     if let Err(e) = kms.flush_key_usage().await {
         tracing::warn!("cannot write the last key uses to the store: {e}");
@@ -708,6 +719,16 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
         Some(f) => Arc::new(kms::OffsetFileClock::new(f.clone())),
         None => Arc::new(kms::SystemClock),
     };
+    // dev keeps an audit trail unless its configuration says otherwise; each node its own.
+    // Buffered (flushed within the default bound): a development stand-in favours speed over
+    // the last records before a crash; serve's default is sync.
+    if created.config.audit.is_none() {
+        created.config.audit = Some(crate::audit_trail::AuditConfig {
+            dir: dir.join("audit"),
+            durability: crate::audit_trail::DurabilityMode::Buffered,
+            ..Default::default()
+        });
+    }
     let mut nodes = Vec::new();
     for i in 0..options.nodes.max(1) {
         let mut config = created.config.clone();
@@ -715,6 +736,9 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
             config.admin = Some(crate::admin::AdminConfig {
                 listen: "127.0.0.1:0".to_string(),
             });
+        }
+        if let (Some(a), true) = (&mut config.audit, i > 0) {
+            a.dir = a.dir.join(format!("node-{i}"));
         }
         if i > 0 {
             let port = if port == 0 {
@@ -744,6 +768,12 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     if let Some(admin) = &first.admin {
         let addr = admin.local_addr().map_err(|e| e.to_string())?;
         println!("export STRONGROOM_METRICS_URL=http://{addr}/metrics");
+    }
+    if let Some(audit) = &first.app.audit {
+        println!(
+            "export STRONGROOM_AUDIT_LOG={}",
+            audit.current_file().display()
+        );
     }
     if options.tls {
         println!("export AWS_CA_BUNDLE={}", xks.ca_file.display());

@@ -75,6 +75,10 @@ pub(crate) struct Decisions {
     pub grant: Option<GrantId>,
     /// The ARNs of the keys authorized on, in order.
     pub keys: Vec<Arc<str>>,
+    /// The external key store and external key of the first key in one.
+    pub external: Option<(String, String)>,
+    /// The key materials used, in order (ReEncrypt: source, then destination).
+    pub key_materials: Vec<String>,
 }
 
 impl Trace {

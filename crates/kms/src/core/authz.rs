@@ -202,7 +202,12 @@ impl Core {
         request_alias: Option<&str>,
     ) -> Result<(), KmsError> {
         let arn = &key.arn;
-        access.trace.record(|d| d.keys.push(Arc::clone(arn)));
+        access.trace.record(|d| {
+            d.keys.push(Arc::clone(arn));
+            if let (None, Some(ext)) = (&d.external, &key.key.external) {
+                d.external = Some((ext.store.to_string(), ext.xks_key_id.clone()));
+            }
+        });
         let conditions = Conditions::new(access, Some(key), request_alias);
         let ctx = RequestContext::new(&access.caller.principal, access.action, arn, &conditions);
         let identity: Vec<&Policy> = access.caller.identity_policies.iter().collect();

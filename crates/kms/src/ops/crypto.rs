@@ -433,10 +433,20 @@ async fn seal_any(
     })
 }
 
-fn material_id(key: &CachedKey, version: Option<&VersionId>) -> Option<String> {
-    version
+/// The `KeyMaterialId` a response names (none for a key in an external key store), noted for
+/// the request's audit record.
+pub(crate) fn material_id(
+    access: &Access<'_>,
+    key: &CachedKey,
+    version: Option<&VersionId>,
+) -> Option<String> {
+    let id = version
         .filter(|_| key.key.external.is_none())
-        .map(VersionId::to_hex)
+        .map(VersionId::to_hex);
+    if let Some(id) = &id {
+        access.trace.record(|d| d.key_materials.push(id.clone()));
+    }
+    id
 }
 
 pub(crate) async fn encrypt(
@@ -456,6 +466,8 @@ pub(crate) async fn encrypt(
         access,
     )
     .await?;
+    // Encrypt's response does not name the material; its audit record does.
+    material_id(access, &key, sealed.version.as_ref());
     dry_run(req.dry_run)?;
     core.usage
         .note(&key, access.op, access.now_ms, &access.origin.request_id);
@@ -497,7 +509,7 @@ pub(crate) async fn decrypt(
     );
     Ok(DecryptResponse {
         key_id: Some(opened.key.arn.to_string()),
-        key_material_id: material_id(&opened.key, opened.version.as_ref()),
+        key_material_id: material_id(access, &opened.key, opened.version.as_ref()),
         plaintext: Some(Blob(opened.plaintext)),
         encryption_algorithm: Some(opened.algorithm),
         ciphertext_for_recipient: None,
@@ -571,8 +583,8 @@ pub(crate) async fn re_encrypt(
         key_id: Some(dest.arn.to_string()),
         source_encryption_algorithm: Some(source.algorithm),
         destination_encryption_algorithm: Some(sealed.algorithm),
-        source_key_material_id: material_id(&source.key, source.version.as_ref()),
-        destination_key_material_id: material_id(&dest, sealed.version.as_ref()),
+        source_key_material_id: material_id(access, &source.key, source.version.as_ref()),
+        destination_key_material_id: material_id(access, &dest, sealed.version.as_ref()),
     })
 }
 
@@ -650,7 +662,7 @@ pub(crate) async fn generate_data_key(
         ciphertext_blob: Some(Blob::new(blob)),
         plaintext: Some(Blob(plaintext)),
         key_id: Some(key.arn.to_string()),
-        key_material_id: material_id(&key, Some(&version)),
+        key_material_id: material_id(access, &key, Some(&version)),
         ciphertext_for_recipient: None,
     })
 }
@@ -673,7 +685,7 @@ pub(crate) async fn generate_data_key_without_plaintext(
     Ok(GenerateDataKeyWithoutPlaintextResponse {
         ciphertext_blob: Some(Blob::new(blob)),
         key_id: Some(key.arn.to_string()),
-        key_material_id: material_id(&key, Some(&version)),
+        key_material_id: material_id(access, &key, Some(&version)),
     })
 }
 

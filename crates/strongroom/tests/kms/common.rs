@@ -30,6 +30,8 @@ pub struct Exports {
     pub node_endpoints: Vec<String>,
     /// `STRONGROOM_METRICS_URL`, when printed.
     pub metrics_url: Option<String>,
+    /// The audit file being written (`STRONGROOM_AUDIT_LOG`).
+    pub audit_log: PathBuf,
 }
 
 /// A running `strongroom` process, SIGKILLed on drop.
@@ -194,6 +196,7 @@ fn spawn_dev(
         region: get("AWS_REGION"),
         node_endpoints,
         metrics_url: vars.get("STRONGROOM_METRICS_URL").cloned(),
+        audit_log: PathBuf::from(get("STRONGROOM_AUDIT_LOG")),
     };
     assert_eq!(get("AWS_DEFAULT_REGION"), exports.region);
     (
@@ -337,16 +340,216 @@ pub async fn client_with_token(
         .retry_config(RetryConfig::disabled())
         .load()
         .await;
+    let mut conf = aws_sdk_kms::config::Builder::from(&config).interceptor(NoteSecrets);
     if exports.node_endpoints.len() > 1 {
-        let conf = aws_sdk_kms::config::Builder::from(&config)
-            .interceptor(Alternate {
-                endpoints: exports.node_endpoints.clone(),
-                next: std::sync::atomic::AtomicUsize::new(0),
-            })
-            .build();
-        return Client::from_conf(conf);
+        conf = conf.interceptor(Alternate {
+            endpoints: exports.node_endpoints.clone(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        });
     }
-    Client::new(&config)
+    Client::from_conf(conf.build())
+}
+
+/// Every secret an SDK client of this process sent or received: the values of data, key
+/// material, ciphertext, token and credential members of request and response bodies, and
+/// the signatures of Authorization headers. The audit files of every test's server are
+/// searched for them ([`check_audit_files`]).
+static SECRETS_SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The members whose values are secret: the test's own list, not the server's.
+const SECRET_MEMBERS: &[&str] = &[
+    "Plaintext",
+    "CiphertextBlob",
+    "SourceCiphertextBlob",
+    "CiphertextForRecipient",
+    "Message",
+    "Signature",
+    "Mac",
+    "EncryptedKeyMaterial",
+    "ImportToken",
+    "GrantToken",
+    "GrantTokens",
+    "PrivateKeyPlaintext",
+    "PrivateKeyCiphertextBlob",
+    "SharedSecret",
+    "SharedSecretCiphertextBlob",
+    "KeyStorePassword",
+    "RawSecretAccessKey",
+    "AttestationDocument",
+];
+
+fn note_secrets(body: &[u8]) {
+    fn walk(v: &serde_json::Value, secret: bool, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) if secret && s.len() >= 12 => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, secret, out)),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .for_each(|(k, v)| walk(v, secret || SECRET_MEMBERS.contains(&k.as_str()), out)),
+            _ => {}
+        }
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let mut found = Vec::new();
+    walk(&v, false, &mut found);
+    if !found.is_empty() {
+        SECRETS_SEEN
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(found);
+    }
+}
+
+#[derive(Debug)]
+struct NoteSecrets;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for NoteSecrets {
+    fn name(&self) -> &'static str {
+        "NoteSecrets"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request();
+        if let Some(body) = request.body().bytes() {
+            note_secrets(body);
+        }
+        if let Some(sig) = request
+            .headers()
+            .get("authorization")
+            .and_then(|a| a.split("Signature=").nth(1))
+        {
+            SECRETS_SEEN
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sig.to_string());
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(body) = context.response().body().bytes() {
+            note_secrets(body);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an SDK client of this process sent or received `value` in a secret member (or as a
+/// signature).
+pub fn secret_seen(value: &str) -> bool {
+    SECRETS_SEEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|s| s == value)
+}
+
+/// The audit files under `dir` (every node's).
+pub fn audit_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(audit_files(&p));
+        } else if p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("audit-") && n.ends_with(".jsonl"))
+        {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Checks the audit trail a test's server wrote in `dir`: the files verify (chain, signatures,
+/// sequence), and none holds a secret — any value this process's clients sent or received in a
+/// secret member, the Authorization signatures, `also` (secret keys) — nor a secret member's
+/// name. Returns how many records were checked.
+pub fn check_audit_files(dir: &Path, also: &[&str]) -> usize {
+    let mut records = 0;
+    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = Default::default();
+    for f in audit_files(dir) {
+        by_dir
+            .entry(f.parent().map(Path::to_path_buf).unwrap_or_default())
+            .or_default()
+            .push(f);
+    }
+    let secrets = SECRETS_SEEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for (d, files) in by_dir {
+        let pem = std::fs::read_to_string(d.join("audit-signing-key.pub")).expect("public key");
+        let key = audit::PublicKey::from_pem(&pem).expect("public key PEM");
+        let report = audit::verify_files(&files, &[key]);
+        assert!(
+            report.is_ok(),
+            "audit files in {}: {:?}",
+            d.display(),
+            report.all_problems()
+        );
+        for f in &files {
+            let text = std::fs::read_to_string(f).expect("read audit file");
+            for line in text.lines() {
+                if !line.starts_with("{\"eventVersion\"") {
+                    continue;
+                }
+                records += 1;
+                for name in SECRET_MEMBERS
+                    .iter()
+                    .chain(&["Authorization", "AWS4-HMAC-SHA256"])
+                {
+                    let camel = format!("{}{}", name[..1].to_ascii_lowercase(), &name[1..]);
+                    assert!(
+                        !line.contains(&format!("\"{name}\""))
+                            && !line.contains(&format!("\"{camel}\"")),
+                        "{name} in an audit record of {}: {line}",
+                        f.display()
+                    );
+                }
+            }
+            for s in secrets
+                .iter()
+                .map(String::as_str)
+                .chain(also.iter().copied())
+            {
+                assert!(
+                    !text.contains(s),
+                    "a secret ({}...) is in {}",
+                    &s[..s.len().min(6)],
+                    f.display()
+                );
+            }
+        }
+    }
+    records
+}
+
+impl Drop for Kms {
+    fn drop(&mut self) {
+        // Stop the server, then check what it wrote (unless the test failed already).
+        drop(self.process.take());
+        if !std::thread::panicking() {
+            check_audit_files(self.dir.path(), &[&self.exports.secret_access_key]);
+        }
+    }
 }
 
 /// One test's KMS: a data directory, the server on it and a client.
@@ -1110,6 +1313,8 @@ impl Served {
             region: "us-east-1".to_string(),
             node_endpoints: vec![self.endpoint.clone()],
             metrics_url: None,
+            // `serve` keeps an audit trail only with an [audit] section.
+            audit_log: PathBuf::new(),
         };
         client_with_token(
             &exports,

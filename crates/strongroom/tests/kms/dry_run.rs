@@ -29,11 +29,18 @@ async fn last_use(kms: &Kms, key: &str) -> Option<Op> {
 /// through another node arrives with that node's next write of its uses, so the answer is
 /// polled for up to 3 s; on one node the first answer must have it.
 async fn last_use_becomes(kms: &Kms, key: &str, want: Option<Op>) -> Option<Op> {
-    let across_nodes = std::env::var(NODES_VAR).is_ok();
+    // Requests alternate between the nodes: the answer counts once every node has given it
+    // (a use noted on one node reaches the others with its next flush).
+    let nodes: usize = std::env::var(NODES_VAR)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut agreeing = 0;
     loop {
         let last = last_use(kms, key).await;
-        if last == want || !across_nodes || std::time::Instant::now() >= deadline {
+        agreeing = if last == want { agreeing + 1 } else { 0 };
+        if agreeing >= nodes || std::time::Instant::now() >= deadline {
             return last;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;

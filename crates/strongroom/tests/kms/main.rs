@@ -7,6 +7,7 @@
 mod aliases;
 mod asymmetric;
 mod at_rest;
+mod audit;
 mod authz;
 mod cluster;
 mod common;

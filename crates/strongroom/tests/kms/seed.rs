@@ -347,6 +347,7 @@ async fn dev_seeds_from_a_fixture_file() {
         region: vars["AWS_REGION"].clone(),
         node_endpoints: vec![endpoint],
         metrics_url: None,
+        audit_log: std::path::PathBuf::from(&vars["STRONGROOM_AUDIT_LOG"]),
     };
     let c = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
     let ct = c

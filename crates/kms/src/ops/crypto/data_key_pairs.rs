@@ -102,7 +102,7 @@ pub(crate) async fn generate_data_key_pair(
     Ok(GenerateDataKeyPairResponse {
         key_id: Some(made.key.arn.to_string()),
         key_pair_spec: Some(req.key_pair_spec),
-        key_material_id: material_id(&made.key, Some(&made.version)),
+        key_material_id: material_id(access, &made.key, Some(&made.version)),
         private_key_ciphertext_blob: Some(Blob::new(made.private_key_ciphertext)),
         public_key: Some(Blob::new(made.pair.public_key)),
         private_key_plaintext: Some(Blob(made.pair.private_key)),
@@ -125,7 +125,7 @@ pub(crate) async fn generate_data_key_pair_without_plaintext(
     Ok(GenerateDataKeyPairWithoutPlaintextResponse {
         key_id: Some(made.key.arn.to_string()),
         key_pair_spec: Some(req.key_pair_spec),
-        key_material_id: material_id(&made.key, Some(&made.version)),
+        key_material_id: material_id(access, &made.key, Some(&made.version)),
         private_key_ciphertext_blob: Some(Blob::new(made.private_key_ciphertext)),
         public_key: Some(Blob::new(made.pair.public_key)),
     })

@@ -719,6 +719,7 @@ async fn kms_client(endpoint: &str, p: &PrincipalSpec) -> Client {
         region: REGION.to_string(),
         node_endpoints: vec![endpoint.to_string()],
         metrics_url: None,
+        audit_log: PathBuf::new(),
     };
     client_for(&exports, &p.access_key_id, &p.secret).await
 }

@@ -1,0 +1,347 @@
+//! The KMS's audit trail (docs/audit.md): the `[audit]` configuration, and the CloudTrail record
+//! of one request built from what the HTTP front and [`kms::Kms::handle_audited`] know of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use audit::record::{self as ct, AdditionalEventData, Record, Resource, UserIdentity};
+use kms_api::{KmsError, Operation};
+use serde::{Deserialize, Serialize};
+
+/// `[audit]`: where and how the audit trail is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The directory of the audit files (relative to the configuration file).
+    pub dir: PathBuf,
+    /// `sync`: a response is sent only once its record is on disk (many requests share one
+    /// flush). `buffered`: records are flushed within `buffer_max_delay_ms`, or once
+    /// `buffer_max_records` wait; a crash loses at most those.
+    pub durability: DurabilityMode,
+    pub buffer_max_records: usize,
+    pub buffer_max_delay_ms: u64,
+    /// Start a new file past this size.
+    pub rotate_megabytes: u64,
+    /// Start a new file after this long.
+    pub rotate_seconds: u64,
+    /// Sign the chain at most this long after a record (0: with every write).
+    pub digest_interval_ms: u64,
+    /// The Ed25519 signing key (PEM, 0600), created on first use; default
+    /// `DATA_DIR/audit-signing-key.pem`. Its public key is written into `dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// `durability` of `[audit]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    Sync,
+    Buffered,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            dir: PathBuf::from("audit"),
+            durability: DurabilityMode::Sync,
+            buffer_max_records: 1000,
+            buffer_max_delay_ms: 100,
+            rotate_megabytes: 64,
+            rotate_seconds: 24 * 3600,
+            digest_interval_ms: 1000,
+            signing_key: None,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Takes relative paths from `base` (the configuration file's directory).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        self.dir = base.join(&self.dir);
+        if let Some(k) = &self.signing_key {
+            self.signing_key = Some(base.join(k));
+        }
+    }
+
+    /// Opens the log (creating the signing key on first use).
+    pub fn open(&self, data_dir: &Path) -> Result<Arc<audit::AuditLog>, String> {
+        let key_path = self
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| data_dir.join("audit-signing-key.pem"));
+        let key = audit::SigningKey::load_or_create(&key_path)?;
+        let durability = match self.durability {
+            DurabilityMode::Sync => audit::Durability::Sync,
+            DurabilityMode::Buffered => audit::Durability::Buffered {
+                max_records: self.buffer_max_records.max(1),
+                max_delay: Duration::from_millis(self.buffer_max_delay_ms),
+            },
+        };
+        let config = audit::WriterConfig {
+            durability,
+            rotate_bytes: self.rotate_megabytes.max(1) << 20,
+            rotate_age: Duration::from_secs(self.rotate_seconds.max(1)),
+            digest_interval: Duration::from_millis(self.digest_interval_ms),
+            ..audit::WriterConfig::new(self.dir.clone())
+        };
+        audit::AuditLog::open(config, key).map(Arc::new)
+    }
+}
+
+/// Whether CloudTrail marks an operation read-only: reads, lists and every cryptographic
+/// operation (they change no resource).
+pub fn read_only(op: Operation) -> bool {
+    use Operation as O;
+    let name = op.name();
+    name.starts_with("Describe")
+        || name.starts_with("Get")
+        || name.starts_with("List")
+        || matches!(
+            op,
+            O::Encrypt
+                | O::Decrypt
+                | O::ReEncrypt
+                | O::GenerateDataKey
+                | O::GenerateDataKeyWithoutPlaintext
+                | O::GenerateDataKeyPair
+                | O::GenerateDataKeyPairWithoutPlaintext
+                | O::GenerateMac
+                | O::VerifyMac
+                | O::GenerateRandom
+                | O::Sign
+                | O::Verify
+                | O::DeriveSharedSecret
+                | O::Encapsulate
+                | O::Decapsulate
+        )
+}
+
+/// What the HTTP front learnt of a request, for its record.
+#[derive(Debug, Default)]
+pub struct Noted {
+    /// The operation, once routed.
+    pub op: Option<Operation>,
+    /// The caller, once authenticated, with the access key it signed with.
+    pub caller: Option<(Arc<crate::config::Principal>, String)>,
+    /// The Region the request was signed for.
+    pub region: Option<String>,
+    /// What the service knew of it.
+    pub facts: Option<kms::AuditFacts>,
+}
+
+/// The request as the connection and its headers show it.
+pub struct Seen<'a> {
+    pub request_id: &'a str,
+    pub source_ip: Option<std::net::IpAddr>,
+    pub user_agent: &'a str,
+    /// `X-Amz-Target` (the event name of a request that names no operation we know).
+    pub target: &'a str,
+    /// The access key id of the `Authorization` header (for a request that did not
+    /// authenticate).
+    pub claimed_access_key: Option<&'a str>,
+    /// The Region to name when the request's own is unknown.
+    pub default_region: &'a str,
+}
+
+/// The access key id of an `Authorization: AWS4-HMAC-SHA256 Credential=AKID/...` header.
+pub fn claimed_access_key(authorization: &str) -> Option<&str> {
+    let rest = &authorization[authorization.find("Credential=")? + "Credential=".len()..];
+    let akid = rest.split('/').next()?;
+    (!akid.is_empty() && akid.len() <= 128 && akid.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then_some(akid)
+}
+
+fn truncated(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// The record of one request; `result` is the response body or the error answered.
+pub fn record(seen: &Seen<'_>, noted: &Noted, result: Result<&[u8], &KmsError>) -> Record {
+    let user_identity = match &noted.caller {
+        Some((p, akid)) => UserIdentity::for_principal(&p.caller.principal_arn, Some(akid)),
+        None => UserIdentity::unauthenticated(seen.claimed_access_key),
+    };
+    let event_name = match noted.op {
+        Some(op) => op.name().to_string(),
+        None => {
+            let name = seen.target.rsplit('.').next().unwrap_or_default();
+            let clean: String = name
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(64)
+                .collect();
+            if clean.is_empty() {
+                "Unknown".to_string()
+            } else {
+                clean
+            }
+        }
+    };
+    let read_only = noted.op.is_some_and(read_only);
+    let facts = noted.facts.as_ref();
+    let request_parameters = facts
+        .and_then(|f| f.request.as_ref())
+        .and_then(audit::params::request_parameters);
+    let response_elements = match result {
+        Ok(body) if !read_only => audit::params::response_elements(body),
+        _ => None,
+    };
+    let mut resources: Vec<Resource> = facts
+        .map(|f| f.keys.iter().map(|k| Resource::key(k)).collect())
+        .unwrap_or_default();
+    if resources.is_empty() {
+        // A created key is named by the response (CreateKey authorizes no key).
+        if let Some(arn) = response_elements
+            .as_ref()
+            .and_then(|r| r["keyMetadata"]["arn"].as_str())
+        {
+            resources.push(Resource::key(arn));
+        }
+    }
+    let mut extra = AdditionalEventData::default();
+    if let Some(f) = facts {
+        if let Some((store, xks_key)) = &f.external {
+            extra.custom_key_store_id = Some(store.clone());
+            extra.xks_key_id = Some(xks_key.clone());
+        }
+        match (noted.op, f.key_materials.as_slice()) {
+            (Some(Operation::ReEncrypt), [source, destination, ..]) => {
+                extra.source_key_material_id = Some(source.clone());
+                extra.destination_key_material_id = Some(destination.clone());
+            }
+            (_, [one, ..]) => extra.key_material_id = Some(one.clone()),
+            _ => {}
+        }
+    }
+    let recipient_account_id = resources
+        .first()
+        .map(|r| r.account_id.clone())
+        .or_else(|| user_identity.account_id.clone());
+    let (error_code, error_message) = match result {
+        Ok(_) => (None, None),
+        Err(e) => (Some(e.code.name().to_string()), Some(e.message.clone())),
+    };
+    Record {
+        event_version: ct::EVENT_VERSION.to_string(),
+        user_identity,
+        event_time: ct::event_time(time::OffsetDateTime::now_utc()),
+        event_source: ct::EVENT_SOURCE.to_string(),
+        event_name,
+        aws_region: noted
+            .region
+            .clone()
+            .unwrap_or_else(|| seen.default_region.to_string()),
+        source_ip_address: seen
+            .source_ip
+            .map_or_else(|| "AWS Internal".to_string(), |ip| ip.to_string()),
+        user_agent: truncated(seen.user_agent, 1024),
+        error_code,
+        error_message,
+        request_parameters,
+        response_elements,
+        additional_event_data: (!extra.is_empty()).then_some(extra),
+        request_id: seen.request_id.to_string(),
+        event_id: uuid::Uuid::new_v4().to_string(),
+        read_only,
+        resources,
+        event_type: ct::EVENT_TYPE.to_string(),
+        management_event: true,
+        recipient_account_id,
+        event_category: ct::EVENT_CATEGORY.to_string(),
+    }
+}
+
+/// `strongroom audit verify [--public-key FILE]... FILE...`: prints what each file came to;
+/// `Err` when anything shows tampering.
+pub fn verify_command(public_keys: &[PathBuf], files: &[PathBuf]) -> Result<(), String> {
+    if files.is_empty() {
+        return Err("name the audit files to verify".to_string());
+    }
+    let key_files: Vec<PathBuf> = if public_keys.is_empty() {
+        // The key the writer left beside the files; a copy kept elsewhere is better evidence.
+        let dir = files[0].parent().unwrap_or(Path::new("."));
+        let beside = dir.join(audit::writer::PUBLIC_KEY_FILE);
+        println!(
+            "# trusting the public key beside the files, {} (pass --public-key with a copy kept elsewhere for independent assurance)",
+            beside.display()
+        );
+        vec![beside]
+    } else {
+        public_keys.to_vec()
+    };
+    let keys = key_files
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))
+                .and_then(|t| {
+                    audit::PublicKey::from_pem(&t).map_err(|e| format!("{}: {e}", p.display()))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = audit::verify_files(files, &keys);
+    for f in &report.files {
+        let state = if f.closed { "closed" } else { "open" };
+        println!(
+            "{}: sequence {}, {} records, {} signed, {state}",
+            f.path.display(),
+            f.header
+                .as_ref()
+                .map_or_else(|| "?".to_string(), |h| h.sequence.to_string()),
+            f.records,
+            f.signed_records
+        );
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    let problems = report.all_problems();
+    for p in &problems {
+        println!("TAMPERED: {p}");
+    }
+    if problems.is_empty() {
+        println!("verified: no tampering found");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} problem(s): the audit trail was altered",
+            problems.len()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_key_ids_come_from_the_credential_scope_only() {
+        let h = "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20250101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=abc";
+        assert_eq!(claimed_access_key(h), Some("AKIAEXAMPLE"));
+        assert_eq!(claimed_access_key("Bearer x"), None);
+        assert_eq!(claimed_access_key("Credential=/x"), None);
+        assert_eq!(claimed_access_key("Credential=AK\"IA/x"), None);
+    }
+
+    #[test]
+    fn read_only_operations_are_reads_and_cryptography() {
+        assert!(read_only(Operation::Encrypt));
+        assert!(read_only(Operation::ReEncrypt));
+        assert!(read_only(Operation::DescribeKey));
+        assert!(read_only(Operation::ListAliases));
+        assert!(read_only(Operation::GetKeyPolicy));
+        assert!(!read_only(Operation::CreateKey));
+        assert!(!read_only(Operation::PutKeyPolicy));
+        assert!(!read_only(Operation::CreateGrant));
+        assert!(!read_only(Operation::ScheduleKeyDeletion));
+    }
+}
