@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod config;
 mod dev_proxy;
+mod root_key;
 mod seed;
 mod server;
 mod setup;
@@ -50,7 +51,15 @@ enum Command {
         /// AWS region the KMS answers for.
         #[arg(long, default_value = "us-east-1")]
         region: String,
+        /// Where the root key lives: a new `root.key` file, or an AES key in a PKCS#11 token
+        /// (created there when absent).
+        #[arg(long = "root-key", value_enum, default_value_t)]
+        root_key: root_key::RootKeyKind,
+        #[command(flatten)]
+        pkcs11: root_key::Pkcs11Args,
     },
+    /// Create root keys, and move a deployment from one root key to another.
+    RootKey(root_key::RootKeyArgs),
     /// The external key store proxy (AWS XKS Proxy API v1): serve it, administer its keys.
     XksProxy(xks_proxy::XksProxyArgs),
     /// Run a development KMS on 127.0.0.1 with an embedded store and print the `export` lines to use it.
@@ -115,7 +124,9 @@ fn main() -> ExitCode {
             dir,
             listen,
             region,
-        } => setup::init(&dir, &listen, &region).map(|created| {
+            root_key,
+            pkcs11,
+        } => setup::init(&dir, &listen, &region, root_key, &pkcs11).map(|created| {
             println!("Created {}", created.config_path.display());
             println!(
                 "Run it with: strongroom serve --config {}",
@@ -125,6 +136,7 @@ fn main() -> ExitCode {
         }),
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(setup::serve(&config))),
         Command::XksProxy(args) => xks_proxy::run_cli(args),
+        Command::RootKey(args) => runtime().and_then(|rt| rt.block_on(root_key::run(args))),
         Command::Dev {
             port,
             data_dir,

@@ -87,6 +87,7 @@ impl Fixture {
         let root = RootKey::generate()
             .expect("root")
             .to_file_contents()
+            .expect("a root key in memory")
             .to_string();
         Fixture {
             _dir: dir,
