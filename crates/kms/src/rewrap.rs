@@ -38,6 +38,14 @@ pub struct RewrapReport {
     /// Records neither root key opens (damaged, or sealed by a third key), by name. The rest
     /// were moved; the deployment cannot drop the previous root key while any remain.
     pub unreadable: Vec<String>,
+    /// The run stopped at its limit of records to move, before looking at every record.
+    pub stopped_at_limit: bool,
+}
+
+impl RewrapReport {
+    fn moved(&self) -> usize {
+        self.versions_moved + self.secrets_moved
+    }
 }
 
 impl fmt::Display for RewrapReport {
@@ -51,7 +59,11 @@ impl fmt::Display for RewrapReport {
             self.secrets_moved,
             self.secrets_current,
             self.unreadable.len()
-        )
+        )?;
+        if self.stopped_at_limit {
+            f.write_str(" (stopped at the limit: run it again to move the rest)")?;
+        }
+        Ok(())
     }
 }
 
@@ -74,20 +86,32 @@ pub enum RewrapError {
     Busy(String),
 }
 
-/// Seals every record sealed by `root`'s previous root key under `root`, as the module docs say.
+/// Seals every record sealed by `root`'s previous root key under `root`, as the module docs say;
+/// with a `limit`, stops once it has moved that many (the rest move at the next run: a way to
+/// spread the work on the HSM over time).
 pub async fn rewrap_root_key(
     store: &dyn Store,
     root: &RootKey,
+    limit: Option<usize>,
 ) -> Result<RewrapReport, RewrapError> {
     if root.previous().is_none() {
         return Err(RewrapError::NoPrevious);
     }
+    let limit = limit.unwrap_or(usize::MAX);
     let snapshot = store.load().await?;
     let mut report = RewrapReport::default();
     for bundle in snapshot.keys {
-        rewrap_key(store, root, bundle, &mut report).await?;
+        if report.moved() >= limit {
+            report.stopped_at_limit = true;
+            return Ok(report);
+        }
+        rewrap_key(store, root, bundle, &mut report, limit).await?;
     }
     for s in snapshot.custom_key_stores {
+        if report.moved() >= limit {
+            report.stopped_at_limit = true;
+            return Ok(report);
+        }
         rewrap_custom_key_store(store, root, s, &mut report).await?;
     }
     Ok(report)
@@ -107,6 +131,7 @@ async fn rewrap_key(
     root: &RootKey,
     mut bundle: KeyBundle,
     report: &mut RewrapReport,
+    limit: usize,
 ) -> Result<(), RewrapError> {
     let at = KeyRef {
         region: bundle.key.record.region.clone(),
@@ -120,6 +145,10 @@ async fn rewrap_key(
         let mut unreadable = Vec::new();
         let mut changed = false;
         for v in bundle.versions.iter().filter(|v| !v.wrapped.is_empty()) {
+            if report.moved() >= limit {
+                report.stopped_at_limit = true;
+                break;
+            }
             let context = wrap_context(&v.key, &v.id);
             match root.reseal_material(v.kind, &v.wrapped, &context) {
                 Ok(Resealed::Current) => {

@@ -408,6 +408,10 @@ enum RootKeyCommand {
         /// `[root_key.previous]`.
         #[arg(long)]
         config: PathBuf,
+        /// Move at most this many records in this run (run it again for the rest), to spread
+        /// the work on the HSM.
+        #[arg(long)]
+        limit: Option<usize>,
     },
 }
 
@@ -432,11 +436,11 @@ pub async fn run(args: RootKeyArgs) -> Result<(), String> {
                 Ok(())
             }
         },
-        RootKeyCommand::Rewrap { config } => rewrap(&config).await,
+        RootKeyCommand::Rewrap { config, limit } => rewrap(&config, limit).await,
     }
 }
 
-async fn rewrap(config_path: &Path) -> Result<(), String> {
+async fn rewrap(config_path: &Path, limit: Option<usize>) -> Result<(), String> {
     let config = Config::load(config_path)?;
     if config.root_key.previous.is_none() {
         return Err(format!(
@@ -453,7 +457,7 @@ async fn rewrap(config_path: &Path) -> Result<(), String> {
     }
     let root = load(&config.root_key, config.allow_insecure_file_permissions)?;
     let store = crate::setup::open_store(&config).await?;
-    let report = kms::rewrap_root_key(store.as_ref(), &root)
+    let report = kms::rewrap_root_key(store.as_ref(), &root, limit)
         .await
         .map_err(|e| format!("rewrap stopped: {e}"))?;
     println!("{report}");
@@ -465,6 +469,10 @@ async fn rewrap(config_path: &Path) -> Result<(), String> {
             "{} record(s) open under neither root key; keep [root_key.previous] until they are dealt with",
             report.unreadable.len()
         ));
+    }
+    if report.stopped_at_limit {
+        println!("Run it again to move the rest.");
+        return Ok(());
     }
     println!(
         "Every record is sealed by the current root key: remove [root_key.previous] from {} and \
