@@ -1093,11 +1093,6 @@ impl Served {
         Served::spawn_in_env(self.dir, log_filter, self.env)
     }
 
-    /// The directory the server runs in (its configuration, root key and data).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// `kill -9` the server: no chance to finish anything.
     pub fn kill(&mut self) {
         if let Some(mut p) = self.process.take() {

@@ -92,6 +92,17 @@ fn write_config(dir: &Path, admin: &PrincipalSpec, root_key: toml::Value, extra:
     );
 }
 
+/// `[root_key]` naming the token key `label`.
+fn root_table(hsm: &SoftHsm, label: &str) -> toml::Value {
+    pkcs11_root(pkcs11_table(hsm, label))
+}
+
+fn pkcs11_root(table: toml::Value) -> toml::Value {
+    let mut t = toml::map::Map::new();
+    t.insert("pkcs11".to_string(), table);
+    toml::Value::Table(t)
+}
+
 fn file_root(name: &str) -> toml::Value {
     toml::Value::Table(toml::toml! { file = name })
 }
@@ -313,4 +324,243 @@ async fn init_creates_a_token_key_and_serve_keeps_keys_across_restarts() {
     check(&c, &[&before]).await;
     let after = make(&c).await;
     check(&c, &[&before, &after]).await;
+}
+
+#[tokio::test]
+async fn a_wrong_pin_a_missing_key_or_a_shared_pin_file_stop_the_start() {
+    let hsm = SoftHsm::new();
+    let pin = hsm.dir.path().join("pin");
+    run_ok(
+        &hsm,
+        &[
+            "root-key",
+            "create",
+            "--root-key",
+            "pkcs11",
+            "--pkcs11-module",
+            hsm.module.to_str().expect("utf-8"),
+            "--token-label",
+            &hsm.label,
+            "--key-label",
+            "kms-root",
+            "--pin-file",
+            pin.to_str().expect("utf-8"),
+        ],
+    );
+    let dir = new_dir();
+    let admin = admin();
+    write_config(dir.path(), &admin, root_table(&hsm, "kms-root"), "");
+    try_serve(&hsm, dir.path()).expect("the right PIN and key start");
+
+    // A wrong PIN.
+    let wrong = dir.path().join("wrong-pin");
+    write_private(&wrong, "9999\n");
+    let mut table = pkcs11_table(&hsm, "kms-root");
+    table.as_table_mut().expect("table").insert(
+        "pin_file".to_string(),
+        toml::Value::String(wrong.to_string_lossy().into_owned()),
+    );
+    write_config(dir.path(), &admin, pkcs11_root(table), "");
+    let err = try_serve(&hsm, dir.path()).expect_err("a wrong PIN stops the start");
+    assert!(
+        err.contains("the PIN is incorrect (CKR_PIN_INCORRECT)"),
+        "{err}"
+    );
+    assert!(!err.contains("9999"), "the PIN is never shown: {err}");
+
+    // A key label the token does not have.
+    write_config(dir.path(), &admin, root_table(&hsm, "no-such-key"), "");
+    let err = try_serve(&hsm, dir.path()).expect_err("a missing key stops the start");
+    assert!(
+        err.contains("there is no AES key \"no-such-key\" in PKCS#11 token \"strongroom\""),
+        "{err}"
+    );
+    assert!(err.contains("strongroom root-key create"), "{err}");
+
+    // A token label no token has.
+    let mut table = pkcs11_table(&hsm, "kms-root");
+    table.as_table_mut().expect("table").insert(
+        "token_label".to_string(),
+        toml::Value::String("elsewhere".to_string()),
+    );
+    write_config(dir.path(), &admin, pkcs11_root(table), "");
+    let err = try_serve(&hsm, dir.path()).expect_err("a missing token stops the start");
+    assert!(
+        err.contains("no PKCS#11 token labelled \"elsewhere\""),
+        "{err}"
+    );
+
+    // A PIN file others may read.
+    write_config(dir.path(), &admin, root_table(&hsm, "kms-root"), "");
+    std::fs::set_permissions(&pin, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    let err = try_serve(&hsm, dir.path()).expect_err("a shared PIN file stops the start");
+    assert!(
+        err.contains("PKCS#11 PIN file") && err.contains("mode 644"),
+        "{err}"
+    );
+}
+
+/// Which store a rewrap test runs on.
+enum Backing {
+    Sqlite,
+    Postgres,
+}
+
+impl Backing {
+    /// The `[store]` table.
+    fn table(&self) -> String {
+        match self {
+            Backing::Sqlite => String::new(),
+            Backing::Postgres => format!(
+                "[store]\nurl = \"{}\"\nschema = \"{}\"\n",
+                store::test_postgres::server_url(),
+                store::test_postgres::fresh_schema()
+            ),
+        }
+    }
+}
+
+fn rewrap(hsm: &SoftHsm, dir: &Path, extra: &[&str]) -> String {
+    let config = dir.join("strongroom.toml");
+    let mut args = vec![
+        "root-key",
+        "rewrap",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    run_ok(hsm, &args)
+}
+
+/// From a root key file to the HSM and back, each step checked: nodes configured with both
+/// root keys serve records sealed by either while the rewrap runs beside them; a rewrap
+/// stopped midway leaves a store those nodes serve, and runs again to the end; a node with the
+/// old root key alone then refuses to start, saying why.
+async fn move_to_the_hsm_and_back(backing: Backing) {
+    let hsm = SoftHsm::new();
+    let pin = hsm.dir.path().join("pin");
+    run_ok(
+        &hsm,
+        &[
+            "root-key",
+            "create",
+            "--root-key",
+            "pkcs11",
+            "--pkcs11-module",
+            hsm.module.to_str().expect("utf-8"),
+            "--token-label",
+            &hsm.label,
+            "--key-label",
+            "kms-root",
+            "--pin-file",
+            pin.to_str().expect("utf-8"),
+        ],
+    );
+    let store = backing.table();
+    let admin = admin();
+    let dir = new_dir();
+    let path = dir.path().to_path_buf();
+    write_file_root(&path.join("root.key"));
+    write_config(&path, &admin, file_root("root.key"), &store);
+    let served = Served::spawn_in_env(dir, LOG, hsm_env(&hsm));
+    let c = served.client(&admin).await;
+    let on_file = make(&c).await;
+    check(&c, &[&on_file]).await;
+
+    // Step 1: the HSM key current, the file previous. The node reads both.
+    let to_hsm = with_previous(root_table(&hsm, "kms-root"), file_root("root.key"));
+    write_config(&path, &admin, to_hsm.clone(), &store);
+    let served = served.restart(LOG);
+    let c = served.client(&admin).await;
+    check(&c, &[&on_file]).await;
+    let during = make(&c).await; // sealed by the HSM already
+    check(&c, &[&on_file, &during]).await;
+
+    // A rewrap stopped after one record (as a crash would leave it: each record moves in one
+    // write), while the node serves.
+    let out = rewrap(&hsm, &path, &["--limit", "1"]);
+    assert!(out.contains("1 key version(s) moved"), "{out}");
+    assert!(out.contains("stopped at the limit"), "{out}");
+    check(&c, &[&on_file, &during]).await;
+    let served = served.restart(LOG);
+    let c = served.client(&admin).await;
+    check(&c, &[&on_file, &during]).await;
+    // Run again: the rest moves; the record moved before and those sealed by the HSM stay.
+    let out = rewrap(&hsm, &path, &[]);
+    assert!(
+        out.contains("1 key version(s) moved, 3 already under the current root key"),
+        "{out}"
+    );
+    assert!(out.contains("remove [root_key.previous]"), "{out}");
+    let out = rewrap(&hsm, &path, &[]);
+    assert!(
+        out.contains("0 key version(s) moved, 4 already under the current root key"),
+        "{out}"
+    );
+    check(&c, &[&on_file, &during]).await;
+
+    // The file root alone no longer opens the store, and says why.
+    write_config(&path, &admin, file_root("root.key"), &store);
+    let err = try_serve(&hsm, &path).expect_err("the old root key alone cannot start");
+    assert!(err.contains("sealed by a `pkcs11` root key"), "{err}");
+
+    // The HSM root key alone opens everything.
+    write_config(&path, &admin, root_table(&hsm, "kms-root"), &store);
+    let served = served.restart(LOG);
+    let c = served.client(&admin).await;
+    check(&c, &[&on_file, &during]).await;
+    let on_hsm = make(&c).await;
+
+    // Step 2: back to a new root key file, the HSM previous.
+    let out = run_ok(
+        &hsm,
+        &[
+            "root-key",
+            "create",
+            "--file",
+            path.join("root2.key").to_str().expect("utf-8"),
+        ],
+    );
+    assert!(out.contains("Created the root key file"), "{out}");
+    let to_file = with_previous(file_root("root2.key"), root_table(&hsm, "kms-root"));
+    write_config(&path, &admin, to_file, &store);
+    let served = served.restart(LOG);
+    let c = served.client(&admin).await;
+    check(&c, &[&on_file, &during, &on_hsm]).await;
+    let back = make(&c).await;
+    let out = rewrap(&hsm, &path, &[]);
+    assert!(
+        out.contains("6 key version(s) moved, 2 already under the current root key"),
+        "{out}"
+    );
+    write_config(&path, &admin, file_root("root2.key"), &store);
+    let served = served.restart(LOG);
+    let c = served.client(&admin).await;
+    check(&c, &[&on_file, &during, &on_hsm, &back]).await;
+    // Without the token: the deployment no longer needs it.
+    write_config(&path, &admin, file_root("root2.key"), &store);
+    let out = Command::new(bin())
+        .args(["root-key", "rewrap", "--config"])
+        .arg(path.join("strongroom.toml"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run rewrap");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("has no [root_key.previous]"),
+        "{}",
+        text(&out)
+    );
+    drop(served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrap_moves_a_sqlite_deployment_to_the_hsm_and_back() {
+    move_to_the_hsm_and_back(Backing::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrap_moves_a_postgres_deployment_to_the_hsm_and_back() {
+    move_to_the_hsm_and_back(Backing::Postgres).await;
 }
