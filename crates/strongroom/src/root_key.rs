@@ -481,3 +481,276 @@ async fn rewrap(config_path: &Path, limit: Option<usize>) -> Result<(), String> 
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Against a real SoftHSMv2 token (the tests fail, never skip, without it). SoftHSMv2 reads
+    //! `SOFTHSM2_CONF` when the library is initialized, a process-wide setting: these tests
+    //! hold one lock while they run.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::time::{Duration, Instant};
+
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::object::{Attribute, AttributeType};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+
+    use super::*;
+
+    const PIN: &str = "pin-7391";
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    struct Token {
+        dir: tempfile::TempDir,
+        root: Pkcs11RootKey,
+        _serial: MutexGuard<'static, ()>,
+    }
+
+    fn module() -> PathBuf {
+        let path = std::env::var_os("STRONGROOM_TEST_PKCS11_MODULE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
+        assert!(
+            path.exists(),
+            "SoftHSMv2 is not installed ({} is missing): `apt-get install -y softhsm2`",
+            path.display()
+        );
+        path
+    }
+
+    fn token() -> Token {
+        let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/softhsm-setup.sh");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg(dir.path())
+            .args(["root", PIN, "12345678"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pin_file = dir.path().join("pin");
+        std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+        std::fs::set_permissions(
+            &pin_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        // Edition 2021: set_var is safe; the tests that use the token are serialized above.
+        std::env::set_var("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"));
+        Token {
+            root: Pkcs11RootKey {
+                module: module(),
+                token_label: "root".to_string(),
+                key_label: "strongroom-root".to_string(),
+                pin_file,
+                pool_size: None,
+            },
+            dir,
+            _serial: serial,
+        }
+    }
+
+    /// The root key's attributes, read through a second handle on the library.
+    fn attributes(t: &Token) -> Vec<Attribute> {
+        let ctx = Pkcs11::new(&t.root.module).unwrap();
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(())
+            | Err(cryptoki::error::Error::Pkcs11(
+                cryptoki::error::RvError::CryptokiAlreadyInitialized,
+                _,
+            )) => {}
+            Err(e) => panic!("C_Initialize: {e}"),
+        }
+        let slot = ctx
+            .get_slots_with_token()
+            .unwrap()
+            .into_iter()
+            .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == "root")
+            .unwrap();
+        let session = ctx.open_ro_session(slot).unwrap();
+        session
+            .login(UserType::User, Some(&AuthPin::from(PIN)))
+            .unwrap();
+        let found = session
+            .find_objects(&[
+                Attribute::Token(true),
+                Attribute::Label(t.root.key_label.as_bytes().to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(
+            found.len(),
+            1,
+            "one token key labelled {}",
+            t.root.key_label
+        );
+        session
+            .get_attributes(
+                found[0],
+                &[
+                    AttributeType::Token,
+                    AttributeType::Private,
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::NeverExtractable,
+                    AttributeType::ValueLen,
+                ],
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn the_created_key_never_leaves_the_token_and_wraps_there() {
+        let t = token();
+        let (root, created) = create_pkcs11(&t.root, false).unwrap();
+        assert!(created);
+        drop(root);
+        let (root, created) = create_pkcs11(&t.root, false).unwrap();
+        assert!(!created, "the existing key is used, not replaced");
+        drop(root);
+        let attrs = attributes(&t);
+        for want in [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::NeverExtractable(true),
+        ] {
+            assert!(attrs.contains(&want), "{want:?} in {attrs:?}");
+        }
+        assert!(attrs
+            .iter()
+            .any(|a| matches!(a, Attribute::ValueLen(l) if usize::from(*l) == 32)));
+
+        let hsm = RootKey::external(open_pkcs11(&t.root, false).unwrap());
+        assert_eq!(hsm.kind(), crypto::RootKind::Hsm);
+        let material = crypto::KeyMaterial::generate().unwrap();
+        let wrapped = hsm.wrap(&material, b"key/version").unwrap();
+        assert_eq!(wrapped.len(), crypto::WRAPPED_KEY_LEN);
+        assert_eq!(crypto::sealed_by(&wrapped), Some(crypto::RootKind::Hsm));
+        assert_eq!(hsm.unwrap(&wrapped, b"key/version").unwrap(), material);
+        // A wrong context or a changed byte is refused by the token's tag check.
+        assert_eq!(hsm.unwrap(&wrapped, b"key/other"), Err(CryptoError::Unwrap));
+        let mut bad = wrapped.clone();
+        bad[20] ^= 1;
+        assert_eq!(hsm.unwrap(&bad, b"key/version"), Err(CryptoError::Unwrap));
+        let secret = hsm.seal_secret(b"a proxy credential", b"cks").unwrap();
+        assert_eq!(
+            hsm.open_secret(&secret, b"cks").unwrap().as_slice(),
+            b"a proxy credential"
+        );
+
+        // Moving a file root's record into the token, and back out to another file root.
+        let file = RootKey::generate().unwrap();
+        let old = file.wrap(&material, b"ctx").unwrap();
+        let moving = RootKey::external(open_pkcs11(&t.root, false).unwrap()).with_previous(file);
+        let crypto::Resealed::Moved(in_hsm) = moving
+            .reseal_material(crypto::asymmetric::MaterialKind::Aes256Gcm, &old, b"ctx")
+            .unwrap()
+        else {
+            panic!("should move");
+        };
+        assert_eq!(hsm.unwrap(&in_hsm, b"ctx").unwrap(), material);
+        let back = RootKey::generate().unwrap().with_previous(hsm);
+        let crypto::Resealed::Moved(home) = back
+            .reseal_material(crypto::asymmetric::MaterialKind::Aes256Gcm, &in_hsm, b"ctx")
+            .unwrap()
+        else {
+            panic!("should move back");
+        };
+        assert_eq!(crypto::sealed_by(&home), Some(crypto::RootKind::Software));
+
+        // Nothing shows the PIN.
+        let shown = format!("{moving:?} {back:?} {:?}", t.root);
+        assert!(!shown.contains(PIN), "{shown}");
+        drop(t.dir);
+    }
+
+    #[test]
+    fn wrong_pins_missing_keys_and_shared_pin_files_are_refused() {
+        let t = token();
+        let err = open_pkcs11(&t.root, false).unwrap_err();
+        assert!(
+            err.contains("there is no AES key \"strongroom-root\""),
+            "{err}"
+        );
+        create_pkcs11(&t.root, false).unwrap();
+        let wrong = t.dir.path().join("wrong");
+        std::fs::write(&wrong, "0000\n").unwrap();
+        std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let err = open_pkcs11(
+            &Pkcs11RootKey {
+                pin_file: wrong.clone(),
+                ..t.root.clone()
+            },
+            false,
+        )
+        .unwrap_err();
+        assert!(err.contains("CKR_PIN_INCORRECT"), "{err}");
+        std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .unwrap();
+        let err = open_pkcs11(
+            &Pkcs11RootKey {
+                pin_file: wrong,
+                ..t.root.clone()
+            },
+            false,
+        )
+        .unwrap_err();
+        assert!(err.contains("mode 640"), "{err}");
+    }
+
+    /// A worker of a one-worker runtime keeps running other tasks while a task of its own waits
+    /// for the token (fails with the token called in place: the other task never runs).
+    #[test]
+    fn token_calls_leave_the_async_worker_to_other_tasks() {
+        let t = token();
+        create_pkcs11(&t.root, false).unwrap();
+        let root = Arc::new(RootKey::external(open_pkcs11(&t.root, false).unwrap()));
+        let material = crypto::KeyMaterial::generate().unwrap();
+        let wrapped = root.wrap(&material, b"ctx").unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let (calls, ticked) = rt.block_on(async {
+            let counter = Arc::clone(&ticks);
+            let ticker = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            let root = Arc::clone(&root);
+            let ticks = Arc::clone(&ticks);
+            // Never yields: without block_in_place it would hold the only worker throughout.
+            let busy = tokio::spawn(async move {
+                let start = Instant::now();
+                let before = ticks.load(Ordering::Relaxed);
+                let mut calls = 0;
+                while start.elapsed() < Duration::from_millis(300) {
+                    assert_eq!(root.unwrap(&wrapped, b"ctx").unwrap(), material);
+                    calls += 1;
+                }
+                (calls, ticks.load(Ordering::Relaxed) - before)
+            });
+            let out = busy.await.unwrap();
+            ticker.abort();
+            out
+        });
+        assert!(calls > 10, "{calls} unwraps");
+        assert!(
+            ticked > 50,
+            "the other task ran only {ticked} times in 300 ms"
+        );
+    }
+}
