@@ -19,6 +19,10 @@ pub enum CryptoError {
     /// context, unknown version, or tampering.
     #[error("failed to unwrap key material")]
     Unwrap,
+    /// A root key held in an HSM could not be used: the token, its session or its library
+    /// failed (not the record). The message names the token and key, never a secret.
+    #[error("the root key cannot be used: {0}")]
+    RootKeyUnavailable(String),
     /// The system random number generator failed.
     #[error("random number generator failure")]
     Rng,

@@ -7,7 +7,9 @@
 //! * [`KeyMaterial`] and [`PreparedKey`]: 256-bit backing keys, wiped on
 //!   drop, and their reusable AES key schedules.
 //! * [`RootKey`]: wraps backing keys for storage; also reads and writes the
-//!   root key file.
+//!   root key file. A root key may be held in an HSM instead of memory: its
+//!   AES-GCM then runs through an [`ExternalRootCipher`] the caller supplies
+//!   (the one place where a call here may block).
 //! * [`encode_encryption_context`]: canonical bytes of an encryption context.
 //! * [`encrypt_blob`], [`parse_blob`], [`decrypt_blob`]: the ciphertext
 //!   blob; its byte layout is documented in the [`blob`] module.
@@ -47,4 +49,7 @@ pub use key::{
     backing_key_id_hex, new_backing_key_id, parse_backing_key_id_hex, random_bytes, KeyMaterial,
     PreparedKey, BACKING_KEY_ID_LEN, BACKING_KEY_LEN,
 };
-pub use root::{RootKey, ROOT_KEY_FILE_PREFIX, WRAPPED_KEY_LEN};
+pub use root::{
+    sealed_by, ExternalRootCipher, ExternalSealed, Resealed, RootKey, RootKind,
+    ROOT_KEY_FILE_PREFIX, ROOT_NONCE_LEN, ROOT_TAG_LEN, WRAPPED_KEY_LEN,
+};

@@ -130,7 +130,7 @@ fn parse_and_decrypt_mutated_blobs() {
 fn root_key_file_and_unwrap_fuzz() {
     let mut rng = Rng(42);
     let root = RootKey::generate().unwrap();
-    let good = root.to_file_contents();
+    let good = root.to_file_contents().unwrap();
     for _ in 0..3000 {
         let mut text = good.as_bytes().to_vec();
         for _ in 0..1 + rng.below(3) {

@@ -14,6 +14,7 @@ mod external;
 mod jobs;
 mod metrics;
 mod ops;
+mod rewrap;
 mod seed;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use crate::core::clock::{Clock, ManualClock, OffsetFileClock, SystemClock};
 pub use crate::core::stores::HealthFigures;
 pub use crate::external::{ExternalKeyStore, XksSettings};
 pub use policy::AllowedVia;
+pub use rewrap::{rewrap_root_key, RewrapError, RewrapReport};
 pub use seed::{SeedKey, Seeded};
 
 /// Service-wide settings.

@@ -130,8 +130,8 @@ impl XksClientConfig {
     }
 }
 
-/// The root key's source.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The root key's source: exactly one of `file`, `env` and `pkcs11` (see `root_key`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RootKeySource {
     /// A key file written by `strongroom init` (mode 0600).
@@ -140,6 +140,13 @@ pub struct RootKeySource {
     /// An environment variable holding the key file's contents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// An AES key in a PKCS#11 token, which never leaves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<crate::root_key::Pkcs11RootKey>,
+    /// While moving to this root key: the one it replaces, whose records are still read
+    /// (`strongroom root-key rewrap` moves them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Box<RootKeySource>>,
 }
 
 /// An AWS account.
@@ -270,9 +277,7 @@ impl Config {
         )?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.data_dir = base.join(&cfg.data_dir);
-        if let Some(f) = &cfg.root_key.file {
-            cfg.root_key.file = Some(base.join(f));
-        }
+        cfg.root_key.resolve_paths(base);
         cfg.store.resolve_paths(base);
         if let Some(tls) = &mut cfg.tls {
             tls.resolve_paths(base);

@@ -11,6 +11,7 @@ mod admin;
 mod audit_trail;
 mod config;
 mod dev_proxy;
+mod root_key;
 mod seed;
 mod server;
 mod setup;
@@ -52,10 +53,18 @@ enum Command {
         /// AWS region the KMS answers for.
         #[arg(long, default_value = "us-east-1")]
         region: String,
+        /// Where the root key lives: a new `root.key` file, or an AES key in a PKCS#11 token
+        /// (created there when absent).
+        #[arg(long = "root-key", value_enum, default_value_t)]
+        root_key: root_key::RootKeyKind,
+        #[command(flatten)]
+        pkcs11: root_key::Pkcs11Args,
     },
     /// The audit trail: check its files.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create root keys, and move a deployment from one root key to another.
+    RootKey(root_key::RootKeyArgs),
     /// The external key store proxy (AWS XKS Proxy API v1): serve it, administer its keys.
     XksProxy(xks_proxy::XksProxyArgs),
     /// Run a development KMS on 127.0.0.1 with an embedded store and print the `export` lines to use it.
@@ -135,7 +144,9 @@ fn main() -> ExitCode {
             dir,
             listen,
             region,
-        } => setup::init(&dir, &listen, &region).map(|created| {
+            root_key,
+            pkcs11,
+        } => setup::init(&dir, &listen, &region, root_key, &pkcs11).map(|created| {
             println!("Created {}", created.config_path.display());
             println!(
                 "Run it with: strongroom serve --config {}",
@@ -148,6 +159,7 @@ fn main() -> ExitCode {
             audit_trail::verify_command(&public_key, &files)
         }
         Command::XksProxy(args) => xks_proxy::run_cli(args),
+        Command::RootKey(args) => runtime().and_then(|rt| rt.block_on(root_key::run(args))),
         Command::Dev {
             port,
             data_dir,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{AccessKey, Account, Config, RootKeySource, User};
+use crate::config::{AccessKey, Account, Config, User};
 use crate::dev_proxy;
 use crate::server::{self, App};
 
@@ -64,9 +64,16 @@ fn random_account_id() -> Result<String, String> {
     Ok(format!("1{}", &digits[1..]))
 }
 
-/// Creates `dir` with `strongroom.toml`, `root.key` (0600) and `data/`, with one account whose
-/// user `admin` has an access key and an identity policy allowing `kms:*`.
-pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
+/// Creates `dir` with `strongroom.toml`, `data/` and a root key (`root.key`, 0600, or an AES key
+/// in a PKCS#11 token), with one account whose user `admin` has an access key and an identity
+/// policy allowing `kms:*`.
+pub fn init(
+    dir: &Path,
+    listen: &str,
+    region: &str,
+    root_key: crate::root_key::RootKeyKind,
+    pkcs11: &crate::root_key::Pkcs11Args,
+) -> Result<Created, String> {
     let config_path = dir.join("strongroom.toml");
     if config_path.exists() {
         return Err(format!(
@@ -78,18 +85,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
     let data = dir.join("data");
     secret_files::create_private_dir(&data)
         .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    let root =
-        crypto::RootKey::generate().map_err(|e| format!("cannot generate the root key: {e}"))?;
-    let key_path = dir.join("root.key");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&key_path)
-        .map_err(|e| format!("cannot create {}: {e}", key_path.display()))?;
-    f.write_all(root.to_file_contents().as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
+    let root_key = crate::root_key::init_root_key(dir, root_key, pkcs11)?;
     let config = Config {
         region: region.to_string(),
         extra_regions: Vec::new(),
@@ -100,10 +96,7 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
         admin: None,
         data_dir: PathBuf::from("data"),
         allow_insecure_file_permissions: false,
-        root_key: RootKeySource {
-            file: Some(PathBuf::from("root.key")),
-            env: None,
-        },
+        root_key,
         deletion_sweep_seconds: 60,
         rotation_check_seconds: 10,
         xks: Default::default(),
@@ -146,24 +139,6 @@ pub fn init(dir: &Path, listen: &str, region: &str) -> Result<Created, String> {
     })
 }
 
-fn load_root_key(src: &RootKeySource, allow_shared: bool) -> Result<crypto::RootKey, String> {
-    let contents = match (&src.file, &src.env) {
-        (Some(path), None) => {
-            secret_files::check_secret_file(path, "root key file", allow_shared)?;
-            zeroize::Zeroizing::new(
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-            )
-        }
-        (None, Some(var)) => zeroize::Zeroizing::new(
-            std::env::var(var).map_err(|_| format!("the root key variable {var} is not set"))?,
-        ),
-        _ => return Err("root_key needs exactly one of `file` or `env`".to_string()),
-    };
-    crypto::RootKey::from_file_contents(&contents)
-        .map_err(|e| format!("the root key is not valid: {e}"))
-}
-
 /// The database and its WAL files are created 0600 (SQLite gives the `-wal` and `-shm` files
 /// the database's mode); ones an older version left open to others are restricted.
 fn private_database_files(db: &Path) -> Result<(), String> {
@@ -177,6 +152,29 @@ fn private_database_files(db: &Path) -> Result<(), String> {
             .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// The store the configuration names: PostgreSQL with a `[store]` url, else SQLite in the data
+/// directory.
+pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, String> {
+    if config.store.is_shared() {
+        return config
+            .store
+            .open_postgres(config.allow_insecure_file_permissions)
+            .await;
+    }
+    let default_region = config
+        .regions()?
+        .first()
+        .cloned()
+        .ok_or("the configuration names no region")?;
+    let db = config.data_dir.join("strongroom.db");
+    private_database_files(&db)?;
+    Ok(Arc::new(
+        store::SqliteStore::open(&db, &default_region)
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", db.display()))?,
+    ))
 }
 
 /// A started KMS listener, not yet serving.
@@ -210,7 +208,7 @@ async fn start(
         .map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
     secret_files::create_private_dir(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-    let root = load_root_key(&config.root_key, config.allow_insecure_file_permissions)?;
+    let root = crate::root_key::load(&config.root_key, config.allow_insecure_file_permissions)?;
     // Read before anything slow, so that a bad certificate fails the start at once.
     let tls = match &config.tls {
         Some(t) => Some(Arc::new(http_serve::Tls::new(
@@ -227,20 +225,7 @@ async fn start(
         .first()
         .cloned()
         .ok_or("the configuration names no region")?;
-    let store: Arc<dyn store::Store> = if config.store.is_shared() {
-        config
-            .store
-            .open_postgres(config.allow_insecure_file_permissions)
-            .await?
-    } else {
-        let db = config.data_dir.join("strongroom.db");
-        private_database_files(&db)?;
-        Arc::new(
-            store::SqliteStore::open(&db, &default_region)
-                .await
-                .map_err(|e| format!("cannot open {}: {e}", db.display()))?,
-        )
-    };
+    let store = open_store(config).await?;
     let kms_config = kms::KmsConfig {
         regions: regions.clone(),
         any_region,
@@ -671,7 +656,13 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
             config,
         }
     } else {
-        let mut c = init(&dir, &listen, "us-east-1")?;
+        let mut c = init(
+            &dir,
+            &listen,
+            "us-east-1",
+            crate::root_key::RootKeyKind::File,
+            &Default::default(),
+        )?;
         // init wrote relative paths; resolve them as Config::load does.
         c.config = Config::load(&c.config_path)?;
         c.config.listen = format!("127.0.0.1:{port}");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crypto::asymmetric::{KeyOpError, Material as Parsed};
-use crypto::{KeyMaterial, PreparedKey, RootKey};
+use crypto::{CryptoError, KeyMaterial, PreparedKey, RootKey, RootKind};
 use kms_api::KmsError;
 use kms_model::{KeyId, KeyVersion, MaterialKind, VersionId};
 use tokio::sync::Semaphore;
@@ -53,16 +53,11 @@ pub(crate) fn wrap_context(key: &KeyId, version: &VersionId) -> Vec<u8> {
 
 /// Unwraps and parses a stored version.
 pub(crate) fn unwrap(root: &RootKey, v: &KeyVersion) -> Result<Material, KmsError> {
-    let damaged = || {
-        KmsError::internal(format!(
-            "Key material of {} does not unwrap under the root key.",
-            v.key
-        ))
-    };
+    let failed = |e: CryptoError| unwrap_failure(root, v, e);
     let context = wrap_context(&v.key, &v.id);
     match v.kind {
         MaterialKind::Aes256Gcm => {
-            let material = root.unwrap(&v.wrapped, &context).map_err(|_| damaged())?;
+            let material = root.unwrap(&v.wrapped, &context).map_err(failed)?;
             let prepared = PreparedKey::new(&material)
                 .map_err(|_| KmsError::internal("Key material could not be prepared."))?;
             Ok(Material::Aes256Gcm(prepared))
@@ -70,7 +65,34 @@ pub(crate) fn unwrap(root: &RootKey, v: &KeyVersion) -> Result<Material, KmsErro
         kind => root
             .open_material(kind, &v.wrapped, &context)
             .map(|m| Material::Parsed(Arc::new(m)))
-            .map_err(|_| damaged()),
+            .map_err(failed),
+    }
+}
+
+/// Why `v` did not unwrap, in words an operator can act on: an HSM that cannot be used, a
+/// record sealed by a kind of root key that is not configured (a move between root keys not
+/// finished), or damage (another root key of the same kind).
+fn unwrap_failure(root: &RootKey, v: &KeyVersion, e: CryptoError) -> KmsError {
+    if let CryptoError::RootKeyUnavailable(why) = e {
+        return KmsError::internal(format!(
+            "Key material of {} cannot be unwrapped: {why}",
+            v.key
+        ));
+    }
+    let configured: Vec<RootKind> = std::iter::once(root.kind())
+        .chain(root.previous().map(RootKey::kind))
+        .collect();
+    match crypto::sealed_by(&v.wrapped) {
+        Some(kind) if !configured.contains(&kind) => KmsError::internal(format!(
+            "Key material of {} is sealed by a `{kind}` root key, and none is configured: \
+             finish the move between root keys with that key as [root_key.previous] and \
+             `strongroom root-key rewrap`.",
+            v.key
+        )),
+        _ => KmsError::internal(format!(
+            "Key material of {} does not unwrap under the root key.",
+            v.key
+        )),
     }
 }
 

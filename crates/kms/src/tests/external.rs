@@ -24,13 +24,13 @@ enum Mood {
     WrongCredentials = 2,
 }
 
-struct InProcessProxy {
+pub(super) struct InProcessProxy {
     key: LessSafeKey,
     mood: AtomicU8,
 }
 
 impl InProcessProxy {
-    fn new() -> Arc<InProcessProxy> {
+    pub(super) fn new() -> Arc<InProcessProxy> {
         let unbound = UnboundKey::new(&AES_256_GCM, &[7u8; 32]).expect("key");
         Arc::new(InProcessProxy {
             key: LessSafeKey::new(unbound),

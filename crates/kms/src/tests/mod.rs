@@ -15,6 +15,7 @@ use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
 mod external;
 mod import;
+mod root_key;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -87,6 +88,7 @@ impl Fixture {
         let root = RootKey::generate()
             .expect("root")
             .to_file_contents()
+            .expect("a root key in memory")
             .to_string();
         Fixture {
             _dir: dir,

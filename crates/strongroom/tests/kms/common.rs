@@ -1150,6 +1150,8 @@ pub struct Served {
     pub pid: u32,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// Environment variables the server runs with (kept across restarts).
+    env: Vec<(String, String)>,
 }
 
 impl Served {
@@ -1213,8 +1215,19 @@ impl Served {
     /// Starts `strongroom serve` on the configuration in `dir` and waits for `strongroom: KMS
     /// listening on http://ADDR`.
     pub fn spawn_in(dir: tempfile::TempDir, log_filter: &str) -> Served {
+        Served::spawn_in_env(dir, log_filter, Vec::new())
+    }
+
+    /// [`Served::spawn_in`] with `env` set for the server (`SOFTHSM2_CONF`), now and at every
+    /// restart.
+    pub fn spawn_in_env(
+        dir: tempfile::TempDir,
+        log_filter: &str,
+        env: Vec<(String, String)>,
+    ) -> Served {
         let config_path = dir.path().join("strongroom.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
@@ -1257,6 +1270,7 @@ impl Served {
             log: std::sync::Mutex::new(rx),
             pid,
             endpoint,
+            env,
         }
     }
 
@@ -1282,7 +1296,7 @@ impl Served {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        Served::spawn_in(self.dir, log_filter)
+        Served::spawn_in_env(self.dir, log_filter, self.env)
     }
 
     /// `kill -9` the server: no chance to finish anything.

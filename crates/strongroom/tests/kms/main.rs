@@ -30,6 +30,7 @@ mod policies;
 mod pq;
 mod protocol;
 mod regions;
+mod root_key;
 mod rotation;
 mod security;
 mod seed;

@@ -7,7 +7,7 @@
 //! KMS table, the KMS API Reference and Developer Guide).
 
 mod fake;
-mod harness;
+pub(crate) mod harness;
 
 mod connection;
 mod crypto_ops;

@@ -376,6 +376,21 @@ impl Pkcs11Backend {
     /// Loads the module, finds the token by label, logs in, and creates the health-check key if
     /// it is missing.
     pub fn open(cfg: &Pkcs11Config) -> Result<Pkcs11Backend, BackendError> {
+        let backend = Pkcs11Backend::connect(cfg)?;
+        let health_label = backend.cfg.health_key_label.clone();
+        let created = backend.run_with(true, |session, _| {
+            create_key_on(session, &health_label, false)
+        })?;
+        if created {
+            tracing::info!(key = %health_label, token = %backend.cfg.token_label, "created the PKCS#11 health-check key");
+        }
+        Ok(backend)
+    }
+
+    /// [`Pkcs11Backend::open`] without creating any key: for a user of the token that
+    /// only uses keys it names (the KMS's root key) and calls neither the health check nor the
+    /// calibration.
+    pub fn connect(cfg: &Pkcs11Config) -> Result<Pkcs11Backend, BackendError> {
         if cfg.pool_size == 0 {
             return Err(util::config_error("pool_size must be at least 1".into()));
         }
@@ -416,15 +431,8 @@ impl Pkcs11Backend {
         {
             let mut lib = backend.write_lib();
             let _gate = backend.module.gate.read();
-            let session = backend.connect(&mut lib)?;
+            let session = backend.connect_token(&mut lib)?;
             backend.keep(session);
-        }
-        let health_label = backend.cfg.health_key_label.clone();
-        let created = backend.run_with(true, |session, _| {
-            create_key_on(session, &health_label, false)
-        })?;
-        if created {
-            tracing::info!(key = %health_label, token = %backend.cfg.token_label, "created the PKCS#11 health-check key");
         }
         Ok(backend)
     }
@@ -569,7 +577,7 @@ impl Pkcs11Backend {
 
     /// Connects: `C_Initialize` (a no-op when initialized), finds the token by label, opens a
     /// logged-in session. Sets `lib.token` and `lib.epoch` on success. Under the gate.
-    fn connect(&self, lib: &mut LibState) -> Result<PooledSession, BackendError> {
+    fn connect_token(&self, lib: &mut LibState) -> Result<PooledSession, BackendError> {
         let ctx = &self.module.ctx;
         let unavailable = |what: &str, e: CkError| {
             BackendError::Unavailable(format!(
@@ -760,7 +768,7 @@ impl Pkcs11Backend {
                 // Reconnect without re-initializing: find the token again, open a session.
                 lib.generation += 1;
                 self.session_recoveries.fetch_add(1, Ordering::Relaxed);
-                match self.connect(&mut lib) {
+                match self.connect_token(&mut lib) {
                     Ok(session) => {
                         tracing::warn!(token = %self.cfg.token_label, error = %failure, "PKCS#11 session broke; reopened the session pool");
                         self.keep(session);
@@ -791,7 +799,7 @@ impl Pkcs11Backend {
         self.reinit_attempts.fetch_add(1, Ordering::Relaxed);
         let gate = self.module.gate.write();
         self.module.gate.finalize(&self.module.ctx, &gate);
-        match self.connect(&mut lib) {
+        match self.connect_token(&mut lib) {
             Ok(session) => {
                 self.reinits.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(token = %self.cfg.token_label, "re-initialized the PKCS#11 library");
