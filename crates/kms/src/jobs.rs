@@ -218,8 +218,9 @@ pub(crate) async fn rotate_due_keys(core: &Core) -> Result<usize, KmsError> {
                     rotation: Some(kind),
                     material: prepared,
                 };
-                core.cache
-                    .update_key(&key_ref, |k| k.with_version(key.clone(), revision, cached));
+                core.cache.update_key_to(&key_ref, revision, |k| {
+                    k.with_version(key.clone(), revision, cached)
+                });
                 replicas::replicate_version(core, &key, &version).await?;
                 rotated += 1;
                 tracing::info!(key_id = %key.id, rotation = %kind, "rotated key material");

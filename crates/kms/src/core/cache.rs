@@ -316,6 +316,23 @@ impl Cache {
         }
     }
 
+    /// Applies this process's own write of `revision` to a key, unless the cache already holds
+    /// that revision or a newer one (the change feed can bring the write in first; applying it
+    /// again would, say, list a new version twice).
+    pub fn update_key_to(
+        &self,
+        key: &KeyRef,
+        revision: Revision,
+        f: impl FnOnce(&CachedKey) -> CachedKey,
+    ) {
+        let mut inner = self.write();
+        if let Some(old) = inner.keys.get(key).cloned() {
+            if old.revision < revision {
+                inner.keys.insert(key.clone(), Arc::new(f(&old)));
+            }
+        }
+    }
+
     /// Removes a key and the aliases naming it.
     pub fn remove_key(&self, key: &KeyRef) {
         let mut inner = self.write();

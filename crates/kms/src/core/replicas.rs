@@ -111,7 +111,7 @@ pub(crate) async fn replicate_version(
             rotation: copy.rotation,
             material: material::unwrap(&core.root, &copy)?,
         };
-        core.cache.update_key(&replica.key_ref(), |k| {
+        core.cache.update_key_to(&replica.key_ref(), revision, |k| {
             k.with_version(record.clone(), revision, cached)
         });
     }

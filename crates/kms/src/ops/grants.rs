@@ -259,7 +259,10 @@ pub(crate) async fn create_grant(
     core.store.create_grant(&grant).await.map_err(store_error)?;
     core.cache.update_key(&key.key_ref(), |k| {
         let mut grants = k.grants.as_ref().clone();
-        grants.push(grant.clone());
+        // The change feed may have brought it in already.
+        if !grants.iter().any(|g| g.id == grant.id) {
+            grants.push(grant.clone());
+        }
         k.with_grants(grants)
     });
     let id = if grant.name.is_some() {

@@ -217,6 +217,11 @@ async fn dry_run_comes_last_and_records_nothing() {
         .key_pair_spec(DataKeyPairSpec::EccNistEdwards25519)
         .set_dry_run(dry));
     let sym_ct = Blob::new(kms.encrypt(&sym, b"again").await);
+    // The Encrypt is the last use every node reports before the DryRun below.
+    assert_eq!(
+        last_use_becomes(&kms, &sym, Some(Op::Encrypt)).await,
+        Some(Op::Encrypt)
+    );
     dry_then_real!(&kms, &sym, Op::ReEncrypt, |dry| c
         .re_encrypt()
         .ciphertext_blob(sym_ct.clone())
