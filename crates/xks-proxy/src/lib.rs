@@ -7,6 +7,7 @@
 //! * [`backend`] holds the key backends: the sealed software keystore and PKCS#11.
 #![deny(unsafe_code)]
 
+mod audit;
 pub mod authz;
 pub mod backend;
 pub mod cli;

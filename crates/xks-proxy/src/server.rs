@@ -111,6 +111,15 @@ impl RunningProxy {
         for t in self.tasks {
             let _ = t.await;
         }
+        // Every answered request has its record; the file ends with its final digest.
+        if let Some(trail) = &self.shared.audit {
+            trail.close().await;
+        }
+    }
+
+    /// The audit file being written, when the proxy keeps a trail.
+    pub fn audit_file(&self) -> Option<std::path::PathBuf> {
+        self.shared.audit.as_ref().map(|a| a.current_file())
     }
 
     /// Runs until `shutdown` is called from elsewhere or the accept loop ends.
@@ -181,6 +190,19 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let audit = match &config.audit {
+        Some(a) => {
+            // The signing key defaults to the configuration's directory.
+            let base = config
+                .source
+                .as_ref()
+                .and_then(|p| p.parent())
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            Some(a.open(&base)?)
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared {
         tenants,
         verifier: sigv4::Verifier::new(
@@ -193,6 +215,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         plain_http,
         tls: tls.clone(),
         config: Mutex::new(config.clone()),
+        audit,
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let stop = {
@@ -270,6 +293,8 @@ struct Shared {
     tls: Option<Arc<http_serve::Tls>>,
     /// The configuration in force, for reloads.
     config: Mutex<Config>,
+    /// The audit trail, when configured: one record per request.
+    audit: Option<Arc<audit::AuditLog>>,
 }
 
 struct Tenant {
@@ -401,15 +426,8 @@ impl Shared {
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-/// What a request's log line says.
-#[derive(Default)]
-struct RequestLog {
-    tenant: Option<String>,
-    operation: &'static str,
-    key_id: Option<String>,
-    access_key_id: Option<String>,
-    metadata: Option<RequestMetadata>,
-}
+/// What a request's log line and audit record say.
+type RequestLog = crate::audit::Seen;
 
 /// A refusal: the error to send and, for 405, the status that replaces the error's own.
 struct Reject {
@@ -437,13 +455,41 @@ impl http_serve::Handler for Shared {
         &self,
         head: Parts,
         body: &mut Body,
-        _peer: SocketAddr,
+        peer: SocketAddr,
     ) -> Response<Full<Bytes>> {
-        handle(self, head, body).await
+        handle(self, head, body, peer).await
     }
 }
 
-async fn handle(shared: &Shared, head: Parts, body: &mut Body) -> Response<Full<Bytes>> {
+/// Writes the request's audit record, when there is a trail; in `sync` mode, returns once it is
+/// on disk. A record that cannot be written turns the answer into an internal error: nothing
+/// is answered unrecorded.
+async fn audited(
+    shared: &Shared,
+    log: &RequestLog,
+    peer: SocketAddr,
+    status: StatusCode,
+    error: Option<&XksError>,
+) -> Result<(), XksError> {
+    let Some(trail) = &shared.audit else {
+        return Ok(());
+    };
+    let record = crate::audit::record(log, peer, status.as_u16(), error);
+    trail.append(&record).await.map_err(|e| {
+        tracing::error!("cannot write the audit record: {e}");
+        XksError::new(
+            ErrorName::InternalException,
+            "The request's audit record could not be written",
+        )
+    })
+}
+
+async fn handle(
+    shared: &Shared,
+    head: Parts,
+    body: &mut Body,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let mut log = RequestLog {
         operation: "-",
@@ -458,6 +504,9 @@ async fn handle(shared: &Shared, head: Parts, body: &mut Body) -> Response<Full<
                 StatusCode::from_u16(r.error.http_status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             });
+            if let Err(e) = audited(shared, &log, peer, status, Some(&r.error)).await {
+                return json_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_body());
+            }
             let mut resp = json_response(status, r.error.to_body());
             if status == StatusCode::METHOD_NOT_ALLOWED {
                 resp.headers_mut()
@@ -467,6 +516,9 @@ async fn handle(shared: &Shared, head: Parts, body: &mut Body) -> Response<Full<
             return resp;
         }
     };
+    if let Err(e) = audited(shared, &log, peer, status, None).await {
+        return json_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_body());
+    }
     emit_log(&log, status, None, latency_us);
     resp
 }
