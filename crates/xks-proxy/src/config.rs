@@ -67,6 +67,9 @@ pub struct Config {
     /// defaults to `audit-signing-key.pem` beside this file.
     #[serde(default)]
     pub audit: Option<audit::AuditConfig>,
+    /// The admin listener (`[admin] listen`): Prometheus `/metrics` and `/healthz`.
+    #[serde(default)]
+    pub admin: Option<crate::metrics::AdminConfig>,
     /// One entry per URI path prefix.
     pub tenants: Vec<TenantConfig>,
     /// The file this was read from (for reloads); relative paths were resolved against its

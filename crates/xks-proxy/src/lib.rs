@@ -12,6 +12,7 @@ pub mod authz;
 pub mod backend;
 pub mod cli;
 pub mod config;
+mod metrics;
 pub mod server;
 pub mod tls;
 

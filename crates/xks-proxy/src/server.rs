@@ -80,6 +80,7 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn KeyBackend>, String> 
 /// A running proxy.
 pub struct RunningProxy {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -89,6 +90,11 @@ impl RunningProxy {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the admin listener (`/metrics`, `/healthz`) listens, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Whether it serves HTTPS.
@@ -145,6 +151,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
             tls_cfg,
         )?)))
     };
+    let metrics = Arc::<crate::metrics::Metrics>::default();
     let mut tenants = HashMap::new();
     for t in &config.tenants {
         let uri_path = t.uri_path();
@@ -181,6 +188,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
             }),
             health: HealthCache::new(Duration::from_secs(config.health_cache_seconds)),
             dynamic: RwLock::new(Arc::new(dynamic)),
+            metrics: Arc::clone(&metrics),
         };
         tenants.insert(uri_path, Arc::new(tenant));
     }
@@ -216,6 +224,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         tls: tls.clone(),
         config: Mutex::new(config.clone()),
         audit,
+        metrics: Arc::clone(&metrics),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let stop = {
@@ -231,6 +240,34 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         shared.clone(),
         stop,
     ))];
+    let mut metrics_addr = None;
+    if let Some(admin) = &config.admin {
+        let admin_listener = TcpListener::bind(&admin.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {} (admin): {e}", admin.listen))?;
+        metrics_addr = admin_listener.local_addr().ok();
+        if let Some(a) = metrics_addr {
+            tracing::info!("XKS proxy metrics on http://{a}/metrics");
+        }
+        let handler = Arc::new(crate::metrics::Admin {
+            metrics: Arc::clone(&metrics),
+            backends: shared
+                .tenants
+                .values()
+                .map(|t| (t.uri_path.clone(), Arc::clone(&t.backend)))
+                .collect(),
+        });
+        let mut rx = shutdown_rx.clone();
+        tasks.push(tokio::spawn(http_serve::serve(
+            admin_listener,
+            None,
+            config.limits,
+            handler,
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )));
+    }
     for tenant in shared.tenants.values() {
         tasks.push(tokio::spawn(health_refresher(
             tenant.clone(),
@@ -249,6 +286,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
     );
     Ok(RunningProxy {
         addr,
+        metrics_addr,
         shared,
         shutdown: shutdown_tx,
         tasks,
@@ -295,6 +333,8 @@ struct Shared {
     config: Mutex<Config>,
     /// The audit trail, when configured: one record per request.
     audit: Option<Arc<audit::AuditLog>>,
+    /// What the admin listener shows.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 struct Tenant {
@@ -308,6 +348,7 @@ struct Tenant {
     ekm_vendor: String,
     health: HealthCache,
     dynamic: RwLock<Arc<Dynamic>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The reloadable part of a tenant.
@@ -496,6 +537,15 @@ async fn handle(
         ..Default::default()
     };
     let outcome = route(shared, head, body, &mut log).await;
+    shared.metrics.request(
+        log.tenant.as_deref().unwrap_or("-"),
+        log.operation,
+        match &outcome {
+            Ok(_) => "Success",
+            Err(r) => r.error.name.as_str(),
+        },
+        started.elapsed(),
+    );
     let latency_us = started.elapsed().as_micros() as u64;
     let (status, resp) = match outcome {
         Ok(body) => (StatusCode::OK, json_response(StatusCode::OK, body)),
@@ -827,6 +877,7 @@ fn check_algorithm(alg: Option<&str>) -> Result<(), Reject> {
 }
 
 fn backend_error(tenant: &Tenant, e: BackendError) -> Reject {
+    tenant.metrics.backend_error(&tenant.uri_path, &e);
     match e {
         BackendError::KeyNotFound(_) => reject(
             ErrorName::KeyNotFoundException,
@@ -895,13 +946,16 @@ where
                 "The proxy failed the operation",
             ))
         }
-        Err(_) => Err(reject(
-            ErrorName::DependencyTimeoutException,
-            format!(
-                "The external key manager did not answer within {} ms",
-                tenant.timeout.as_millis()
-            ),
-        )),
+        Err(_) => {
+            tenant.metrics.backend_timeout(&tenant.uri_path);
+            Err(reject(
+                ErrorName::DependencyTimeoutException,
+                format!(
+                    "The external key manager did not answer within {} ms",
+                    tenant.timeout.as_millis()
+                ),
+            ))
+        }
     }
 }
 
