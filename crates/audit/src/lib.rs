@@ -10,12 +10,14 @@
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod config;
 pub mod params;
 pub mod record;
 pub mod verify;
 pub mod writer;
 
 pub use chain::{PublicKey, SigningKey};
+pub use config::{AuditConfig, DurabilityMode};
 pub use record::Record;
 pub use verify::{verify_files, Report};
 pub use writer::{AuditError, AuditLog, Durability, WriterConfig};

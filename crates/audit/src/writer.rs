@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::chain::{self, Chain, Digest, Header, Line, Previous, SigningKey};
-use crate::record::{event_time, Record};
+use crate::record::event_time;
 
 /// When a record counts as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +166,7 @@ impl AuditLog {
     }
 
     /// Writes one record: in `sync` mode, returns once it is on disk.
-    pub async fn append(&self, record: &Record) -> Result<(), AuditError> {
+    pub async fn append<R: serde::Serialize>(&self, record: &R) -> Result<(), AuditError> {
         let line = serde_json::to_vec(record)
             .map_err(|e| AuditError(format!("cannot encode an audit record: {e}")))?;
         self.append_line(line).await

@@ -11,6 +11,7 @@
 //! * `kek`: the software keystore's key-encryption key (64 hex digits);
 //! * `dev.keystore`: the sealed software keystore with two AES-256 keys, [`KEY_ID`] and
 //!   [`SPARE_KEY_ID`];
+//! * `audit/`: the proxy's audit trail (buffered), signed with `audit-signing-key.pem`;
 //! * `xks-proxy.toml`: the proxy configuration (rewritten on every start), so that
 //!   `strongroom xks-proxy keys ... --config DATA_DIR/xks/xks-proxy.toml` administers the same
 //!   keystore; the running proxy sees such changes within a second.
@@ -103,6 +104,8 @@ impl DevProxy {
     /// needs it, e.g. a path with spaces).
     pub fn print_exports(&self, out: &mut impl Write) {
         let ca_file = self.ca_file.to_string_lossy();
+        let audit_file = self.running.audit_file().unwrap_or_default();
+        let audit_file = audit_file.to_string_lossy();
         let lines = [
             ("STRONGROOM_XKS_URI_ENDPOINT", self.endpoint.as_str()),
             ("STRONGROOM_XKS_URI_PATH", self.uri_path.as_str()),
@@ -112,6 +115,7 @@ impl DevProxy {
                 self.secret_access_key.as_str(),
             ),
             ("STRONGROOM_XKS_KEY_ID", self.key_id.as_str()),
+            ("STRONGROOM_XKS_AUDIT_LOG", audit_file.as_ref()),
             ("STRONGROOM_XKS_CA_FILE", ca_file.as_ref()),
         ];
         for (name, value) in lines {
@@ -261,6 +265,10 @@ fn config_text(region: &str) -> String {
          [tls]\n\
          cert_file = \"{CERT_FILE}\"\n\
          key_file = \"{KEY_FILE}\"\n\
+         \n\
+         [audit]\n\
+         dir = \"audit\"\n\
+         durability = \"buffered\"\n\
          \n\
          [[tenants]]\n\
          prefix = \"{TENANT_PREFIX}\"\n\

@@ -63,6 +63,13 @@ pub struct Config {
     /// HTTPS settings (required unless `insecure_http`).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// The audit trail (`[audit]`, docs/audit.md): one record per request. Its signing key
+    /// defaults to `audit-signing-key.pem` beside this file.
+    #[serde(default)]
+    pub audit: Option<audit::AuditConfig>,
+    /// The admin listener (`[admin] listen`): Prometheus `/metrics` and `/healthz`.
+    #[serde(default)]
+    pub admin: Option<crate::metrics::AdminConfig>,
     /// One entry per URI path prefix.
     pub tenants: Vec<TenantConfig>,
     /// The file this was read from (for reloads); relative paths were resolved against its
@@ -363,6 +370,9 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
+        if let Some(a) = &mut self.audit {
+            a.resolve_paths(base);
+        }
         if let Some(tls) = &mut self.tls {
             resolve(base, &mut tls.cert_file);
             resolve(base, &mut tls.key_file);

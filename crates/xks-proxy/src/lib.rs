@@ -7,10 +7,12 @@
 //! * [`backend`] holds the key backends: the sealed software keystore and PKCS#11.
 #![deny(unsafe_code)]
 
+mod audit;
 pub mod authz;
 pub mod backend;
 pub mod cli;
 pub mod config;
+mod metrics;
 pub mod server;
 pub mod tls;
 

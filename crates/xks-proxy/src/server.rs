@@ -80,6 +80,7 @@ pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn KeyBackend>, String> 
 /// A running proxy.
 pub struct RunningProxy {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -89,6 +90,11 @@ impl RunningProxy {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the admin listener (`/metrics`, `/healthz`) listens, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Whether it serves HTTPS.
@@ -111,6 +117,15 @@ impl RunningProxy {
         for t in self.tasks {
             let _ = t.await;
         }
+        // Every answered request has its record; the file ends with its final digest.
+        if let Some(trail) = &self.shared.audit {
+            trail.close().await;
+        }
+    }
+
+    /// The audit file being written, when the proxy keeps a trail.
+    pub fn audit_file(&self) -> Option<std::path::PathBuf> {
+        self.shared.audit.as_ref().map(|a| a.current_file())
     }
 
     /// Runs until `shutdown` is called from elsewhere or the accept loop ends.
@@ -136,6 +151,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
             tls_cfg,
         )?)))
     };
+    let metrics = Arc::<crate::metrics::Metrics>::default();
     let mut tenants = HashMap::new();
     for t in &config.tenants {
         let uri_path = t.uri_path();
@@ -172,6 +188,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
             }),
             health: HealthCache::new(Duration::from_secs(config.health_cache_seconds)),
             dynamic: RwLock::new(Arc::new(dynamic)),
+            metrics: Arc::clone(&metrics),
         };
         tenants.insert(uri_path, Arc::new(tenant));
     }
@@ -181,6 +198,19 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let audit = match &config.audit {
+        Some(a) => {
+            // The signing key defaults to the configuration's directory.
+            let base = config
+                .source
+                .as_ref()
+                .and_then(|p| p.parent())
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            Some(a.open(&base)?)
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared {
         tenants,
         verifier: sigv4::Verifier::new(
@@ -193,6 +223,8 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         plain_http,
         tls: tls.clone(),
         config: Mutex::new(config.clone()),
+        audit,
+        metrics: Arc::clone(&metrics),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let stop = {
@@ -208,6 +240,34 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         shared.clone(),
         stop,
     ))];
+    let mut metrics_addr = None;
+    if let Some(admin) = &config.admin {
+        let admin_listener = TcpListener::bind(&admin.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {} (admin): {e}", admin.listen))?;
+        metrics_addr = admin_listener.local_addr().ok();
+        if let Some(a) = metrics_addr {
+            tracing::info!("XKS proxy metrics on http://{a}/metrics");
+        }
+        let handler = Arc::new(crate::metrics::Admin {
+            metrics: Arc::clone(&metrics),
+            backends: shared
+                .tenants
+                .values()
+                .map(|t| (t.uri_path.clone(), Arc::clone(&t.backend)))
+                .collect(),
+        });
+        let mut rx = shutdown_rx.clone();
+        tasks.push(tokio::spawn(http_serve::serve(
+            admin_listener,
+            None,
+            config.limits,
+            handler,
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )));
+    }
     for tenant in shared.tenants.values() {
         tasks.push(tokio::spawn(health_refresher(
             tenant.clone(),
@@ -226,6 +286,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
     );
     Ok(RunningProxy {
         addr,
+        metrics_addr,
         shared,
         shutdown: shutdown_tx,
         tasks,
@@ -270,6 +331,10 @@ struct Shared {
     tls: Option<Arc<http_serve::Tls>>,
     /// The configuration in force, for reloads.
     config: Mutex<Config>,
+    /// The audit trail, when configured: one record per request.
+    audit: Option<Arc<audit::AuditLog>>,
+    /// What the admin listener shows.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 struct Tenant {
@@ -283,6 +348,7 @@ struct Tenant {
     ekm_vendor: String,
     health: HealthCache,
     dynamic: RwLock<Arc<Dynamic>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The reloadable part of a tenant.
@@ -401,15 +467,8 @@ impl Shared {
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-/// What a request's log line says.
-#[derive(Default)]
-struct RequestLog {
-    tenant: Option<String>,
-    operation: &'static str,
-    key_id: Option<String>,
-    access_key_id: Option<String>,
-    metadata: Option<RequestMetadata>,
-}
+/// What a request's log line and audit record say.
+type RequestLog = crate::audit::Seen;
 
 /// A refusal: the error to send and, for 405, the status that replaces the error's own.
 struct Reject {
@@ -437,19 +496,56 @@ impl http_serve::Handler for Shared {
         &self,
         head: Parts,
         body: &mut Body,
-        _peer: SocketAddr,
+        peer: SocketAddr,
     ) -> Response<Full<Bytes>> {
-        handle(self, head, body).await
+        handle(self, head, body, peer).await
     }
 }
 
-async fn handle(shared: &Shared, head: Parts, body: &mut Body) -> Response<Full<Bytes>> {
+/// Writes the request's audit record, when there is a trail; in `sync` mode, returns once it is
+/// on disk. A record that cannot be written turns the answer into an internal error: nothing
+/// is answered unrecorded.
+async fn audited(
+    shared: &Shared,
+    log: &RequestLog,
+    peer: SocketAddr,
+    status: StatusCode,
+    error: Option<&XksError>,
+) -> Result<(), XksError> {
+    let Some(trail) = &shared.audit else {
+        return Ok(());
+    };
+    let record = crate::audit::record(log, peer, status.as_u16(), error);
+    trail.append(&record).await.map_err(|e| {
+        tracing::error!("cannot write the audit record: {e}");
+        XksError::new(
+            ErrorName::InternalException,
+            "The request's audit record could not be written",
+        )
+    })
+}
+
+async fn handle(
+    shared: &Shared,
+    head: Parts,
+    body: &mut Body,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let mut log = RequestLog {
         operation: "-",
         ..Default::default()
     };
     let outcome = route(shared, head, body, &mut log).await;
+    shared.metrics.request(
+        log.tenant.as_deref().unwrap_or("-"),
+        log.operation,
+        match &outcome {
+            Ok(_) => "Success",
+            Err(r) => r.error.name.as_str(),
+        },
+        started.elapsed(),
+    );
     let latency_us = started.elapsed().as_micros() as u64;
     let (status, resp) = match outcome {
         Ok(body) => (StatusCode::OK, json_response(StatusCode::OK, body)),
@@ -458,6 +554,9 @@ async fn handle(shared: &Shared, head: Parts, body: &mut Body) -> Response<Full<
                 StatusCode::from_u16(r.error.http_status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             });
+            if let Err(e) = audited(shared, &log, peer, status, Some(&r.error)).await {
+                return json_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_body());
+            }
             let mut resp = json_response(status, r.error.to_body());
             if status == StatusCode::METHOD_NOT_ALLOWED {
                 resp.headers_mut()
@@ -467,6 +566,9 @@ async fn handle(shared: &Shared, head: Parts, body: &mut Body) -> Response<Full<
             return resp;
         }
     };
+    if let Err(e) = audited(shared, &log, peer, status, None).await {
+        return json_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_body());
+    }
     emit_log(&log, status, None, latency_us);
     resp
 }
@@ -775,6 +877,7 @@ fn check_algorithm(alg: Option<&str>) -> Result<(), Reject> {
 }
 
 fn backend_error(tenant: &Tenant, e: BackendError) -> Reject {
+    tenant.metrics.backend_error(&tenant.uri_path, &e);
     match e {
         BackendError::KeyNotFound(_) => reject(
             ErrorName::KeyNotFoundException,
@@ -843,13 +946,16 @@ where
                 "The proxy failed the operation",
             ))
         }
-        Err(_) => Err(reject(
-            ErrorName::DependencyTimeoutException,
-            format!(
-                "The external key manager did not answer within {} ms",
-                tenant.timeout.as_millis()
-            ),
-        )),
+        Err(_) => {
+            tenant.metrics.backend_timeout(&tenant.uri_path);
+            Err(reject(
+                ErrorName::DependencyTimeoutException,
+                format!(
+                    "The external key manager did not answer within {} ms",
+                    tenant.timeout.as_millis()
+                ),
+            ))
+        }
     }
 }
 

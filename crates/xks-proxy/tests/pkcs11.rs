@@ -748,6 +748,14 @@ fn pool_exhaustion_waits_then_busy() {
     assert!(waited < Duration::from_millis(1000), "waited {waited:?}");
     // A health check that cannot get a session reports DEGRADED.
     assert_eq!(b.health().health_status, "DEGRADED");
+    // The pool's figures for the metrics: both sessions held, two waits that timed out (the
+    // encrypt and the health check).
+    let figures = b
+        .session_pool()
+        .expect("a PKCS#11 backend has a session pool");
+    assert_eq!((figures.size, figures.held), (2, 2));
+    assert_eq!((figures.waits, figures.timed_out), (2, 2));
+    assert!(figures.waited >= Duration::from_millis(190), "{figures:?}");
     release.wait();
     for h in holders {
         h.join().unwrap();

@@ -533,3 +533,94 @@ async fn audit_verify_checks_the_file_dev_writes() {
     assert!(!bad.status.success(), "{out}");
     assert!(out.contains("TAMPERED"), "{out}");
 }
+
+/// The XKS proxy keeps its own trail: one record per call, keyed by the KMS request that caused
+/// it, with who called and on which external key, and nothing of the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_records_each_call_with_the_kms_request_id() {
+    let mut kms = Kms::start().await;
+    let xks = kms.xks_exports();
+    let store = xks.all["STRONGROOM_XKS_URI_PATH"].clone();
+    assert!(!store.is_empty());
+    let proxy_log = std::path::PathBuf::from(&xks.all["STRONGROOM_XKS_AUDIT_LOG"]);
+    // The demo store's id is printed after the XKS lines; find it through the API instead.
+    let c = kms.node_client(0).await;
+    let stores = c
+        .describe_custom_key_stores()
+        .send()
+        .await
+        .expect("DescribeCustomKeyStores");
+    let store_id = stores.custom_key_stores()[0]
+        .custom_key_store_id()
+        .expect("id")
+        .to_string();
+    let key = c
+        .create_key()
+        .origin(OriginType::ExternalKeyStore)
+        .custom_key_store_id(&store_id)
+        .xks_key_id(&xks.key_id)
+        .send()
+        .await
+        .expect("CreateKey in the external key store")
+        .key_metadata
+        .expect("KeyMetadata")
+        .key_id;
+    let secret = b"proxy-audit-plaintext-4242";
+    let enc = c
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(secret.to_vec()))
+        .send()
+        .await
+        .expect("Encrypt");
+    let kms_request = enc.request_id().expect("request id").to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let record = loop {
+        let text = std::fs::read_to_string(&proxy_log).unwrap_or_default();
+        let found = text
+            .lines()
+            .filter(|l| l.starts_with("{\"eventVersion\""))
+            .map(|l| serde_json::from_str::<Value>(l).expect("a record is JSON"))
+            .find(|r| r["kmsRequestId"] == kms_request.as_str());
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no proxy record for KMS request {kms_request} in {}:\n{text}",
+            proxy_log.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(record["eventName"], "Encrypt");
+    assert_eq!(record["eventSource"], "xks-proxy.strongroom");
+    assert_eq!(record["httpStatus"], 200);
+    assert_eq!(record["userIdentity"]["type"], "XksProxyCredential");
+    assert_eq!(record["userIdentity"]["accessKeyId"], xks.access_key_id);
+    assert_eq!(record["requestParameters"]["keyId"], xks.key_id);
+    assert_eq!(record["requestParameters"]["kmsOperation"], "Encrypt");
+    assert!(record["requestParameters"]["kmsKeyArn"]
+        .as_str()
+        .is_some_and(|a| a.ends_with(&key)));
+    assert!(record.get("errorCode").is_none());
+
+    // Nothing of the data or the credential's secret is in the proxy's files; they verify.
+    let dir = proxy_log.parent().expect("audit dir");
+    let text: String = audit_files(dir)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("read"))
+        .collect();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    assert!(!text.contains("proxy-audit-plaintext") && !text.contains(&b64));
+    assert!(!text.contains(&xks.secret_access_key));
+    let public = dir.join("audit-signing-key.pub");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(["audit", "verify", "--public-key"])
+        .arg(&public)
+        .args(audit_files(dir))
+        .output()
+        .expect("run audit verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+}

@@ -81,6 +81,25 @@ pub struct BackendHealth {
     pub health_status: &'static str,
 }
 
+/// A session pool's figures, for the proxy's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionPoolFigures {
+    /// Sessions the pool may hold.
+    pub size: usize,
+    /// Sessions held by requests now.
+    pub held: usize,
+    /// Open sessions nobody holds.
+    pub idle: usize,
+    /// Requests that found every session held and waited (ever).
+    pub waits: u64,
+    /// Their total wait.
+    pub waited: std::time::Duration,
+    /// Requests that got no session within the acquire timeout (ever).
+    pub timed_out: u64,
+    /// Sessions reopened and library re-initialisations (ever).
+    pub recoveries: u64,
+}
+
 /// A place external keys live.
 pub trait KeyBackend: Send + Sync + 'static {
     /// The key's spec, usage and status.
@@ -122,5 +141,9 @@ pub trait KeyBackend: Send + Sync + 'static {
     /// leave them a core (one connection thread fewer, see `Config::worker_threads`).
     fn needs_a_core(&self) -> bool {
         false
+    }
+    /// The session pool's figures, for a backend that has one.
+    fn session_pool(&self) -> Option<SessionPoolFigures> {
+        None
     }
 }

@@ -924,6 +924,14 @@ impl KeyBackend for Pkcs11Backend {
         self.cfg.pool_size > 1 && self.concurrency.load(Ordering::Relaxed) == 1
     }
 
+    fn session_pool(&self) -> Option<crate::backend::SessionPoolFigures> {
+        let stats = self.stats();
+        Some(crate::backend::SessionPoolFigures {
+            recoveries: stats.session_recoveries.saturating_add(stats.reinits),
+            ..self.pool.figures()
+        })
+    }
+
     fn health(&self) -> BackendHealth {
         let label = &self.cfg.health_key_label;
         let result = self.run(|session, token| {

@@ -33,6 +33,10 @@ struct PoolState {
     /// Requests waiting for a permit: a returned permit wakes one only when some wait (a
     /// condition variable's notification is a system call even when nobody waits).
     waiters: usize,
+    /// Acquisitions that had to wait, their total wait, and those that timed out (metrics).
+    waits: u64,
+    waited: Duration,
+    timed_out: u64,
 }
 
 /// The right to hold one session; returned to the pool on drop.
@@ -49,6 +53,9 @@ impl Pool {
                 in_use: 0,
                 idle: Vec::with_capacity(size),
                 waiters: 0,
+                waits: 0,
+                waited: Duration::ZERO,
+                timed_out: 0,
             }),
             freed: Condvar::new(),
         }
@@ -61,11 +68,18 @@ impl Pool {
 
     /// Waits up to the acquire timeout for a free permit.
     pub(super) fn acquire(&self) -> Result<Permit<'_>, BackendError> {
-        let deadline = Instant::now() + self.acquire_timeout;
+        let started = Instant::now();
+        let deadline = started + self.acquire_timeout;
         let mut state = self.lock();
+        let waited = state.in_use >= self.size;
+        if waited {
+            state.waits += 1;
+        }
         while state.in_use >= self.size {
             let now = Instant::now();
             if now >= deadline {
+                state.timed_out += 1;
+                state.waited += now - started;
                 return Err(BackendError::Busy);
             }
             state.waiters += 1;
@@ -77,6 +91,9 @@ impl Pool {
             state.waiters -= 1;
         }
         state.in_use += 1;
+        if waited {
+            state.waited += started.elapsed();
+        }
         Ok(Permit { pool: self })
     }
 
@@ -106,6 +123,20 @@ impl Pool {
     pub(super) fn status(&self) -> (usize, usize, usize) {
         let state = self.lock();
         (state.in_use, state.idle.len(), self.size)
+    }
+
+    /// The figures for the metrics (recoveries left at 0 for the backend to fill in).
+    pub(super) fn figures(&self) -> crate::backend::SessionPoolFigures {
+        let state = self.lock();
+        crate::backend::SessionPoolFigures {
+            size: self.size,
+            held: state.in_use,
+            idle: state.idle.len(),
+            waits: state.waits,
+            waited: state.waited,
+            timed_out: state.timed_out,
+            recoveries: 0,
+        }
     }
 }
 
