@@ -16,13 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_kms::config::timeout::TimeoutConfig;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{GrantOperation, KeyState, RotationType, Tag};
 use aws_sdk_kms::Client;
 
-use crate::common::{random_bytes, PrincipalSpec, Served};
+use crate::common::{random_bytes, with_operation_timeout, PrincipalSpec, Served};
 
 const ACCOUNT: &str = "444455556666";
 /// A request that takes longer than this is a hang (the machine may be busy: generous).
@@ -945,16 +944,7 @@ async fn check(c: &Client, w: &mut Worker, all: bool) -> (usize, usize) {
 }
 
 fn with_timeout(c: Client) -> Client {
-    let conf = c
-        .config()
-        .to_builder()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(REQUEST_TIMEOUT)
-                .build(),
-        )
-        .build();
-    Client::from_conf(conf)
+    with_operation_timeout(&c, REQUEST_TIMEOUT)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
