@@ -240,7 +240,7 @@ async fn worker(
             (b.phase, b.epoch)
         };
         let t0 = Instant::now();
-        if sealed.is_empty() || n % 2 == 0 {
+        if sealed.is_empty() || n.is_multiple_of(2) {
             let key = keys[(n as usize / 2) % keys.len()].clone();
             let plaintext = random_bytes(1 + (n as usize * 7) % 200);
             let context = format!("w{id}-{n}");
@@ -292,7 +292,7 @@ fn hsm_tokens(proxy: &Proxy) -> std::path::PathBuf {
     }
 }
 
-/// Puts `fault` on; returns what repairs it.
+/// Puts `fault` on (`repair` takes it off).
 fn inject(fault: Fault, proxy: &mut Proxy, pki: &Pki) {
     match fault {
         Fault::ProxyKilled => proxy.kill(),
