@@ -176,12 +176,34 @@ fn closed_under_us(e: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
+/// Whether `e` says the connection broke during the exchange (reset, closed before a whole
+/// answer, an I/O error): the proxy could not be talked to, which is not an answer KMS cannot
+/// interpret (a proxy killed mid-request). An answer that is not HTTP is not such a failure.
+fn broke_in_transit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+                return false;
+            }
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return true;
+            }
+        }
+        if s.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// The most specific description of why a connection failed: TLS or not.
 fn classify_connect(e: &hyper_util::client::legacy::Error) -> ProxyError {
     if let Some(tls) = tls_failure(e, 0) {
         return ProxyError::Tls(tls);
     }
-    if e.is_connect() {
+    if e.is_connect() || broke_in_transit(e) {
         ProxyError::Unreachable(e.to_string())
     } else {
         ProxyError::InvalidResponse(e.to_string())
@@ -383,7 +405,13 @@ impl XksClient {
             .into_body()
             .collect()
             .await
-            .map_err(|e| ProxyError::InvalidResponse(format!("reading the answer: {e}")))?
+            .map_err(|e| {
+                if broke_in_transit(&e) {
+                    ProxyError::Unreachable(format!("reading the answer: {e}"))
+                } else {
+                    ProxyError::InvalidResponse(format!("reading the answer: {e}"))
+                }
+            })?
             .to_bytes();
         if status == 200 {
             return serde_json::from_slice(&bytes)

@@ -942,6 +942,48 @@ fn unavailable_token_recovers_with_rate_limited_reinit() {
     assert_eq!(b.health().health_status, "ACTIVE");
 }
 
+/// The token's files go away under the running library (as when SoftHSMv2's token directory is
+/// moved while a proxy runs): no call fails, the objects just vanish. A key that cannot be found
+/// must then not be answered as KeyNotFound while the health-check key is gone too: the answer
+/// is Unavailable, and once the files are back the library is re-initialized and the same key
+/// works again (without the fix: KeyNotFound for ever, until a restart).
+#[test]
+fn token_files_gone_is_unavailable_and_recovers_without_restart() {
+    let hsm = Hsm::single();
+    let b = hsm.open(TOKEN);
+    b.create_key("k").unwrap();
+    let s = b.encrypt("k", b"data", b"").unwrap();
+
+    let tokens = hsm.dir.path().join("tokens");
+    let hidden = hsm.dir.path().join("tokens-away");
+    std::fs::rename(&tokens, &hidden).unwrap();
+    // Past the attribute cache: the key is looked for in the token again.
+    std::thread::sleep(ATTR_CACHE_TTL + Duration::from_millis(50));
+    let err = b
+        .decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"")
+        .unwrap_err();
+    assert!(matches!(err, BackendError::Unavailable(_)), "{err:?}");
+    match b.encrypt("k", b"x", b"") {
+        Err(BackendError::Unavailable(_)) => {}
+        Err(e) => panic!("Encrypt while the token is gone: {e:?}"),
+        Ok(_) => panic!("Encrypt worked while the token is gone"),
+    }
+    assert_eq!(b.health().health_status, "UNAVAILABLE");
+
+    std::fs::rename(&hidden, &tokens).unwrap();
+    std::thread::sleep(REINIT_MIN_INTERVAL + Duration::from_millis(50));
+    let opened = b.decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"").unwrap();
+    assert_eq!(opened.as_slice(), b"data");
+    assert!(b.stats().reinits >= 1, "{:?}", b.stats());
+    assert_eq!(b.health().health_status, "ACTIVE");
+    // A key that really is missing is still KeyNotFound.
+    match b.encrypt("missing", b"x", b"") {
+        Err(BackendError::KeyNotFound(_)) => {}
+        Err(e) => panic!("Encrypt with a missing key: {e:?}"),
+        Ok(_) => panic!("Encrypt with a missing key worked"),
+    }
+}
+
 /// Two backends (two tenants) on tokens of one module: when one of them re-initializes the
 /// library, the other reconnects on its next call, forgets its old sessions (their handle
 /// numbers may now name the first one's sessions) and keeps using its own token's keys.

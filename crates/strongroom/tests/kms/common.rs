@@ -1385,6 +1385,21 @@ impl Served {
     }
 }
 
+/// `c` with a deadline for each whole operation: a request without an answer by then fails with
+/// the SDK's TimeoutError (how the soak and fault tests tell a hang).
+pub fn with_operation_timeout(c: &Client, timeout: Duration) -> Client {
+    let conf = c
+        .config()
+        .to_builder()
+        .timeout_config(
+            aws_sdk_kms::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .build(),
+        )
+        .build();
+    Client::from_conf(conf)
+}
+
 /// Calls `probe` until it returns true, at most for `timeout` (a short pause between tries);
 /// panics with `what` otherwise.
 pub async fn poll_until<F, Fut>(what: &str, timeout: Duration, mut probe: F)

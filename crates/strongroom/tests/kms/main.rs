@@ -35,6 +35,7 @@ mod rotation;
 mod security;
 mod seed;
 mod sigv4;
+mod soak;
 mod states;
 mod tags;
 mod tls;

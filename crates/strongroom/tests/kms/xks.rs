@@ -11,6 +11,7 @@ pub(crate) mod harness;
 
 mod connection;
 mod crypto_ops;
+mod faults;
 mod files;
 mod keys;
 mod metadata;

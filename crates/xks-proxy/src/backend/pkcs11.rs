@@ -68,6 +68,11 @@
 //!   recovery. Recovery waits for the operations in flight to finish (read-write locks around
 //!   the backend's state and around the library), so no session is closed or library finalized
 //!   under a running call. [`Pkcs11Backend::stats`] counts reconnects and re-initializations.
+//!   A token can also lose its objects without any error (SoftHSMv2's token directory moved
+//!   away under a running process): a key found missing is therefore looked for again with the
+//!   health-check key, and when that is missing too the request fails with
+//!   [`BackendError::Unavailable`] (not `KeyNotFound`) and the library is re-initialized (the
+//!   same rate limit), which picks the token up again once it is back.
 //! * **Health.** [`KeyBackend::health`] encrypts and decrypts 32 random bytes with the
 //!   health-check key (`health_key_label`, created by [`Pkcs11Backend::open`] when missing):
 //!   `ACTIVE` when that works, `DEGRADED` when every session stayed busy, `UNAVAILABLE`
@@ -680,14 +685,16 @@ impl Pkcs11Backend {
                 match self.attempt(&lib, &mut op) {
                     Ok(value) => return Ok(value),
                     Err(Attempt::Final(e)) => return Err(e),
-                    Err(Attempt::Recover(e)) => (lib.generation, e),
+                    Err(Attempt::Recover(e)) => (lib.generation, (e, false)),
+                    Err(Attempt::Reinit(e)) => (lib.generation, (e, true)),
                 }
             };
+            let (failure, reinit) = failure;
             if retried {
                 return Err(failure);
             }
             retried = true;
-            self.recover(generation, &failure)?;
+            self.recover(generation, &failure, reinit)?;
         }
     }
 
@@ -721,6 +728,31 @@ impl Pkcs11Backend {
                 self.keep(pooled);
                 Ok(value)
             }
+            Err(OpError::Backend(BackendError::KeyNotFound(label)))
+                if label != self.cfg.health_key_label =>
+            {
+                // A token whose files went away (SoftHSMv2's token directory moved, a network
+                // HSM's partition gone) shows no objects at all and no error. The health-check
+                // key tells a missing key from a missing token: only the library's
+                // re-initialization brings the objects back.
+                match ops::find_key(&pooled.session, &self.cfg.health_key_label) {
+                    Ok(_) => {
+                        self.keep(pooled);
+                        Err(Attempt::Final(BackendError::KeyNotFound(label)))
+                    }
+                    Err(e) => {
+                        self.discard(pooled);
+                        let why = match e {
+                            OpError::Backend(BackendError::KeyNotFound(_)) => format!(
+                                "the token's objects are gone (no {label:?}, and no health-check key {:?})",
+                                self.cfg.health_key_label
+                            ),
+                            other => other.into_backend().to_string(),
+                        };
+                        Err(Attempt::Reinit(BackendError::Unavailable(why)))
+                    }
+                }
+            }
             Err(OpError::Backend(e)) => {
                 self.keep(pooled);
                 Err(Attempt::Final(e))
@@ -748,8 +780,14 @@ impl Pkcs11Backend {
         }
     }
 
-    /// Recovers from a broken session or library seen at `generation` (see the module docs).
-    fn recover(&self, generation: u64, failure: &BackendError) -> Result<(), BackendError> {
+    /// Recovers from a broken session or library seen at `generation` (see the module docs);
+    /// with `reinit`, re-initializes the library without trying a reconnect first.
+    fn recover(
+        &self,
+        generation: u64,
+        failure: &BackendError,
+        reinit: bool,
+    ) -> Result<(), BackendError> {
         let mut lib = self.write_lib();
         if lib.generation != generation {
             return Ok(()); // another request already recovered
@@ -763,6 +801,11 @@ impl Pkcs11Backend {
             }
             if let Some(keeper) = self.handles.reset(None) {
                 self.discard(keeper);
+            }
+            if reinit && lib.token.is_some() {
+                tracing::warn!(token = %self.cfg.token_label, error = %failure, "PKCS#11 token lost its objects; re-initializing the library");
+                lib.token = None;
+                lib.last_error = failure.to_string();
             }
             if lib.token.is_some() {
                 // Reconnect without re-initializing: find the token again, open a session.
@@ -822,6 +865,8 @@ enum Attempt {
     Final(BackendError),
     /// The session, token or library broke: recover, then try again.
     Recover(BackendError),
+    /// The token's objects are gone: re-initialize the library, then try again.
+    Reinit(BackendError),
 }
 
 /// Shared or exclusive access to the backend's state.

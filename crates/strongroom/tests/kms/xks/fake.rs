@@ -3,7 +3,6 @@
 //! correct CDIV), or malformed JSON, bodiless errors, wrong sizes, every error name, or delays.
 //! It does not check SigV4: it stands in for proxies that misbehave, not for the real one.
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -29,6 +28,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
     pub delay: Duration,
+    /// Close the connection (after `delay`) without answering: a proxy dying mid-request.
+    pub hang_up: bool,
 }
 
 impl Reply {
@@ -37,6 +38,7 @@ impl Reply {
             status,
             body: v.to_string().into_bytes(),
             delay: Duration::ZERO,
+            hang_up: false,
         }
     }
 
@@ -45,6 +47,7 @@ impl Reply {
             status,
             body: body.as_bytes().to_vec(),
             delay: Duration::ZERO,
+            hang_up: false,
         }
     }
 
@@ -54,6 +57,16 @@ impl Reply {
             status,
             json!({"errorName": name, "errorMessage": "stand-in proxy error"}),
         )
+    }
+
+    /// No answer: the connection is closed once the request was read.
+    pub fn hang_up() -> Reply {
+        Reply {
+            status: 0,
+            body: Vec::new(),
+            delay: Duration::ZERO,
+            hang_up: true,
+        }
     }
 
     pub fn after(mut self, delay: Duration) -> Reply {
@@ -272,7 +285,7 @@ async fn serve_conn(
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let path = req.uri().path().to_string();
     let body = req
         .into_body()
@@ -294,6 +307,10 @@ async fn handle(
     let reply = handler(op, &v);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
+    }
+    if reply.hang_up {
+        // A service error makes hyper close the connection without an answer.
+        return Err(std::io::Error::other("stand-in proxy hangs up"));
     }
     let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
     *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).expect("status");

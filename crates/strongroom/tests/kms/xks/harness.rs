@@ -456,6 +456,16 @@ impl Proxy {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the running proxy.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.process.as_ref().expect("a running proxy").pid();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}: {status}");
+    }
+
     /// Kill and start again with the current settings, on the same port.
     pub fn restart(&mut self) {
         self.kill();

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::operation::RequestId;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
@@ -392,6 +393,48 @@ async fn management_health_checks_carry_the_request_id_and_retry_a_timeout_once(
             Some("XKS_PROXY_TIMED_OUT".to_string())
         )
     );
+}
+
+/// A proxy that dies mid-request (the connection closed after the request, no answer) could
+/// not be communicated with: MSG_UNREACHABLE, not "cannot interpret the response" (found by the
+/// fault loop under load, xks::faults, when the proxy was SIGKILLed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_hanging_up_mid_request_is_unreachable() {
+    let (_pki, fake, kms) = setup("hang-up").await;
+    let c = &kms.client;
+    let store = fake_store(&kms, &fake, "s").await;
+    let key = xks_key(c, &store, "ext-1").await;
+    let ct = encrypt(c, &key, b"before").await;
+    for op in ["encrypt", "decrypt"] {
+        fake.fail(op, Reply::hang_up());
+        let r: Result<(), (Option<String>, Option<String>)> = match op {
+            "encrypt" => c
+                .encrypt()
+                .key_id(&key)
+                .plaintext(Blob::new("x"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.code().map(String::from), e.message().map(String::from))),
+            _ => c
+                .decrypt()
+                .ciphertext_blob(Blob::new(ct.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.code().map(String::from), e.message().map(String::from))),
+        };
+        let msg = match r {
+            Ok(()) => panic!("{op} succeeded through a proxy that hangs up"),
+            Err((code, msg)) => {
+                assert_eq!(code.as_deref(), Some("KMSInvalidStateException"), "{op}");
+                msg.unwrap_or_default()
+            }
+        };
+        assert_eq!(msg, MSG_UNREACHABLE, "{op}");
+    }
+    fake.heal();
+    assert_eq!(decrypt(c, &ct).await, b"before");
 }
 
 /// TLS failures: a certificate for another name, or from a CA the KMS does not trust. Connect
