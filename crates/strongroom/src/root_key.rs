@@ -748,8 +748,10 @@ mod tests {
             out
         });
         assert!(calls > 10, "{calls} unwraps");
+        // Held by token calls, the only worker would run it not at all; a loaded machine may
+        // run it far less often than every millisecond.
         assert!(
-            ticked > 50,
+            ticked >= 5,
             "the other task ran only {ticked} times in 300 ms"
         );
     }

@@ -58,14 +58,23 @@ async fn create_describe_page_and_uniqueness() {
         ids.push(id);
     }
     // Create checked the proxy: one GetHealthStatus per store, kmsOperation CreateCustomKeyStore.
-    let health_lines: Vec<String> = proxy.log.lines()[before..]
-        .iter()
-        .filter(|l| {
-            l.contains("xks request")
-                && log_field(l, "operation").as_deref() == Some("GetHealthStatus")
-        })
-        .cloned()
-        .collect();
+    // (The proxy's log lines reach the test through a reader thread: wait for the last.)
+    let health = || -> Vec<String> {
+        proxy.log.lines()[before..]
+            .iter()
+            .filter(|l| {
+                l.contains("xks request")
+                    && log_field(l, "operation").as_deref() == Some("GetHealthStatus")
+            })
+            .cloned()
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut health_lines = health();
+    while health_lines.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        health_lines = health();
+    }
     assert_eq!(health_lines.len(), 3, "{health_lines:#?}");
     assert!(
         health_lines
