@@ -542,12 +542,36 @@ pub fn check_audit_files(dir: &Path, also: &[&str]) -> usize {
     records
 }
 
+/// Checks what a test's server logged: no secret this process's clients sent or received, no
+/// Authorization signature, none of `also`.
+pub fn check_log_lines(lines: &[String], also: &[&str]) {
+    let secrets = SECRETS_SEEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for line in lines {
+        for s in secrets
+            .iter()
+            .map(String::as_str)
+            .chain(also.iter().copied())
+        {
+            assert!(
+                !line.contains(s),
+                "a secret ({}...) is in a log line: {line}",
+                &s[..s.len().min(6)]
+            );
+        }
+    }
+}
+
 impl Drop for Kms {
     fn drop(&mut self) {
-        // Stop the server, then check what it wrote (unless the test failed already).
+        // Stop the server, then check what it wrote (unless the test failed already): its audit
+        // trail and the proxy's, and its log.
         drop(self.process.take());
         if !std::thread::panicking() {
             check_audit_files(self.dir.path(), &[&self.exports.secret_access_key]);
+            check_log_lines(&self.log.lines(), &[&self.exports.secret_access_key]);
         }
     }
 }

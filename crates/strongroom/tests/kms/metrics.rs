@@ -30,23 +30,20 @@ pub fn http_get(url: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-/// The value of the sample of `name` whose labels include `labels`, if there is one.
+/// The value of the sample of `name` whose labels include `labels`, if there is one, as an
+/// independent parser of the Prometheus text format reads the scrape (it must parse whole).
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (metric, label_text) = match series.split_once('{') {
-                Some((m, l)) => (m, l.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            if metric != name {
-                return None;
-            }
-            let all = labels
-                .iter()
-                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
-            all.then(|| value.parse().ok()).flatten()
+    use prometheus_parse::{Scrape, Value};
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            Value::Summary(_) => f64::NAN,
         })
 }
 
@@ -110,6 +107,38 @@ async fn requests_keys_and_grants_are_counted() {
     assert_eq!(get("strongroom_keys", &disabled), 1.0);
     assert_eq!(get("strongroom_grants", &[]), 1.0);
     assert!(get("strongroom_state_age_seconds", &[]) >= 0.0);
+
+    // Scraped while traffic runs: every scrape parses, and the count only grows.
+    let traffic = {
+        let c = c.clone();
+        let key = key.clone();
+        c.enable_key().key_id(&key).send().await.unwrap();
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                c.encrypt()
+                    .key_id(&key)
+                    .plaintext(Blob::new(b"traffic".to_vec()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut last = 1.0;
+    while !traffic.is_finished() {
+        let (status, text) = http_get(&url);
+        assert_eq!(status, 200);
+        let now = sample(&text, "strongroom_requests_total", &encrypt_ok).unwrap_or(0.0);
+        assert!(now >= last, "{now} after {last}");
+        last = now;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    traffic.await.unwrap();
+    let (_, text) = http_get(&url);
+    assert_eq!(
+        sample(&text, "strongroom_requests_total", &encrypt_ok),
+        Some(101.0)
+    );
 
     let base = url.trim_end_matches("/metrics");
     assert_eq!(http_get(&format!("{base}/healthz")).0, 200);

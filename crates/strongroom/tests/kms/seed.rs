@@ -374,3 +374,59 @@ async fn dev_seeds_from_a_fixture_file() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A ciphertext made once and committed (tests/fixtures/seed/ciphertext.bin) decrypts on this
+/// machine, under a fresh root key, with the committed seed file.
+#[tokio::test]
+async fn a_committed_fixture_ciphertext_decrypts() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(["dev", "--port", "0", "--no-demo-store", "--seed"])
+        .arg(fixtures.join("seed.toml"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut vars = std::collections::HashMap::new();
+    while let Some(Ok(line)) = lines.next() {
+        if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        if line.starts_with("export AWS_REGION=") {
+            break;
+        }
+    }
+    let endpoint = vars["AWS_ENDPOINT_URL"].clone();
+    let exports = Exports {
+        addr: crate::common::strip_scheme(&endpoint).to_string(),
+        endpoint: endpoint.clone(),
+        access_key_id: vars["AWS_ACCESS_KEY_ID"].clone(),
+        secret_access_key: vars["AWS_SECRET_ACCESS_KEY"].clone(),
+        region: vars["AWS_REGION"].clone(),
+        node_endpoints: vec![endpoint],
+        metrics_url: None,
+        audit_log: std::path::PathBuf::from(&vars["STRONGROOM_AUDIT_LOG"]),
+    };
+    let c = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
+    let blob = std::fs::read(fixtures.join("ciphertext.bin")).unwrap();
+    let out = c
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob))
+        .encryption_context("fixture", "seed")
+        .send()
+        .await
+        .expect("Decrypt of the committed fixture");
+    assert_eq!(
+        out.plaintext.unwrap().as_ref(),
+        b"committed fixture plaintext"
+    );
+    assert!(out
+        .key_id
+        .unwrap()
+        .ends_with("key/5eed0000-0000-4000-8000-000000000001"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

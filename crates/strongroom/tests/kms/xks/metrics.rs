@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kms::primitives::Blob;
 
-use super::fake::{FakeProxy, Reply};
+use super::fake::{good, FakeProxy, Reply};
 use super::harness::*;
 use crate::metrics::{http_get, sample};
 
@@ -108,6 +108,22 @@ async fn proxy_figures_are_published() {
     assert!((days - until_4096).abs() < 1.0, "{days} vs {until_4096}");
     let age = get("strongroom_xks_proxy_credential_age_days", &[store_label]);
     assert!((0.0..0.01).contains(&age), "{age}");
+
+    // A slowed proxy moves the latency figure by its delay.
+    let latency_sum = "strongroom_xks_proxy_latency_seconds_sum";
+    let before = get(latency_sum, &encrypts);
+    fake.set(|op, req| {
+        let reply = good(op, req);
+        if op == "encrypt" {
+            reply.after(Duration::from_millis(150))
+        } else {
+            reply
+        }
+    });
+    assert!(encrypt(&kms, &key).await);
+    let (_, text) = http_get(&kms.metrics_url);
+    let after = sample(&text, latency_sum, &encrypts).expect("latency sum");
+    assert!(after - before >= 0.15, "{before} -> {after}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
