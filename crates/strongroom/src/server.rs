@@ -25,8 +25,9 @@ pub struct App {
     pub verifier: sigv4::Verifier,
     /// The listener serves HTTPS (`aws:SecureTransport`).
     pub secure_transport: bool,
-    /// Requests by operation and outcome, and their latency (the admin listener shows them).
-    pub metrics: Arc<crate::admin::RequestMetrics>,
+    /// Requests by operation and outcome, and their latency: counted only when an admin
+    /// listener shows them.
+    pub metrics: Option<Arc<crate::admin::RequestMetrics>>,
     /// The audit trail, when configured: one record per request.
     pub audit: Option<Arc<audit::AuditLog>>,
 }
@@ -130,7 +131,9 @@ impl App {
         request_id: &str,
         started: Instant,
     ) -> Response<Full<Bytes>> {
-        self.metrics.record(Some(op), "Success", started.elapsed());
+        if let Some(m) = &self.metrics {
+            m.record(Some(op), "Success", started.elapsed());
+        }
         ok_response(op, body, request_id, started)
     }
 
@@ -143,8 +146,9 @@ impl App {
         op: &str,
         started: Instant,
     ) -> Response<Full<Bytes>> {
-        self.metrics
-            .record(Operation::from_name(op), err.code.name(), started.elapsed());
+        if let Some(m) = &self.metrics {
+            m.record(Operation::from_name(op), err.code.name(), started.elapsed());
+        }
         error_response(err, status, request_id, op, started)
     }
 

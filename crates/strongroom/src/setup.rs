@@ -266,7 +266,7 @@ async fn start(
             .with_required_signed_headers(&["x-amz-target", "content-type"])
             .with_amz_headers_signed(true),
         secure_transport: tls.is_some(),
-        metrics: Default::default(),
+        metrics: config.admin.as_ref().map(|_| Default::default()),
         audit,
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -381,10 +381,10 @@ async fn run(
         hangup,
         admin,
     } = node;
-    if let Some(admin) = admin {
+    if let (Some(admin), Some(requests)) = (admin, app.metrics.clone()) {
         let handler = Arc::new(crate::admin::Admin {
             kms: Arc::clone(&app.kms),
-            requests: Arc::clone(&app.metrics),
+            requests,
         });
         // It stops with the process: a scrape or probe during shutdown just finds it gone.
         tokio::spawn(http_serve::serve(
