@@ -92,7 +92,16 @@ struct Queue {
     entries: VecDeque<Entry>,
     closing: Option<oneshot::Sender<()>>,
     closed: bool,
+    /// The writer sleeps on the condition variable: only then does an append wake it (waking a
+    /// thread costs more than writing a record, so a busy writer is left to find the queue).
+    writer_waiting: bool,
 }
+
+/// Buffered mode: the writer, woken by the first record after a pause, waits this long for more
+/// before writing them in one go (well within any `max_delay`).
+const BUFFERED_GATHER: Duration = Duration::from_millis(2);
+/// Buffered mode: so many queued records wake the writer at once.
+const BUFFERED_HIGH_WATER: usize = 512;
 
 struct Shared {
     queue: Mutex<Queue>,
@@ -184,7 +193,7 @@ impl AuditLog {
             }
             Durability::Buffered { .. } => (None, None),
         };
-        {
+        let wake = {
             let mut q = self.lock_queue();
             if q.closed || q.closing.is_some() {
                 return Err(AuditError("the audit log is closed".to_string()));
@@ -194,8 +203,30 @@ impl AuditLog {
                 done: tx,
                 _permit: permit,
             });
+            let wake = q.writer_waiting
+                && match self.durability {
+                    Durability::Sync => true,
+                    Durability::Buffered { .. } => {
+                        q.entries.len() == 1 || q.entries.len() >= BUFFERED_HIGH_WATER
+                    }
+                };
+            if wake {
+                // One wake-up is enough; the writer drains the whole queue.
+                q.writer_waiting = false;
+            }
+            wake
+        };
+        if wake {
+            self.shared.wake.notify_one();
         }
-        self.shared.wake.notify_one();
+        self.await_sync(rx).await
+    }
+
+    /// In `sync` mode, waits for the writer to have the record on disk.
+    async fn await_sync(
+        &self,
+        rx: Option<oneshot::Receiver<Result<(), AuditError>>>,
+    ) -> Result<(), AuditError> {
         match rx {
             Some(rx) => rx
                 .await
@@ -338,6 +369,7 @@ impl WriterState {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if q.entries.is_empty() && q.closing.is_none() {
+                    q.writer_waiting = true;
                     q = match self.next_deadline() {
                         Some(wait) => {
                             shared
@@ -351,6 +383,20 @@ impl WriterState {
                             .wait(q)
                             .unwrap_or_else(std::sync::PoisonError::into_inner),
                     };
+                    q.writer_waiting = false;
+                    // Buffered: gather what arrives in the next moments into one write.
+                    if matches!(self.config.durability, Durability::Buffered { .. })
+                        && q.closing.is_none()
+                        && !q.entries.is_empty()
+                        && q.entries.len() < BUFFERED_HIGH_WATER
+                    {
+                        drop(q);
+                        std::thread::sleep(BUFFERED_GATHER);
+                        q = shared
+                            .queue
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
                 }
                 let batch: Vec<Entry> = q.entries.drain(..).collect();
                 (batch, q.closing.take())
