@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cost of running it for real: Encrypt (1 KiB) requests/s of `strongroom serve` over HTTPS with
-# the audit trail (default durability: sync) and the admin listener (metrics) on, against the same
-# server without them, in the same run, with `wrk -t1 -c8` replaying one pre-signed request.
+# the audit trail (default durability: buffered; DURABILITY=sync for the other) and the admin
+# listener (metrics) on, against the same server without them, in the same run, with `wrk -t1 -c8`
+# replaying one pre-signed request.
 # Usage: scripts/bench-ops.sh [SECONDS_PER_WINDOW (default 10)] [ROUNDS (default 3)]
 # Needs: target/release/strongroom, wrk, openssl, .venv with boto3 (scripts/test.sh makes it).
 set -euo pipefail
@@ -66,7 +67,7 @@ PY
 }
 
 start plain ""
-start ops "\n[audit]\ndir = \"audit\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+start ops "\n[audit]\ndir = \"audit\"\ndurability = \"${DURABILITY:-buffered}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n"
 lua "$URL_plain" "$AK_plain" "$SK_plain" "$work/plain.lua"
 lua "$URL_ops" "$AK_ops" "$SK_ops" "$work/ops.lua"
 
@@ -74,7 +75,7 @@ rps() { # URL LUA -> requests/s
   wrk -t1 -c8 -d"${secs}s" -s "$2" "$1/" | awk '/^Requests\/sec/ {print $2}'
 }
 echo "# Encrypt 1 KiB over HTTPS, wrk -t1 -c8, ${secs} s windows, $rounds rounds; $(nproc) cores"
-echo "| round | without audit and metrics (req/s) | audit (sync) + metrics (req/s) | ratio |"
+echo "| round | without audit and metrics (req/s) | audit (${DURABILITY:-buffered}) + metrics (req/s) | ratio |"
 echo "|---|---|---|---|"
 for r in $(seq 1 "$rounds"); do
   wrk -t1 -c8 -d2s -s "$work/plain.lua" "$URL_plain/" >/dev/null   # warm-up

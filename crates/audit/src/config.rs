@@ -43,7 +43,7 @@ impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             dir: PathBuf::from("audit"),
-            durability: DurabilityMode::Sync,
+            durability: DurabilityMode::Buffered,
             buffer_max_records: 1000,
             buffer_max_delay_ms: 100,
             rotate_megabytes: 64,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use audit::record::{self as ct, AdditionalEventData, Record, Resource, UserIdentity};
 use kms_api::{KmsError, Operation};
 
-pub use audit::config::{AuditConfig, DurabilityMode};
+pub use audit::config::AuditConfig;
 
 /// Whether CloudTrail marks an operation read-only: reads, lists and every cryptographic
 /// operation (they change no resource).

@@ -710,13 +710,11 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
         Some(f) => Arc::new(kms::OffsetFileClock::new(f.clone())),
         None => Arc::new(kms::SystemClock),
     };
-    // dev keeps an audit trail unless its configuration says otherwise; each node its own.
-    // Buffered (flushed within the default bound): a development stand-in favours speed over
-    // the last records before a crash; serve's default is sync.
+    // dev keeps an audit trail (default durability) unless its configuration says otherwise;
+    // each node its own.
     if created.config.audit.is_none() {
         created.config.audit = Some(crate::audit_trail::AuditConfig {
             dir: dir.join("audit"),
-            durability: crate::audit_trail::DurabilityMode::Buffered,
             ..Default::default()
         });
     }
