@@ -254,8 +254,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut cfg: Config =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut cfg = Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         // It holds secret access keys.
         secret_files::check_secret_file(
             path,
@@ -277,11 +276,29 @@ impl Config {
         if let Some(f) = &cfg.xks.ca_bundle_file {
             cfg.xks.ca_bundle_file = Some(base.join(f));
         }
-        cfg.limits
-            .validate()
+        cfg.check()
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        cfg.principals()?;
         Ok(cfg)
+    }
+
+    /// Parses and checks a configuration's text as [`Config::load`] does, minus what needs the
+    /// file itself (its permissions, paths taken from its directory).
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg = Config::from_toml(text)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// What a parsed configuration must also satisfy: valid limits, well-formed accounts, no
+    /// access key twice, identity policies that parse.
+    fn check(&self) -> Result<(), String> {
+        self.limits.validate().map_err(|e| e.to_string())?;
+        self.principals()?;
+        Ok(())
     }
 
     /// The regions served: `region` first, then `extra_regions`.

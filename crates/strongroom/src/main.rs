@@ -7,13 +7,11 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod config;
 mod dev_proxy;
-mod seed;
 mod server;
 mod setup;
-mod store_config;
-mod tls;
+
+use strongroom::{config, seed, tls};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
