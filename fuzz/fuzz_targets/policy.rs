@@ -8,8 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use policy::{
-    authorize, would_lock_out, ContextMap, Decision, Policy, PolicyKind, Principal,
-    RequestContext, Value,
+    authorize, would_lock_out, ContextMap, Decision, Policy, PolicyKind, Principal, RequestContext,
+    Value,
 };
 
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -44,7 +44,10 @@ fn keys() -> ContextMap {
         .with("kms:EncryptionContext:App", "billing")
         .with("kms:GrantIsForAWSResource", true)
         .with("test:n", 5i64)
-        .with("aws:CurrentTime", Value::String("2021-01-01T00:00:00Z".into()))
+        .with(
+            "aws:CurrentTime",
+            Value::String("2021-01-01T00:00:00Z".into()),
+        )
         .with("aws:SecureTransport", true)
         .with("aws:SourceArn", "arn:aws:iam::111122223333:role/R")
         .with("test:b", Value::Binary(b"Binary".to_vec()));
@@ -78,7 +81,11 @@ fuzz_target!(|data: &[u8]| {
             for resource in RESOURCES {
                 let ctx = RequestContext::new(who, action, resource, keys);
                 let decision = policy.evaluate(&ctx);
-                assert_eq!(decision, policy.evaluate(&ctx), "evaluation is not deterministic");
+                assert_eq!(
+                    decision,
+                    policy.evaluate(&ctx),
+                    "evaluation is not deterministic"
+                );
                 let _ = would_lock_out(&policy, &ctx);
                 let as_key = authorize(Some(&policy), &[], false, &ctx);
                 if decision == Decision::ExplicitDeny {

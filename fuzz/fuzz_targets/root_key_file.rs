@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
     // Same key: what one wraps, the other unwraps.
     if let Ok(material) = crypto::KeyMaterial::from_bytes(&[9u8; 32]) {
         if let Ok(wrapped) = key.wrap(&material, b"fuzz") {
-            assert!(again.unwrap(&wrapped, b"fuzz").is_ok(), "round trip changed the key");
+            assert!(
+                again.unwrap(&wrapped, b"fuzz").is_ok(),
+                "round trip changed the key"
+            );
         }
     }
 });

@@ -57,9 +57,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(other.is_err(), "verified under a wrong secret");
         }
     }
-    if let Some(auth) = req.header_values("authorization").next() {
-        if let Ok(a) = parse_authorization(auth) {
-            let _ = canonical_request(&req, &a.signed_headers, &sha256_hex(req.body), true);
-        }
+    let auth = req.header_values("authorization").next();
+    if let Some(Ok(a)) = auth.map(parse_authorization) {
+        let _ = canonical_request(&req, &a.signed_headers, &sha256_hex(req.body), true);
     }
 });

@@ -18,7 +18,11 @@ use xks_client::{
 
 const STATUSES: [u16; 8] = [200, 400, 401, 403, 404, 429, 500, 503];
 
-fn check<R: DeserializeOwned + Serialize + Debug>(status: u16, body: &[u8], eq: fn(&R, &R) -> bool) {
+fn check<R: DeserializeOwned + Serialize + Debug>(
+    status: u16,
+    body: &[u8],
+    eq: fn(&R, &R) -> bool,
+) {
     match decode_answer::<R>(status, body) {
         Ok(r) => {
             assert_eq!(status, 200, "a {status} answer decoded as a response");

@@ -10,8 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use xks::{KeyOperation, Route};
 use xks_proxy::request::{
-    check_key_id, check_metadata, DecryptBody, EncryptBody, MetadataBody, Required,
-    MAX_DATA_BYTES,
+    check_key_id, check_metadata, DecryptBody, EncryptBody, MetadataBody, Required, MAX_DATA_BYTES,
 };
 
 fn metadata(body: &[u8], required: Required) {
