@@ -3,7 +3,8 @@
 # a Python virtual environment with awscli and boto3), starts a throwaway PostgreSQL server, builds once,
 # runs the AWS CLI/boto3 smoke test and then the whole Rust suite with cargo nextest (unit tests, SigV4
 # vectors, aws-sdk-kms end-to-end tests, the store conformance suite on SQLite and PostgreSQL, the
-# multi-node tests), and the end-to-end suite once more against a 2-node PostgreSQL cluster.
+# multi-node tests), the end-to-end suite once more against a 2-node PostgreSQL cluster, and a
+# smoke run of every fuzz target (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,4 +47,6 @@ cargo nextest run --workspace --locked --no-fail-fast || status=$?
 # `soak` and `xks::faults` (they start their own `serve` processes: a second run adds nothing).
 STRONGROOM_TEST_NODES=2 cargo nextest run -p strongroom --test kms --locked --no-fail-fast \
   -E 'not test(/^(upgrade|cluster|root_key|soak)::/) and not test(/^xks::faults::/)' || status=$?
+# A short coverage-guided run of every fuzz target (about a minute; docs/reliability.md).
+scripts/fuzz.sh || status=$?
 exit $status

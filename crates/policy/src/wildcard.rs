@@ -429,50 +429,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn agrees_with_the_reference_matcher() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
-        let pat_alphabet = ['a', 'b', '*', '?', 'é'];
-        let text_alphabet = ['a', 'b', 'é'];
-        for _ in 0..20_000 {
-            let p: String = (0..next(8))
-                .map(|_| pat_alphabet[next(5) as usize])
-                .collect();
-            let t: String = (0..next(10))
-                .map(|_| text_alphabet[next(3) as usize])
-                .collect();
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// `*` and `?` mean what the exponential reference matcher says, on any text.
+        #[test]
+        fn agrees_with_the_reference_matcher(p in "[ab*?é]{0,8}", t in "[abé]{0,10}") {
             let pc: Vec<char> = p.chars().collect();
             let tc: Vec<char> = t.chars().collect();
-            let want = reference(&pc, &tc);
-            assert_eq!(
+            proptest::prop_assert_eq!(
                 Pattern::new(&p, LIKE).matches_plain(&t),
-                want,
-                "{p:?} vs {t:?}"
+                reference(&pc, &tc),
+                "{:?} vs {:?}", p, t
             );
         }
-        // Folding: the same as matching lower-cased text with a lower-cased pattern.
-        let pat_alphabet = ['a', 'B', '*', '?', 'É', 'k'];
-        let text_alphabet = ['A', 'b', 'é', 'K'];
-        for _ in 0..20_000 {
-            let p: String = (0..next(8))
-                .map(|_| pat_alphabet[next(6) as usize])
-                .collect();
-            let t: String = (0..next(10))
-                .map(|_| text_alphabet[next(4) as usize])
-                .collect();
+
+        /// Folding: the same as matching lower-cased text with a lower-cased pattern.
+        #[test]
+        fn folding_is_matching_lower_cased(p in "[aB*?Ék]{0,8}", t in "[AbéK]{0,10}") {
             let pc: Vec<char> = p.to_lowercase().chars().collect();
             let tc: Vec<char> = t.to_lowercase().chars().collect();
-            let want = reference(&pc, &tc);
-            assert_eq!(
+            proptest::prop_assert_eq!(
                 Pattern::new(&p, LIKE_FOLD).matches_plain(&t),
-                want,
-                "{p:?} vs {t:?}"
+                reference(&pc, &tc),
+                "{:?} vs {:?}", p, t
             );
         }
     }

@@ -58,7 +58,7 @@ pub struct Config {
     pub store: StoreConfig,
     /// The admin listener: metrics, health and readiness (`[admin]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin: Option<crate::admin::AdminConfig>,
+    pub admin: Option<AdminConfig>,
     /// Keys created at start when absent (`[seed]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<SeedConfig>,
@@ -67,7 +67,7 @@ pub struct Config {
     pub limits: http_serve::Limits,
     /// The audit trail (`[audit]`, docs/audit.md); none without the section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit: Option<crate::audit_trail::AuditConfig>,
+    pub audit: Option<audit::AuditConfig>,
 }
 
 /// External key store proxy client settings (`[xks]`).
@@ -142,11 +142,63 @@ pub struct RootKeySource {
     pub env: Option<String>,
     /// An AES key in a PKCS#11 token, which never leaves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pkcs11: Option<crate::root_key::Pkcs11RootKey>,
+    pub pkcs11: Option<Pkcs11RootKey>,
     /// While moving to this root key: the one it replaces, whose records are still read
     /// (`strongroom root-key rewrap` moves them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Box<RootKeySource>>,
+}
+
+/// `[root_key] pkcs11 = { ... }`: an AES-256 key in a PKCS#11 token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11RootKey {
+    /// The PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// The AES key's label (`CKA_LABEL`): 1 to 128 characters of `A-Za-z0-9-._`.
+    pub key_label: String,
+    /// A file holding the token's user PIN (mode 0600; one trailing newline ignored).
+    pub pin_file: PathBuf,
+    /// Sessions kept open on the token (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<usize>,
+}
+
+impl Pkcs11RootKey {
+    /// A description for messages (no secret in it).
+    pub fn describe(&self) -> String {
+        format!(
+            "AES key {:?} in PKCS#11 token {:?} ({})",
+            self.key_label,
+            self.token_label,
+            self.module.display()
+        )
+    }
+}
+
+impl RootKeySource {
+    /// Resolves relative paths against the configuration file's directory.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(f) = &self.file {
+            self.file = Some(base.join(f));
+        }
+        if let Some(p) = &mut self.pkcs11 {
+            p.pin_file = base.join(&p.pin_file);
+        }
+        if let Some(previous) = &mut self.previous {
+            previous.resolve_paths(base);
+        }
+    }
+}
+
+/// `[admin]`: the admin listener (metrics, health, readiness).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Where the admin listener listens (`127.0.0.1:9599`).
+    pub listen: String,
 }
 
 /// An AWS account.
@@ -267,8 +319,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut cfg: Config =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut cfg = Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         // It holds secret access keys.
         secret_files::check_secret_file(
             path,
@@ -291,11 +342,29 @@ impl Config {
         if let Some(f) = &cfg.xks.ca_bundle_file {
             cfg.xks.ca_bundle_file = Some(base.join(f));
         }
-        cfg.limits
-            .validate()
+        cfg.check()
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        cfg.principals()?;
         Ok(cfg)
+    }
+
+    /// Parses and checks a configuration's text as [`Config::load`] does, minus what needs the
+    /// file itself (its permissions, paths taken from its directory).
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg = Config::from_toml(text)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// What a parsed configuration must also satisfy: valid limits, well-formed accounts, no
+    /// access key twice, identity policies that parse.
+    fn check(&self) -> Result<(), String> {
+        self.limits.validate().map_err(|e| e.to_string())?;
+        self.principals()?;
+        Ok(())
     }
 
     /// The regions served: `region` first, then `extra_regions`.

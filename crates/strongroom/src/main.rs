@@ -9,14 +9,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
 mod audit_trail;
-mod config;
 mod dev_proxy;
 mod root_key;
-mod seed;
 mod server;
 mod setup;
-mod store_config;
-mod tls;
+
+use strongroom::{config, seed, tls};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -16,60 +16,16 @@ use std::sync::Arc;
 use crypto::{
     CryptoError, ExternalRootCipher, ExternalSealed, RootKey, ROOT_NONCE_LEN, ROOT_TAG_LEN,
 };
-use serde::{Deserialize, Serialize};
 use xks_proxy::backend::pkcs11::{Pkcs11Backend, Pkcs11Config};
 use xks_proxy::backend::{BackendError, KeyBackend, KeyStatus};
 use zeroize::Zeroizing;
 
-use crate::config::{Config, RootKeySource};
+use crate::config::{Config, Pkcs11RootKey, RootKeySource};
 
 /// Sessions the root key keeps open on its token.
 const DEFAULT_POOL_SIZE: usize = 4;
 /// How long a wrap or unwrap waits for a free session before failing.
 const ACQUIRE_TIMEOUT_MS: u64 = 5_000;
-
-/// `[root_key] pkcs11 = { ... }`: an AES-256 key in a PKCS#11 token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pkcs11RootKey {
-    /// The PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so`).
-    pub module: PathBuf,
-    /// The token's label.
-    pub token_label: String,
-    /// The AES key's label (`CKA_LABEL`): 1 to 128 characters of `A-Za-z0-9-._`.
-    pub key_label: String,
-    /// A file holding the token's user PIN (mode 0600; one trailing newline ignored).
-    pub pin_file: PathBuf,
-    /// Sessions kept open on the token (default 4).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pool_size: Option<usize>,
-}
-
-impl Pkcs11RootKey {
-    fn describe(&self) -> String {
-        format!(
-            "AES key {:?} in PKCS#11 token {:?} ({})",
-            self.key_label,
-            self.token_label,
-            self.module.display()
-        )
-    }
-}
-
-impl RootKeySource {
-    /// Resolves relative paths against the configuration file's directory.
-    pub fn resolve_paths(&mut self, base: &Path) {
-        if let Some(f) = &self.file {
-            self.file = Some(base.join(f));
-        }
-        if let Some(p) = &mut self.pkcs11 {
-            p.pin_file = base.join(&p.pin_file);
-        }
-        if let Some(previous) = &mut self.previous {
-            previous.resolve_paths(base);
-        }
-    }
-}
 
 /// Loads the root key `src` names, with its previous root key when it names one.
 pub fn load(src: &RootKeySource, allow_shared: bool) -> Result<RootKey, String> {

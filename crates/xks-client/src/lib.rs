@@ -413,18 +413,24 @@ impl XksClient {
                 }
             })?
             .to_bytes();
-        if status == 200 {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| ProxyError::InvalidResponse(format!("malformed answer: {e}")));
-        }
-        match XksError::from_body(&bytes) {
-            Some(err) => Err(ProxyError::Xks {
-                name: err.name,
-                status,
-            }),
-            None => Err(ProxyError::InvalidResponse(format!(
-                "HTTP {status} without an XKS error body"
-            ))),
-        }
+        decode_answer(status, &bytes)
+    }
+}
+
+/// Reads a proxy's answer: the operation's response on HTTP 200, else the specification's
+/// error body (any other answer is [`ProxyError::InvalidResponse`]).
+pub fn decode_answer<Resp: DeserializeOwned>(status: u16, body: &[u8]) -> Result<Resp, ProxyError> {
+    if status == 200 {
+        return serde_json::from_slice(body)
+            .map_err(|e| ProxyError::InvalidResponse(format!("malformed answer: {e}")));
+    }
+    match XksError::from_body(body) {
+        Some(err) => Err(ProxyError::Xks {
+            name: err.name,
+            status,
+        }),
+        None => Err(ProxyError::InvalidResponse(format!(
+            "HTTP {status} without an XKS error body"
+        ))),
     }
 }

@@ -4,6 +4,7 @@
 //!   quotas, secondary authorization, cached deep health checks);
 //! * [`cli`] holds the clap types the `strongroom` binary mounts as `xks-proxy` and
 //!   [`run_cli`] which runs them;
+//! * [`request`] decodes and checks the request bodies;
 //! * [`backend`] holds the key backends: the sealed software keystore and PKCS#11.
 #![deny(unsafe_code)]
 
@@ -13,6 +14,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 mod metrics;
+pub mod request;
 pub mod server;
 pub mod tls;
 

@@ -2,7 +2,6 @@
 //! health caching, request logging and reloads. Connections, TLS, timeouts, connection caps and
 //! body limits are `http_serve`'s (docs/limits.md).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -15,11 +14,9 @@ use http_body_util::Full;
 use http_serve::{Body, BodyError, Parts};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
-use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zeroize::Zeroizing;
 
 use xks::{ErrorName, KeyOperation, RequestMetadata, Route, XksError};
 
@@ -27,14 +24,12 @@ use crate::authz::{self, Rule};
 use crate::backend::workers::Workers;
 use crate::backend::{BackendError, BackendHealth, KeyBackend, KeyStatus};
 use crate::config::{self, BackendConfig, Config, QuotaConfig, Secret, TenantConfig};
+use crate::request::{
+    check_key_id, check_metadata, DecryptBody, DecryptInput, EncryptBody, EncryptInput,
+    MetadataBody, Required,
+};
 
-/// Largest plaintext (Encrypt) or ciphertext (Decrypt) accepted; the specification asks for
-/// at least 4300 bytes. Larger ones get UnsupportedOperationException.
-pub const MAX_DATA_BYTES: usize = 64 * 1024;
-/// The `ciphertextMetadata` this proxy returns: one byte naming the ciphertext format.
-/// Format 1: AES-256-GCM, 96-bit random IV, 128-bit tag, AAD built as the specification says
-/// (`u16be(len(aad)) || aad || u8(len(metadata)) || metadata`).
-pub const CIPHERTEXT_METADATA_V1: [u8; 1] = [0x01];
+pub use crate::request::{CIPHERTEXT_METADATA_V1, MAX_DATA_BYTES};
 /// `xksProxyVendor`.
 pub const PROXY_VENDOR: &str = "Strongroom";
 /// A failed health check is re-run after at most this long, whatever the cache age.
@@ -756,78 +751,27 @@ fn authenticate(
     }
 }
 
-fn invalid_json(e: &serde_json::Error) -> Reject {
-    // serde's messages can quote input values; only field names are safe to echo.
-    let text = e.to_string();
-    let message = if text.contains('"') {
-        format!(
-            "The request body is not valid (line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    } else {
-        format!("The request body is not valid: {text}")
-    };
-    reject(ErrorName::ValidationException, message)
-}
-
-/// Which `requestMetadata` fields an operation requires.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Required {
-    /// GetHealthStatus: `kmsRequestId` and `kmsOperation` only.
-    Health,
-    /// GetKeyMetadata: also `awsPrincipalArn` (CreateKey sends no `kmsKeyArn`).
-    KeyMetadata,
-    /// Encrypt and Decrypt: also `awsPrincipalArn` and `kmsKeyArn`.
-    Crypto,
-}
-
-/// The metadata fields an operation requires; any `kmsOperation` value is accepted, and
-/// `kmsRequestId` is opaque (never checked beyond being a string).
-/// The metadata is kept in the request's log record, and lent back from there.
+/// Checks the metadata an operation requires (`request::check_metadata`), keeping it in the
+/// request's log record (even when incomplete) and lending it back from there.
 fn require_metadata(
     m: Option<RequestMetadata>,
     required: Required,
     log: &mut RequestLog,
 ) -> Result<&RequestMetadata, Reject> {
     let Some(m) = m else {
-        return Err(reject(
-            ErrorName::ValidationException,
-            "requestMetadata is required",
-        ));
+        return Err(check_metadata(None, required)
+            .err()
+            .unwrap_or_else(|| {
+                XksError::new(
+                    ErrorName::ValidationException,
+                    "requestMetadata is required",
+                )
+            })
+            .into());
     };
     let m = log.metadata.insert(m);
-    let mut missing = Vec::new();
-    if m.kms_request_id.is_none() {
-        missing.push("kmsRequestId");
-    }
-    if m.kms_operation.is_none() {
-        missing.push("kmsOperation");
-    }
-    if required != Required::Health && m.aws_principal_arn.is_none() {
-        missing.push("awsPrincipalArn");
-    }
-    if required == Required::Crypto && m.kms_key_arn.is_none() {
-        missing.push("kmsKeyArn");
-    }
-    if !missing.is_empty() {
-        return Err(reject(
-            ErrorName::ValidationException,
-            format!("requestMetadata lacks {}", missing.join(", ")),
-        ));
-    }
+    check_metadata(Some(m), required)?;
     Ok(m)
-}
-
-fn check_key_id(key_id: &str) -> Result<(), Reject> {
-    if xks::is_valid_external_key_id(key_id) {
-        Ok(())
-    } else {
-        Err(reject(
-            ErrorName::ValidationException,
-            "The externalKeyId must be 1 to 128 characters of A-Z a-z 0-9 - . _",
-        ))
-    }
 }
 
 fn check_authorization(
@@ -859,20 +803,6 @@ fn check_authorization(
                 ),
             ))
         }
-    }
-}
-
-fn check_algorithm(alg: Option<&str>) -> Result<(), Reject> {
-    match alg {
-        Some(xks::AES_GCM) => Ok(()),
-        None => Err(reject(
-            ErrorName::ValidationException,
-            "encryptionAlgorithm is required",
-        )),
-        Some(_) => Err(reject(
-            ErrorName::ValidationException,
-            "encryptionAlgorithm must be AES_GCM",
-        )),
     }
 }
 
@@ -975,12 +905,7 @@ async fn key_metadata(
     body: &[u8],
     log: &mut RequestLog,
 ) -> Outcome {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Raw {
-        request_metadata: Option<RequestMetadata>,
-    }
-    let raw: Raw = serde_json::from_slice(body).map_err(|e| invalid_json(&e))?;
+    let raw = MetadataBody::parse(body)?;
     let m = require_metadata(raw.request_metadata, Required::KeyMetadata, log)?;
     check_key_id(&key_id)?;
     check_authorization(tenant, dynamic, &key_id, m)?;
@@ -998,19 +923,6 @@ async fn key_metadata(
     })
 }
 
-fn decode_field(
-    value: Option<&str>,
-    name: &str,
-    error: ErrorName,
-) -> Result<Option<Vec<u8>>, Reject> {
-    match value {
-        None => Ok(None),
-        Some(text) => xks::b64::decode(text)
-            .map(Some)
-            .map_err(|_| reject(error, format!("{name} is not valid Base64"))),
-    }
-}
-
 async fn encrypt(
     tenant: &Arc<Tenant>,
     dynamic: &Dynamic,
@@ -1018,63 +930,17 @@ async fn encrypt(
     body: &[u8],
     log: &mut RequestLog,
 ) -> Outcome {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Raw<'a> {
-        request_metadata: Option<RequestMetadata>,
-        #[serde(borrow)]
-        plaintext: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        encryption_algorithm: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        additional_authenticated_data: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        ciphertext_data_integrity_value_algorithm: Option<Cow<'a, str>>,
-    }
-    let raw: Raw = serde_json::from_slice(body).map_err(|e| invalid_json(&e))?;
-    let m = require_metadata(raw.request_metadata, Required::Crypto, log)?;
+    let mut raw = EncryptBody::parse(body)?;
+    let m = require_metadata(raw.request_metadata.take(), Required::Crypto, log)?;
     check_key_id(&key_id)?;
-    check_algorithm(raw.encryption_algorithm.as_deref())?;
-    let want_cdiv = match raw.ciphertext_data_integrity_value_algorithm.as_deref() {
-        None => false,
-        Some(xks::SHA_256) => true,
-        Some(_) => {
-            return Err(reject(
-                ErrorName::ValidationException,
-                "ciphertextDataIntegrityValueAlgorithm must be SHA_256",
-            ))
-        }
-    };
+    let want_cdiv = raw.check()?;
     check_authorization(tenant, dynamic, &key_id, m)?;
-    let plaintext = match raw.plaintext.as_deref() {
-        None => {
-            return Err(reject(
-                ErrorName::ValidationException,
-                "plaintext is required",
-            ))
-        }
-        Some(text) => Zeroizing::new(xks::b64::decode(text).map_err(|_| {
-            reject(
-                ErrorName::ValidationException,
-                "plaintext is not valid Base64",
-            )
-        })?),
-    };
-    if plaintext.len() > MAX_DATA_BYTES {
-        return Err(reject(
-            ErrorName::UnsupportedOperationException,
-            format!("plaintext exceeds the {MAX_DATA_BYTES} bytes this proxy supports"),
-        ));
-    }
-    let aad = decode_field(
-        raw.additional_authenticated_data.as_deref(),
-        "additionalAuthenticatedData",
-        ErrorName::ValidationException,
-    )?
-    .unwrap_or_default();
+    let EncryptInput {
+        plaintext,
+        aad,
+        gcm_aad,
+    } = raw.input()?;
     let metadata = CIPHERTEXT_METADATA_V1;
-    let gcm_aad = xks::gcm_aad(&aad, &metadata)
-        .map_err(|e| reject(ErrorName::UnsupportedOperationException, e.to_string()))?;
     let verify = want_cdiv && tenant.verify_encrypt;
 
     let (sealed, cdiv) = call_backend(tenant, move |b| {
@@ -1151,80 +1017,17 @@ async fn decrypt(
     body: &[u8],
     log: &mut RequestLog,
 ) -> Outcome {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Raw<'a> {
-        request_metadata: Option<RequestMetadata>,
-        #[serde(borrow)]
-        ciphertext: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        ciphertext_metadata: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        encryption_algorithm: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        additional_authenticated_data: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        authentication_tag: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        initialization_vector: Option<Cow<'a, str>>,
-    }
-    let raw: Raw = serde_json::from_slice(body).map_err(|e| invalid_json(&e))?;
-    let m = require_metadata(raw.request_metadata, Required::Crypto, log)?;
+    let mut raw = DecryptBody::parse(body)?;
+    let m = require_metadata(raw.request_metadata.take(), Required::Crypto, log)?;
     check_key_id(&key_id)?;
-    check_algorithm(raw.encryption_algorithm.as_deref())?;
+    raw.check()?;
     check_authorization(tenant, dynamic, &key_id, m)?;
-
-    let bad = ErrorName::InvalidCiphertextException;
-    let missing = |name: &str| reject(bad, format!("{name} is required"));
-    let ciphertext = decode_field(raw.ciphertext.as_deref(), "ciphertext", bad)?
-        .ok_or_else(|| missing("ciphertext"))?;
-    let iv = decode_field(
-        raw.initialization_vector.as_deref(),
-        "initializationVector",
-        bad,
-    )?
-    .ok_or_else(|| missing("initializationVector"))?;
-    let tag = decode_field(raw.authentication_tag.as_deref(), "authenticationTag", bad)?
-        .ok_or_else(|| missing("authenticationTag"))?;
-    let metadata = decode_field(
-        raw.ciphertext_metadata.as_deref(),
-        "ciphertextMetadata",
-        bad,
-    )?
-    .unwrap_or_default();
-    let aad = decode_field(
-        raw.additional_authenticated_data.as_deref(),
-        "additionalAuthenticatedData",
-        bad,
-    )?
-    .unwrap_or_default();
-    if ciphertext.len() > MAX_DATA_BYTES {
-        return Err(reject(
-            ErrorName::UnsupportedOperationException,
-            format!("ciphertext exceeds the {MAX_DATA_BYTES} bytes this proxy supports"),
-        ));
-    }
-    if aad.len() > xks::MAX_AAD_LEN {
-        return Err(reject(
-            ErrorName::UnsupportedOperationException,
-            format!(
-                "additionalAuthenticatedData exceeds the {} bytes this proxy supports",
-                xks::MAX_AAD_LEN
-            ),
-        ));
-    }
-    if !matches!(iv.len(), xks::IV_LEN_12 | xks::IV_LEN_16) {
-        return Err(reject(bad, "initializationVector must be 12 or 16 bytes"));
-    }
-    if tag.len() != xks::TAG_LEN {
-        return Err(reject(bad, "authenticationTag must be 16 bytes"));
-    }
-    if metadata.len() > xks::MAX_CIPHERTEXT_METADATA_LEN {
-        return Err(reject(bad, "ciphertextMetadata must be at most 20 bytes"));
-    }
-    // Any metadata is authenticated through the AAD; format 1 (and metadata from other
-    // proxies that follow the specification) all use the same construction.
-    let gcm_aad = xks::gcm_aad(&aad, &metadata).map_err(|e| reject(bad, e.to_string()))?;
+    let DecryptInput {
+        ciphertext,
+        iv,
+        tag,
+        gcm_aad,
+    } = raw.input()?;
     let plaintext = call_backend(tenant, move |b| {
         b.decrypt(&key_id, &ciphertext, &iv, &tag, &gcm_aad)
     })
@@ -1238,15 +1041,10 @@ async fn health(
     body: &[u8],
     log: &mut RequestLog,
 ) -> Outcome {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Raw {
-        request_metadata: Option<RequestMetadata>,
-    }
     // The specification's error table leaves GetHealthStatus out of ValidationException, but
     // its GetHealthStatus section requires both fields, and AWS's own proxy and test client
     // answer `{}` and `{"requestMetadata":{}}` with ValidationException.
-    let raw: Raw = serde_json::from_slice(body).map_err(|e| invalid_json(&e))?;
+    let raw = MetadataBody::parse(body)?;
     require_metadata(raw.request_metadata, Required::Health, log)?;
     let h = tenant.health.get(tenant).await;
     to_json(&xks::GetHealthStatusResponse {

@@ -4,10 +4,10 @@
 
 mod authorize;
 mod common;
-mod fuzz;
 mod kms;
 mod operators;
 mod operators_typed;
 mod parse_errors;
+mod properties;
 mod statements;
 mod variables;

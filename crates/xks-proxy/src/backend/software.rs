@@ -377,34 +377,7 @@ impl SoftwareBackend {
     }
 
     fn unseal(&self, bytes: &[u8]) -> Result<Document, BackendError> {
-        let env: Envelope = serde_json::from_slice(bytes)
-            .map_err(|_| internal(format!("{} is not a keystore file", self.path.display())))?;
-        if env.format != FORMAT {
-            return Err(internal(format!(
-                "{} is not a keystore file",
-                self.path.display()
-            )));
-        }
-        if env.version != VERSION {
-            return Err(internal(format!(
-                "keystore {} has version {}; this build reads version {VERSION}",
-                self.path.display(),
-                env.version
-            )));
-        }
-        let nonce = Nonce::try_assume_unique_for_key(&env.nonce)
-            .map_err(|_| internal("keystore nonce is malformed"))?;
-        let kek = cipher(self.kek.as_slice())?;
-        let mut buf = Zeroizing::new(env.sealed);
-        let plain = kek
-            .open_in_place(nonce, Aad::from(envelope_aad()), &mut buf)
-            .map_err(|_| {
-                internal(format!(
-                    "cannot unseal keystore {}: wrong KEK or the file was altered",
-                    self.path.display()
-                ))
-            })?;
-        serde_json::from_slice(plain).map_err(|_| internal("the unsealed keystore is malformed"))
+        unseal(bytes, self.kek.as_slice(), &self.path)
     }
 
     fn seal(&self, doc: &Document) -> Result<Vec<u8>, BackendError> {
@@ -435,33 +408,7 @@ impl SoftwareBackend {
     }
 
     fn install(&self, doc: &Document, stamp: Option<FileStamp>) -> Result<(), BackendError> {
-        let mut keys = HashMap::with_capacity(doc.keys.len());
-        for (id, k) in &doc.keys {
-            let usage: Vec<String> = k.usage.clone();
-            keys.insert(
-                id.clone(),
-                Arc::new(LoadedKey {
-                    info: KeyInfo {
-                        key_id: id.clone(),
-                        key_spec: xks::AES_256.to_owned(),
-                        key_usage: usage.clone(),
-                        status: if k.enabled {
-                            KeyStatus::Enabled
-                        } else {
-                            KeyStatus::Disabled
-                        },
-                    },
-                    cipher: cipher(&k.material)?,
-                    can_encrypt: usage.iter().any(|u| u == xks::USAGE_ENCRYPT),
-                    can_decrypt: usage.iter().any(|u| u == xks::USAGE_DECRYPT),
-                }),
-            );
-        }
-        let snapshot = Snapshot {
-            keys,
-            health_key: cipher(&doc.health_key)?,
-            stamp,
-        };
+        let snapshot = load(doc, stamp)?;
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
         Ok(())
     }
@@ -506,6 +453,80 @@ impl SoftwareBackend {
         drop(lock);
         Ok(())
     }
+}
+
+/// Opens a keystore file's contents (`path` names it in messages): the envelope, then the
+/// sealed document under `kek`.
+fn unseal(bytes: &[u8], kek: &[u8], path: &Path) -> Result<Document, BackendError> {
+    let env: Envelope = serde_json::from_slice(bytes)
+        .map_err(|_| internal(format!("{} is not a keystore file", path.display())))?;
+    if env.format != FORMAT {
+        return Err(internal(format!(
+            "{} is not a keystore file",
+            path.display()
+        )));
+    }
+    if env.version != VERSION {
+        return Err(internal(format!(
+            "keystore {} has version {}; this build reads version {VERSION}",
+            path.display(),
+            env.version
+        )));
+    }
+    let nonce = Nonce::try_assume_unique_for_key(&env.nonce)
+        .map_err(|_| internal("keystore nonce is malformed"))?;
+    let kek = cipher(kek)?;
+    let mut buf = Zeroizing::new(env.sealed);
+    let plain = kek
+        .open_in_place(nonce, Aad::from(envelope_aad()), &mut buf)
+        .map_err(|_| {
+            internal(format!(
+                "cannot unseal keystore {}: wrong KEK or the file was altered",
+                path.display()
+            ))
+        })?;
+    serde_json::from_slice(plain).map_err(|_| internal("the unsealed keystore is malformed"))
+}
+
+/// The ready-to-use keys of an unsealed document.
+fn load(doc: &Document, stamp: Option<FileStamp>) -> Result<Snapshot, BackendError> {
+    let mut keys = HashMap::with_capacity(doc.keys.len());
+    for (id, k) in &doc.keys {
+        let usage: Vec<String> = k.usage.clone();
+        keys.insert(
+            id.clone(),
+            Arc::new(LoadedKey {
+                info: KeyInfo {
+                    key_id: id.clone(),
+                    key_spec: xks::AES_256.to_owned(),
+                    key_usage: usage.clone(),
+                    status: if k.enabled {
+                        KeyStatus::Enabled
+                    } else {
+                        KeyStatus::Disabled
+                    },
+                },
+                cipher: cipher(&k.material)?,
+                can_encrypt: usage.iter().any(|u| u == xks::USAGE_ENCRYPT),
+                can_decrypt: usage.iter().any(|u| u == xks::USAGE_DECRYPT),
+            }),
+        );
+    }
+    Ok(Snapshot {
+        keys,
+        health_key: cipher(&doc.health_key)?,
+        stamp,
+    })
+}
+
+/// Reads a keystore file's contents under `kek` as opening the keystore does (the envelope, the
+/// sealed document, every key's material) and tells the keys it holds, by id. No file is read.
+pub fn read_keystore(bytes: &[u8], kek: &[u8; KEY_LEN]) -> Result<Vec<KeyInfo>, BackendError> {
+    let doc = unseal(bytes, kek, Path::new("(keystore)"))?;
+    let snapshot = load(&doc, None)?;
+    let mut keys: Vec<KeyInfo> = snapshot.keys.values().map(|k| k.info.clone()).collect();
+    keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    Ok(keys)
 }
 
 /// Writes `bytes` to `path` so that a crash leaves the old or the new content: a temporary
