@@ -110,6 +110,10 @@ enum Command {
         /// decrypt on every machine.
         #[arg(long)]
         seed: Option<PathBuf>,
+        /// Cryptographic requests per second each external key store accepts (default: AWS's
+        /// quota, 1800); raise it to measure XKS keys without the quota throttling them.
+        #[arg(long)]
+        xks_requests_per_second: Option<u32>,
     },
 }
 
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
             strict_consistency,
             tls,
             seed,
+            xks_requests_per_second,
         } => runtime().and_then(|rt| {
             rt.block_on(setup::dev(setup::DevOptions {
                 port,
@@ -183,6 +188,7 @@ fn main() -> ExitCode {
                 strict_consistency,
                 tls,
                 seed,
+                xks_requests_per_second,
             }))
         }),
     };

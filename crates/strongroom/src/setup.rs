@@ -630,6 +630,9 @@ pub struct DevOptions {
     /// Serve HTTPS with a certificate of the dev CA (the one the XKS proxy's certificate
     /// chains to), exported as `AWS_CA_BUNDLE`.
     pub tls: bool,
+    /// Cryptographic requests per second of each external key store (AWS's quota, 1800, by
+    /// default; benchmarks raise it so the quota does not throttle the measurement).
+    pub xks_requests_per_second: Option<u32>,
 }
 
 /// `strongroom dev [--port N] [--data-dir DIR] [--no-demo-store] ...`.
@@ -675,6 +678,9 @@ pub async fn dev(options: DevOptions) -> Result<(), String> {
     let mut created = created;
     created.config.xks.ca_bundle_file = Some(xks.ca_file.clone());
     created.config.xks.allow_endpoint_port = true;
+    if let Some(rps) = options.xks_requests_per_second {
+        created.config.xks.requests_per_second = rps.max(1);
+    }
     if let Some(file) = &options.seed {
         let file = std::fs::canonicalize(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
