@@ -45,6 +45,21 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Response<Full<Bytes>>> + Send;
 }
 
+/// A response with `body` as `content_type` (admin endpoints: metrics, health).
+pub fn text_response(
+    status: hyper::StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
 /// The TLS configuration of an HTTPS listener; it may be replaced while serving (new connections
 /// use the new one).
 pub struct Tls {

@@ -86,16 +86,6 @@ pub struct Admin {
     pub requests: Arc<RequestMetrics>,
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    resp
-}
-
 impl Admin {
     fn metrics(&self) -> Response<Full<Bytes>> {
         let mut out = String::new();
@@ -107,13 +97,13 @@ impl Admin {
         match rendered {
             Ok(service) => {
                 out.push_str(&service);
-                text(
+                http_serve::text_response(
                     StatusCode::OK,
                     "text/plain; version=0.0.4; charset=utf-8",
                     out,
                 )
             }
-            Err(e) => text(
+            Err(e) => http_serve::text_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "text/plain; charset=utf-8",
                 format!("{e}\n"),
@@ -131,20 +121,20 @@ impl http_serve::Handler for Admin {
     ) -> Response<Full<Bytes>> {
         let plain = "text/plain; charset=utf-8";
         if head.method != Method::GET && head.method != Method::HEAD {
-            return text(StatusCode::METHOD_NOT_ALLOWED, plain, String::new());
+            return http_serve::text_response(StatusCode::METHOD_NOT_ALLOWED, plain, String::new());
         }
         match head.uri.path() {
             "/metrics" => self.metrics(),
-            "/healthz" => text(StatusCode::OK, plain, "ok\n".to_string()),
+            "/healthz" => http_serve::text_response(StatusCode::OK, plain, "ok\n".to_string()),
             "/readyz" => match self.kms.ready() {
-                Ok(()) => text(StatusCode::OK, plain, "ready\n".to_string()),
-                Err(e) => text(
+                Ok(()) => http_serve::text_response(StatusCode::OK, plain, "ready\n".to_string()),
+                Err(e) => http_serve::text_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     plain,
                     format!("not ready: {}\n", e.message),
                 ),
             },
-            _ => text(StatusCode::NOT_FOUND, plain, String::new()),
+            _ => http_serve::text_response(StatusCode::NOT_FOUND, plain, String::new()),
         }
     }
 }

@@ -216,16 +216,6 @@ pub(crate) struct Admin {
     pub backends: Vec<(String, Arc<dyn KeyBackend>)>,
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    resp
-}
-
 impl http_serve::Handler for Admin {
     async fn handle(
         &self,
@@ -235,23 +225,23 @@ impl http_serve::Handler for Admin {
     ) -> Response<Full<Bytes>> {
         let plain = "text/plain; charset=utf-8";
         if head.method != Method::GET && head.method != Method::HEAD {
-            return text(StatusCode::METHOD_NOT_ALLOWED, plain, String::new());
+            return http_serve::text_response(StatusCode::METHOD_NOT_ALLOWED, plain, String::new());
         }
         match head.uri.path() {
             "/metrics" => match self.metrics.render(&self.backends) {
-                Ok(body) => text(
+                Ok(body) => http_serve::text_response(
                     StatusCode::OK,
                     "text/plain; version=0.0.4; charset=utf-8",
                     body,
                 ),
-                Err(_) => text(
+                Err(_) => http_serve::text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     plain,
                     "encoding failed\n".to_owned(),
                 ),
             },
-            "/healthz" => text(StatusCode::OK, plain, "ok\n".to_owned()),
-            _ => text(StatusCode::NOT_FOUND, plain, String::new()),
+            "/healthz" => http_serve::text_response(StatusCode::OK, plain, "ok\n".to_owned()),
+            _ => http_serve::text_response(StatusCode::NOT_FOUND, plain, String::new()),
         }
     }
 }

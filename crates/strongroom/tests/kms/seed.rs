@@ -306,22 +306,11 @@ fn serve_refuses_material_unless_allowed() {
     );
 }
 
-#[tokio::test]
-async fn dev_seeds_from_a_fixture_file() {
-    let seed_dir = tempfile::tempdir().unwrap();
-    write_seed(seed_dir.path());
-    // Fixtures checked into a repository are not private files: dev accepts them.
-    for f in ["seed.toml", "ec.pem"] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            seed_dir.path().join(f),
-            std::fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
-    }
+/// `strongroom dev --seed SEED` (no demo store) and a client for it, once it printed its exports.
+async fn dev_seeded(seed: &std::path::Path) -> (std::process::Child, aws_sdk_kms::Client) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
         .args(["dev", "--port", "0", "--no-demo-store", "--seed"])
-        .arg(seed_dir.path().join("seed.toml"))
+        .arg(seed)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -350,6 +339,23 @@ async fn dev_seeds_from_a_fixture_file() {
         audit_log: std::path::PathBuf::from(&vars["STRONGROOM_AUDIT_LOG"]),
     };
     let c = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
+    (child, c)
+}
+
+#[tokio::test]
+async fn dev_seeds_from_a_fixture_file() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_seed(seed_dir.path());
+    // Fixtures checked into a repository are not private files: dev accepts them.
+    for f in ["seed.toml", "ec.pem"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            seed_dir.path().join(f),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+    }
+    let (mut child, c) = dev_seeded(&seed_dir.path().join("seed.toml")).await;
     let ct = c
         .encrypt()
         .key_id("alias/fixture")
@@ -380,37 +386,7 @@ async fn dev_seeds_from_a_fixture_file() {
 #[tokio::test]
 async fn a_committed_fixture_ciphertext_decrypts() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["dev", "--port", "0", "--no-demo-store", "--seed"])
-        .arg(fixtures.join("seed.toml"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut vars = std::collections::HashMap::new();
-    while let Some(Ok(line)) = lines.next() {
-        if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-            vars.insert(k.to_string(), v.to_string());
-        }
-        if line.starts_with("export AWS_REGION=") {
-            break;
-        }
-    }
-    let endpoint = vars["AWS_ENDPOINT_URL"].clone();
-    let exports = Exports {
-        addr: crate::common::strip_scheme(&endpoint).to_string(),
-        endpoint: endpoint.clone(),
-        access_key_id: vars["AWS_ACCESS_KEY_ID"].clone(),
-        secret_access_key: vars["AWS_SECRET_ACCESS_KEY"].clone(),
-        region: vars["AWS_REGION"].clone(),
-        node_endpoints: vec![endpoint],
-        metrics_url: None,
-        audit_log: std::path::PathBuf::from(&vars["STRONGROOM_AUDIT_LOG"]),
-    };
-    let c = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
+    let (mut child, c) = dev_seeded(&fixtures.join("seed.toml")).await;
     let blob = std::fs::read(fixtures.join("ciphertext.bin")).unwrap();
     let out = c
         .decrypt()
