@@ -15,6 +15,7 @@
 mod authorization;
 mod canonical;
 mod error;
+mod key_cache;
 mod signing;
 mod verify;
 
@@ -25,7 +26,7 @@ pub use error::{
     UNRECOGNIZED_CLIENT_MESSAGE,
 };
 pub use signing::{
-    derive_signing_key, format_amz_date, parse_amz_date, sha256_hex, sign, string_to_sign,
+    derive_signing_key, format_amz_date, parse_amz_date, sha256_hex, sign, string_to_sign, Signer,
     SigningKey,
 };
 pub use verify::{Regions, Verified, Verifier};

@@ -7,7 +7,6 @@ mod cert_expiry;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -100,10 +99,27 @@ pub struct ClientConfig {
     pub system_roots: bool,
 }
 
+/// A request body: zeroed when the client is done with it (an Encrypt carries plaintext), and
+/// shared rather than copied when the request is sent again.
+#[derive(Clone)]
+struct SecretBody(std::sync::Arc<Zeroizing<Vec<u8>>>);
+
+impl AsRef<[u8]> for SecretBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+type RequestBody = Full<std::io::Cursor<SecretBody>>;
+
+/// Signing keys kept per client: a few per proxy credential per day.
+const SIGNING_KEYS_KEPT: usize = 256;
+
 /// A pooled client for any number of proxies.
 #[derive(Clone)]
 pub struct XksClient {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, RequestBody>,
+    signer: std::sync::Arc<sigv4::Signer>,
     region: String,
     timeout: Duration,
     /// The notAfter of each proxy host's certificate, as last seen.
@@ -231,16 +247,23 @@ impl XksClient {
                 seen: std::sync::Arc::clone(&expiries),
             }))
             .with_no_client_auth();
+        let mut tcp = HttpConnector::new();
+        // A request is written whole; Nagle's algorithm would only hold back a split write's
+        // tail for the proxy's delayed ACK. (HTTP/2 to the proxy was measured: 10–20% fewer
+        // requests/s than HTTP/1.1 on kept-alive connections, so ALPN offers only http/1.1.)
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
         Ok(XksClient {
             http,
+            signer: std::sync::Arc::new(sigv4::Signer::new(xks::SIGV4_SERVICE, SIGNING_KEYS_KEPT)),
             region: cfg.region.clone(),
             timeout: cfg.timeout,
             expiries,
@@ -342,50 +365,51 @@ impl XksClient {
         suffix: &str,
         body: &Req,
     ) -> Result<Resp, ProxyError> {
-        let body =
-            Zeroizing::new(serde_json::to_vec(body).map_err(|e| {
+        let body = SecretBody(std::sync::Arc::new(Zeroizing::new(
+            serde_json::to_vec(body).map_err(|e| {
                 ProxyError::InvalidResponse(format!("cannot encode the request: {e}"))
-            })?);
+            })?,
+        )));
         let path = format!("{}{suffix}", t.uri_path);
         let uri: hyper::Uri = format!("{}{path}", t.endpoint)
             .parse()
             .map_err(|e| ProxyError::Unreachable(format!("invalid proxy URI: {e}")))?;
         let host = uri
             .authority()
-            .map(|a| a.as_str().to_string())
-            .ok_or_else(|| ProxyError::Unreachable("the proxy URI has no host".to_string()))?;
+            .ok_or_else(|| ProxyError::Unreachable("the proxy URI has no host".to_string()))?
+            .as_str();
         let amz_date = sigv4::format_amz_date(time::OffsetDateTime::now_utc());
         let content_type = "application/json";
         let headers = [
             ("content-type", content_type),
-            ("host", host.as_str()),
+            ("host", host),
             ("x-amz-date", amz_date.as_str()),
         ];
-        let signed: Vec<String> = headers.iter().map(|(n, _)| (*n).to_string()).collect();
         let request = sigv4::Request {
             method: "POST",
             path: &path,
             query: "",
             headers: &headers,
-            body: &body,
+            body: body.as_ref(),
         };
-        let authorization = sigv4::sign(
-            &t.secret,
-            &t.access_key_id,
-            &self.region,
-            xks::SIGV4_SERVICE,
-            &amz_date,
-            &request,
-            &signed,
-            &sigv4::sha256_hex(&body),
-        )
-        .map_err(|e| ProxyError::InvalidResponse(format!("cannot sign the request: {e}")))?;
+        let authorization = self
+            .signer
+            .sign(
+                &t.secret,
+                &t.access_key_id,
+                &self.region,
+                &amz_date,
+                &request,
+                &["content-type", "host", "x-amz-date"],
+                &sigv4::sha256_hex(body.as_ref()),
+            )
+            .map_err(|e| ProxyError::InvalidResponse(format!("cannot sign the request: {e}")))?;
         let build = || {
             hyper::Request::post(uri.clone())
                 .header("content-type", content_type)
                 .header("x-amz-date", &amz_date)
                 .header("authorization", authorization.as_str())
-                .body(Full::new(Bytes::copy_from_slice(&body)))
+                .body(Full::new(std::io::Cursor::new(body.clone())))
                 .map_err(|e| ProxyError::InvalidResponse(format!("cannot build the request: {e}")))
         };
         let resp = match self.http.request(build()?).await {
