@@ -18,7 +18,8 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::types::Ulong;
 use pkcs11_support::{aes_key_template, raw_find, raw_session_copies, Hsm};
 use xks_proxy::backend::pkcs11::{
-    Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
+    Concurrency, Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, CALIBRATION_PHASE,
+    DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
 };
 use xks_proxy::backend::{BackendError, KeyBackend, KeyStatus};
 
@@ -534,7 +535,8 @@ fn calibration_measures_and_is_followed() {
     assert_eq!(b.needs_a_core(), c.concurrency == 1);
     let summary = KeyBackend::calibrate(&b).unwrap();
     assert!(
-        summary.contains("encryptions/s from one thread"),
+        summary.contains("encryptions/s from one thread")
+            && summary.ends_with("(concurrency = \"measure\")"),
         "{summary}"
     );
     assert_eq!(b.stats().session_recoveries, 0);
@@ -544,6 +546,39 @@ fn calibration_measures_and_is_followed() {
     let one = Pkcs11Backend::open(&cfg).unwrap();
     assert_eq!(one.calibrate_concurrency().unwrap().concurrency, 1);
     assert!(!one.needs_a_core());
+}
+
+/// `concurrency = "serial"` and `"pool"` choose without measuring: the backend follows them
+/// from the moment it opens, and its log line says the choice was configured, not measured.
+#[test]
+fn explicit_concurrency_is_followed_without_measuring() {
+    let hsm = Hsm::single();
+    let mut cfg = hsm.config(TOKEN);
+    cfg.pool_size = 8;
+    for (setting, calls, needs_a_core) in [
+        (Concurrency::Serial, 1, true),
+        (Concurrency::Pool, 8, false),
+    ] {
+        cfg.concurrency = setting;
+        let b = Pkcs11Backend::open(&cfg).unwrap();
+        assert_eq!(b.worker_threads(), calls, "{setting:?} before calibration");
+        let started = std::time::Instant::now();
+        let summary = KeyBackend::calibrate(&b).unwrap();
+        assert!(
+            started.elapsed() < CALIBRATION_PHASE,
+            "{setting:?} measured: {summary}"
+        );
+        assert_eq!(
+            summary,
+            format!(
+                "PKCS#11 token \"{TOKEN}\": {calls} call(s) at a time, as configured \
+                 (concurrency = \"{}\"; not measured)",
+                setting.as_str()
+            )
+        );
+        assert_eq!(b.worker_threads(), calls, "{setting:?} after calibration");
+        assert_eq!(b.needs_a_core(), needs_a_core, "{setting:?}");
+    }
 }
 
 /// AES-GCM runs on one session copy of the token key, made when the attributes are read and
