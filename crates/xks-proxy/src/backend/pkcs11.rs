@@ -104,6 +104,7 @@ use cryptoki::types::{AuthPin, Date};
 use zeroize::Zeroizing;
 
 use super::{BackendError, BackendHealth, KeyBackend, KeyInfo, Sealed};
+use crate::clock::Clock;
 pub use cache::ATTR_CACHE_TTL;
 use cache::{lookup_key_fresh, HandleCache};
 pub use calibration::{Calibration, CALIBRATION_BLOCKED_RISE, CALIBRATION_GAIN, CALIBRATION_PHASE};
@@ -141,7 +142,7 @@ struct LibState {
     epoch: u64,
     /// Bumped by every recovery; lets concurrent failures recover once.
     generation: u64,
-    /// Start of the last library re-initialization attempt.
+    /// Start of the last library re-initialization attempt (by the backend's clock).
     last_reinit: Option<Instant>,
     /// Why the token is unusable (when `token` is `None`).
     last_error: String,
@@ -163,6 +164,8 @@ pub struct Pkcs11Backend {
     reinits: AtomicU64,
     /// Calls to run at once: 1 or `pool_size`, as `concurrency` chose (see `calibration`).
     concurrency: AtomicUsize,
+    /// What the re-initialization interval is measured by.
+    clock: Clock,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,7 +174,16 @@ impl Pkcs11Backend {
     /// Loads the module, finds the token by label, logs in, and creates the health-check key if
     /// it is missing.
     pub fn open(cfg: &Pkcs11Config) -> Result<Pkcs11Backend, BackendError> {
-        let backend = Pkcs11Backend::connect(cfg)?;
+        Pkcs11Backend::open_with_clock(cfg, Clock::system())
+    }
+
+    /// [`Pkcs11Backend::open`], with the attribute cache and the re-initialization interval
+    /// timed by `clock`.
+    pub fn open_with_clock(
+        cfg: &Pkcs11Config,
+        clock: Clock,
+    ) -> Result<Pkcs11Backend, BackendError> {
+        let backend = Pkcs11Backend::connect_with_clock(cfg, clock)?;
         let health_label = backend.cfg.health_key_label.clone();
         let created = backend.run_with(true, |session, _| {
             create_key_on(session, &health_label, false)
@@ -186,6 +198,10 @@ impl Pkcs11Backend {
     /// only uses keys it names (the KMS's root key) and calls neither the health check nor the
     /// calibration.
     pub fn connect(cfg: &Pkcs11Config) -> Result<Pkcs11Backend, BackendError> {
+        Pkcs11Backend::connect_with_clock(cfg, Clock::system())
+    }
+
+    fn connect_with_clock(cfg: &Pkcs11Config, clock: Clock) -> Result<Pkcs11Backend, BackendError> {
         if cfg.pool_size == 0 {
             return Err(util::config_error("pool_size must be at least 1".into()));
         }
@@ -217,7 +233,8 @@ impl Pkcs11Backend {
             }),
             pool: Pool::new(cfg.pool_size, Duration::from_millis(cfg.acquire_timeout_ms)),
             create_lock: Mutex::new(()),
-            handles: HandleCache::new(),
+            handles: HandleCache::new(clock.clone()),
+            clock,
             session_recoveries: AtomicU64::new(0),
             concurrency: AtomicUsize::new(calibration::initial_calls_at_once(
                 cfg.concurrency,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::backend::{BackendHealth, KeyBackend};
+use crate::clock::Clock;
 
 /// A failed health check is re-run after at most this long, whatever the cache age.
 const FAILED_HEALTH_TTL: Duration = Duration::from_secs(5);
@@ -25,17 +26,20 @@ pub(super) struct HealthCache {
     /// How long a blocking backend's check may take before it counts as failed.
     limit: Duration,
     ttl: Duration,
+    /// What a result's age is measured by.
+    clock: Clock,
     slot: tokio::sync::Mutex<Option<(Instant, BackendHealth)>>,
 }
 
 impl HealthCache {
-    /// A cache of `backend`'s health, trusted for `ttl`; `backend_timeout` is the tenant's
-    /// time limit for calls (a check gets at least a second).
+    /// A cache of `backend`'s health, trusted for `ttl` by `clock`; `backend_timeout` is the
+    /// tenant's time limit for calls (a check gets at least a second).
     pub(super) fn new(
         uri_path: String,
         backend: Arc<dyn KeyBackend>,
         backend_timeout: Duration,
         ttl: Duration,
+        clock: Clock,
     ) -> HealthCache {
         HealthCache {
             uri_path,
@@ -43,6 +47,7 @@ impl HealthCache {
             backend,
             limit: backend_timeout.max(Duration::from_secs(1)),
             ttl,
+            clock,
             slot: tokio::sync::Mutex::new(None),
         }
     }
@@ -56,13 +61,13 @@ impl HealthCache {
             } else {
                 self.ttl
             };
-            if at.elapsed() < ttl {
+            if self.clock.since(*at) < ttl {
                 return h.clone();
             }
         }
         let previous = slot.as_ref().map(|(_, h)| h.clone());
         let h = self.check(previous).await;
-        *slot = Some((Instant::now(), h.clone()));
+        *slot = Some((self.clock.now(), h.clone()));
         h
     }
 
@@ -116,6 +121,8 @@ pub(super) async fn refresher(health: Arc<HealthCache>, mut shutdown: watch::Rec
                 "external key manager is not healthy"
             );
         }
+        // The refresh cadence is real waiting, not the cache's clock: the cache decides by its
+        // clock whether this call runs a check.
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
             _ = shutdown.changed() => return,

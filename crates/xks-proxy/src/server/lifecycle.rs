@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::backend::workers::Workers;
 use crate::backend::KeyBackend;
+use crate::clock::Clock;
 use crate::config::{BackendConfig, Config};
 
 use super::connection::{listener_tls, reloaded_tls};
@@ -38,6 +39,9 @@ pub struct ServeOptions {
     /// Backends to use instead of opening the configured ones, by tenant URI path
     /// (`/<prefix>/kms/xks/v1`); for tests and embedding.
     pub backends: HashMap<String, Arc<dyn KeyBackend>>,
+    /// The clock of the proxy's time-dependent decisions (health cache, quotas, and the
+    /// backends it opens itself); the system clock unless a test hands in a manual one.
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -46,19 +50,32 @@ impl std::fmt::Debug for ServeOptions {
             .field("insecure_http", &self.insecure_http)
             .field("reload_on_sighup", &self.reload_on_sighup)
             .field("backends", &self.backends.keys().collect::<Vec<_>>())
+            .field("clock", &self.clock)
             .finish()
     }
 }
 
 /// Opens the backend a tenant's configuration describes.
 pub fn open_backend(cfg: &BackendConfig) -> Result<Arc<dyn KeyBackend>, String> {
+    open_backend_with_clock(cfg, Clock::system())
+}
+
+/// [`open_backend`], with the backend's caches timed by `clock`.
+fn open_backend_with_clock(
+    cfg: &BackendConfig,
+    clock: Clock,
+) -> Result<Arc<dyn KeyBackend>, String> {
     match cfg {
-        BackendConfig::Software(s) => crate::backend::software::SoftwareBackend::open(s)
-            .map(|b| Arc::new(b) as Arc<dyn KeyBackend>)
-            .map_err(|e| e.to_string()),
-        BackendConfig::Pkcs11(p) => crate::backend::pkcs11::Pkcs11Backend::open(p)
-            .map(|b| Arc::new(b) as Arc<dyn KeyBackend>)
-            .map_err(|e| e.to_string()),
+        BackendConfig::Software(s) => {
+            crate::backend::software::SoftwareBackend::open_with_clock(s, clock)
+                .map(|b| Arc::new(b) as Arc<dyn KeyBackend>)
+                .map_err(|e| e.to_string())
+        }
+        BackendConfig::Pkcs11(p) => {
+            crate::backend::pkcs11::Pkcs11Backend::open_with_clock(p, clock)
+                .map(|b| Arc::new(b) as Arc<dyn KeyBackend>)
+                .map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -132,10 +149,10 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         let uri_path = t.uri_path();
         let backend = match opts.backends.remove(&uri_path) {
             Some(b) => b,
-            None => open_backend(&t.backend)
+            None => open_backend_with_clock(&t.backend, opts.clock.clone())
                 .map_err(|e| format!("tenant {uri_path}: cannot open its backend: {e}"))?,
         };
-        let dynamic = Dynamic::build(t, None)?;
+        let dynamic = Dynamic::build(t, None, &opts.clock)?;
         let workers = if backend.is_blocking() {
             let threads = backend.worker_threads();
             Some(
@@ -156,6 +173,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
             backend.clone(),
             timeout,
             Duration::from_secs(config.health_cache_seconds),
+            opts.clock.clone(),
         ));
         let tenant = Tenant {
             uri_path: uri_path.clone(),
@@ -207,6 +225,7 @@ pub async fn start(config: Config, mut opts: ServeOptions) -> Result<RunningProx
         config: Mutex::new(config.clone()),
         audit,
         metrics: Arc::clone(&metrics),
+        clock: opts.clock.clone(),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let stop = {
@@ -316,7 +335,7 @@ impl Shared {
             match self.tenants.get(&uri_path) {
                 Some(tenant) => {
                     let old = tenant.dynamic();
-                    let dynamic = Dynamic::build(t, Some(&old))
+                    let dynamic = Dynamic::build(t, Some(&old), &self.clock)
                         .map_err(|e| format!("tenant {uri_path}: {e}"))?;
                     updates.push((tenant.clone(), dynamic));
                 }

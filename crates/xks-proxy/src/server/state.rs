@@ -8,16 +8,22 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
 use crate::authz::Rule;
 use crate::backend::workers::Workers;
 use crate::backend::KeyBackend;
+use crate::clock::Clock;
 use crate::config::{self, Config, QuotaConfig, Secret, TenantConfig};
 
 use super::health::HealthCache;
+
+/// A tenant's quota: a rate limiter on the proxy's clock.
+pub(super) type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Instant>>;
 
 /// What every request needs.
 pub(super) struct Shared {
@@ -34,6 +40,8 @@ pub(super) struct Shared {
     pub(super) audit: Option<Arc<audit::AuditLog>>,
     /// What the admin listener shows.
     pub(super) metrics: Arc<crate::metrics::Metrics>,
+    /// The time quotas are counted by (and reloaded quotas start on).
+    pub(super) clock: Clock,
 }
 
 /// One external key store: a URI path, its backend and its settings.
@@ -55,13 +63,17 @@ pub(super) struct Tenant {
 pub(super) struct Dynamic {
     pub(super) credentials: HashMap<String, Secret>,
     pub(super) rules: Vec<Rule>,
-    pub(super) quota: Option<(QuotaConfig, Arc<DefaultDirectRateLimiter>)>,
+    pub(super) quota: Option<(QuotaConfig, Arc<Limiter>)>,
 }
 
 impl Dynamic {
-    /// Reads the tenant's credentials and builds its quota, keeping `previous`'s limiter (and
-    /// so its state) when the quota did not change.
-    pub(super) fn build(t: &TenantConfig, previous: Option<&Dynamic>) -> Result<Dynamic, String> {
+    /// Reads the tenant's credentials and builds its quota on `clock`, keeping `previous`'s
+    /// limiter (and so its state) when the quota did not change.
+    pub(super) fn build(
+        t: &TenantConfig,
+        previous: Option<&Dynamic>,
+        clock: &Clock,
+    ) -> Result<Dynamic, String> {
         let credentials = config::load_credentials(t)?
             .into_iter()
             .map(|c| (c.access_key_id.clone(), c.secret_access_key.clone()))
@@ -80,8 +92,9 @@ impl Dynamic {
                             .ok_or("quota.requests_per_second must be > 0")?;
                         let burst = NonZeroU32::new(q.burst.unwrap_or(q.requests_per_second))
                             .ok_or("quota.burst must be > 0")?;
-                        Arc::new(RateLimiter::direct(
+                        Arc::new(RateLimiter::direct_with_clock(
                             Quota::per_second(rate).allow_burst(burst),
+                            clock.clone(),
                         ))
                     }
                 };

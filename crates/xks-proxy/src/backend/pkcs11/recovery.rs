@@ -25,7 +25,7 @@
 //! and re-initializations.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::session::Session;
@@ -263,7 +263,7 @@ impl Pkcs11Backend {
             }
         }
 
-        let now = Instant::now();
+        let now = self.clock.now();
         if let Some(last) = lib.last_reinit {
             let since = now.saturating_duration_since(last);
             if since < REINIT_MIN_INTERVAL {
