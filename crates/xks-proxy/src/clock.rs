@@ -4,7 +4,7 @@
 //!
 //! Invariants: a [`Clock`] is monotonic (`now` never goes back) and cheap to clone (clones
 //! share one time line). A running proxy's clock is the system's monotonic clock; the only
-//! other kind, a [`ManualClock`] that moves when told, exists only with the `test-clock`
+//! other kind, a `ManualClock` that moves when told, exists only with the `test-clock`
 //! feature, which nothing but this crate's own tests enables: no configuration, command or
 //! request can move a proxy's time. Waiting (timeouts, session waits, background periods) is
 //! not on this clock: it is real waiting for something to happen.

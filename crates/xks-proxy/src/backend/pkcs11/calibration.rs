@@ -11,7 +11,7 @@
 //!
 //! Invariants: the decision is a pure function of the two measurements (`calls_at_once`,
 //! tested by a table); the choice is made once, before the proxy takes requests, and what was
-//! chosen and why is returned as one line for the log ([`Pkcs11Backend::calibration_summary`]).
+//! chosen and why is returned as one line for the log (`Pkcs11Backend::calibration_summary`).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
