@@ -1,11 +1,9 @@
 //! The four XKS operations: GetKeyMetadata, Encrypt, Decrypt and GetHealthStatus, each from
 //! its decoded body to its JSON answer.
 //!
-//! Invariants: each operation decodes its body, then checks metadata, key id and authorization
-//! (in that order: the order AWS's error precedence expects) before the backend is called;
-//! the backend runs only through [`call_backend`], which bounds a blocking backend's call by
-//! the tenant's time limit. Plaintext stays in `Zeroizing` buffers from the body to the
-//! backend.
+//! Invariants: each operation decodes its body and checks its metadata, key id and the
+//! tenant's authorization rules before the backend is called; the backend runs only through
+//! `call_backend`, which bounds a blocking backend's call by the tenant's time limit.
 
 use std::sync::Arc;
 

@@ -156,8 +156,11 @@ impl Pkcs11Backend {
     /// key, from one thread and then from two, [`CALIBRATION_PHASE`] each. A module that does
     /// not get [`CALIBRATION_GAIN`] times as many done from two threads (SoftHSMv2, which
     /// serializes on its own locks, does about half as many) is then called one call at a
-    /// time; any other keeps `pool_size` concurrent calls. Called once, by `serve`, before the
-    /// proxy takes requests.
+    /// time; any other keeps `pool_size` concurrent calls. Measures whatever `concurrency`
+    /// says; `serve` calls it (through [`KeyBackend::calibrate`]) only for `measure`, once,
+    /// before the proxy takes requests.
+    ///
+    /// [`KeyBackend::calibrate`]: crate::backend::KeyBackend::calibrate
     pub fn calibrate_concurrency(&self) -> Result<Calibration, BackendError> {
         let one = self.calibration_rate(1)?;
         let two = self.calibration_rate(2)?;
