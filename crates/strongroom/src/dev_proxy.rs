@@ -173,6 +173,7 @@ pub async fn start_dev_proxy(data_dir: &Path, region: &str) -> Result<DevProxy, 
             insecure_http: false,
             reload_on_sighup: false,
             backends: HashMap::from([(uri_path.clone(), backend)]),
+            ..Default::default()
         },
     )
     .await

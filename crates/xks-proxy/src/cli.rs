@@ -180,6 +180,7 @@ async fn serve_loaded(
             insecure_http,
             reload_on_sighup: true,
             backends,
+            ..Default::default()
         },
     )
     .await?;

@@ -587,7 +587,7 @@ via_services = ["ebs"]
 
 [[tenants]]
 credentials_file = "b.credentials"
-backend = {{ type = "pkcs11", module = "/usr/lib/softhsm/libsofthsm2.so", token_label = "xks", pin_file = "pin" }}
+backend = {{ type = "pkcs11", module = "/usr/lib/softhsm/libsofthsm2.so", token_label = "xks", pin_file = "pin", concurrency = "serial" }}
 "#
         )
     }
@@ -617,6 +617,7 @@ backend = {{ type = "pkcs11", module = "/usr/lib/softhsm/libsofthsm2.so", token_
             BackendConfig::Pkcs11(p) => {
                 assert_eq!(p.token_label, "xks");
                 assert_eq!(p.pin_file.as_deref(), Some(Path::new("/etc/xks/pin")));
+                assert_eq!(p.concurrency, crate::backend::pkcs11::Concurrency::Serial);
             }
             other => panic!("{other:?}"),
         }

@@ -12,6 +12,7 @@ mod audit;
 pub mod authz;
 pub mod backend;
 pub mod cli;
+pub mod clock;
 pub mod config;
 mod metrics;
 pub mod request;

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use common::*;
+use xks_proxy::backend::software::RELOAD_CHECK;
 use xks_proxy::backend::{BackendError, BackendHealth, KeyBackend, KeyInfo, KeyStatus, Sealed};
 
 fn setup_with_keys(keys: Vec<KeySpec>) -> Setup {
@@ -417,31 +418,27 @@ async fn disabled_key_is_invalid_state() {
     api.encrypt("off", b"x", None, false)
         .await
         .assert_error(400, "InvalidStateException");
-    // Ciphertext made while enabled cannot be decrypted while disabled.
+    // Ciphertext made while enabled cannot be decrypted while disabled. The serving keystore
+    // looks at its file once per RELOAD_CHECK of the proxy's clock.
     let ks = h.keystore("");
     ks.set_enabled("off", true).unwrap();
-    let mut enc = None;
-    for _ in 0..50 {
-        let r = api.encrypt("off", b"x", None, false).await;
-        if r.status == 200 {
-            enc = Some(r.json());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let enc = enc.expect("the proxy noticed the key was enabled");
+    api.encrypt("off", b"x", None, false)
+        .await
+        .assert_error(400, "InvalidStateException");
+    h.clock.advance(RELOAD_CHECK);
+    let enc = api.encrypt("off", b"x", None, false).await.ok();
     ks.set_enabled("off", false).unwrap();
-    let mut refused = false;
-    for _ in 0..50 {
-        let r = api.decrypt("off", &Api::decrypt_body(&enc, None)).await;
-        if r.status != 200 {
-            r.assert_error(400, "InvalidStateException");
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(refused, "the proxy noticed the key was disabled");
+    assert_eq!(
+        api.decrypt("off", &Api::decrypt_body(&enc, None))
+            .await
+            .status,
+        200,
+        "not looked at yet"
+    );
+    h.clock.advance(RELOAD_CHECK);
+    api.decrypt("off", &Api::decrypt_body(&enc, None))
+        .await
+        .assert_error(400, "InvalidStateException");
     assert_eq!(api.metadata("off").await.ok()["keyStatus"], "DISABLED");
 }
 
@@ -665,6 +662,7 @@ impl Flaky {
                 "connection to the HSM lost".into(),
             )),
             2 => {
+                // A slow HSM: the call really takes this long (past the proxy's time limit).
                 std::thread::sleep(Duration::from_millis(1500));
                 Ok(())
             }
@@ -708,6 +706,7 @@ impl KeyBackend for Flaky {
         let status = match self.mode.load(Ordering::SeqCst) {
             0 => "ACTIVE",
             2 => {
+                // A health check that hangs (past the check's limit), not a wait for time.
                 std::thread::sleep(Duration::from_millis(1500));
                 "ACTIVE"
             }
@@ -808,20 +807,15 @@ async fn health_checks_are_cached_for_at_most_the_configured_time() {
     for _ in 0..20 {
         assert_eq!(status(api.health().await.ok()), "ACTIVE");
     }
+    // The proxy's clock stands still: the background refresh finds the result fresh too.
     let ran = flaky.checks.load(Ordering::SeqCst) - before;
-    // The background refresh may fall within these calls once.
-    assert!(ran <= 1, "20 calls ran {ran} deep checks");
+    assert_eq!(ran, 0, "20 calls ran {ran} deep checks");
 
+    // A failure shows once the cached result is 2 s old, not before.
     flaky.mode.store(1, Ordering::SeqCst);
-    let failed_at = std::time::Instant::now();
-    loop {
-        if status(api.health().await.ok()) == "UNAVAILABLE" {
-            break;
-        }
-        assert!(
-            failed_at.elapsed() < Duration::from_millis(3500),
-            "a failed key manager still reported ACTIVE after the 2 s cache time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    h.clock.advance(Duration::from_millis(1999));
+    assert_eq!(status(api.health().await.ok()), "ACTIVE");
+    h.clock.advance(Duration::from_millis(1));
+    assert_eq!(status(api.health().await.ok()), "UNAVAILABLE");
+    assert_eq!(flaky.checks.load(Ordering::SeqCst) - before, 1);
 }

@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use clap::Parser;
 
 use common::*;
+use xks_proxy::backend::software::RELOAD_CHECK;
 use xks_proxy::{XksProxyArgs, XksProxyCommand};
 
 /// How the `strongroom` binary mounts the commands.
@@ -137,16 +136,14 @@ async fn keys_commands_change_what_the_running_proxy_serves() {
         "{list_b}"
     );
 
-    // The running proxy picks the new key up.
-    let mut seen = false;
-    for _ in 0..50 {
-        if api.metadata("made-by-cli").await.status == 200 {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(seen, "the proxy sees a key created by the CLI");
+    // The running proxy picks the new key up when it next looks at the keystore file (once
+    // per RELOAD_CHECK of its clock).
+    h.clock.advance(RELOAD_CHECK);
+    assert_eq!(
+        api.metadata("made-by-cli").await.status,
+        200,
+        "the proxy sees a key created by the CLI"
+    );
     let enc = api.encrypt("made-by-cli", b"x", None, true).await.ok();
 
     let out = run(&[
@@ -163,19 +160,10 @@ async fn keys_commands_change_what_the_running_proxy_serves() {
     assert!(run(&["keys", "list", "--config", &cfg, "--prefix", "a"])
         .unwrap()
         .contains("DISABLED"));
-    let mut refused = false;
-    for _ in 0..50 {
-        let r = api
-            .decrypt("made-by-cli", &Api::decrypt_body(&enc, None))
-            .await;
-        if r.status == 400 {
-            r.assert_error(400, "InvalidStateException");
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(refused, "the proxy refuses a key disabled by the CLI");
+    h.clock.advance(RELOAD_CHECK);
+    api.decrypt("made-by-cli", &Api::decrypt_body(&enc, None))
+        .await
+        .assert_error(400, "InvalidStateException");
     run(&[
         "keys",
         "enable",
@@ -186,20 +174,14 @@ async fn keys_commands_change_what_the_running_proxy_serves() {
         "made-by-cli",
     ])
     .unwrap();
-    let mut ok = false;
-    for _ in 0..50 {
-        if api
-            .decrypt("made-by-cli", &Api::decrypt_body(&enc, None))
+    h.clock.advance(RELOAD_CHECK);
+    assert_eq!(
+        api.decrypt("made-by-cli", &Api::decrypt_body(&enc, None))
             .await
-            .status
-            == 200
-        {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok, "enabled again");
+            .status,
+        200,
+        "enabled again"
+    );
     assert!(run(&[
         "keys",
         "enable",

@@ -97,6 +97,7 @@ fn trickle(
             if w.write_all(&[slow]).await.is_err() || w.flush().await.is_err() {
                 return;
             }
+            // A slow client's pace (what the server is tested against), not a wait for time.
             tokio::time::sleep(every).await;
         }
     });
@@ -185,7 +186,9 @@ async fn an_idle_http1_connection_is_closed_at_the_idle_timeout_not_before() {
     let req = format!("GET /ping HTTP/1.1\r\nhost: {}\r\n\r\n", h.host());
     s.write_all(req.as_bytes()).await.unwrap();
     assert_eq!(read_response(&mut s).await, "HTTP/1.1 200 OK");
-    // Idle for longer than the header timeout: the kept-alive connection still serves.
+    // Idle for longer than the header timeout: the kept-alive connection still serves. Real
+    // idle time on a real socket: connection timeouts are the connection layer's (http_serve,
+    // tokio timers), not on the proxy's clock.
     tokio::time::sleep(Duration::from_millis(900)).await;
     s.write_all(req.as_bytes()).await.unwrap();
     assert_eq!(read_response(&mut s).await, "HTTP/1.1 200 OK");
@@ -329,6 +332,7 @@ async fn connections_past_the_global_and_per_address_caps_are_closed_at_once() {
         "a 5th connection is over max_connections = 4"
     );
     drop(a1);
+    // Lets the server see the close (an event on another task), not time passing.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut again = kept(&h, "127.0.0.1").await.expect("a place is free again");
     let req = format!("GET /ping HTTP/1.1\r\nhost: {}\r\n\r\n", h.host());
@@ -376,6 +380,8 @@ async fn h2_early_answer(
     let resp = resp.await.unwrap();
     let status = resp.status().as_u16();
     let answer = read_h2_body(&mut resp.into_body()).await;
+    // curl's pace: the body follows the answer a moment later (what is tested), not a wait
+    // for time.
     tokio::time::sleep(Duration::from_millis(100)).await;
     send.send_data(Bytes::from(vec![b' '; len]), true)
         .unwrap_or_else(|e| panic!("{what}: the body could not be sent: {e}"));

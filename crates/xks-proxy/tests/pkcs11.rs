@@ -18,9 +18,11 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::types::Ulong;
 use pkcs11_support::{aes_key_template, raw_find, raw_session_copies, Hsm};
 use xks_proxy::backend::pkcs11::{
-    Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
+    Concurrency, Pkcs11Backend, Pkcs11Config, ATTR_CACHE_TTL, CALIBRATION_PHASE,
+    DEFAULT_HEALTH_KEY_LABEL, REINIT_MIN_INTERVAL,
 };
 use xks_proxy::backend::{BackendError, KeyBackend, KeyStatus};
+use xks_proxy::clock::ManualClock;
 
 const TOKEN: &str = "strongroom";
 const PIN: &str = "1234";
@@ -28,6 +30,14 @@ const PIN: &str = "1234";
 /// Creates a key outside the backend, through a second handle on the library.
 fn raw_generate(hsm: &Hsm, template: &[Attribute]) {
     hsm.generate(TOKEN, PIN, template);
+}
+
+/// The backend for `label` on a clock the test moves: time passes only when told.
+fn open_on_manual_clock(hsm: &Hsm, label: &str) -> (Pkcs11Backend, ManualClock) {
+    let time = ManualClock::new();
+    let b = Pkcs11Backend::open_with_clock(&hsm.config(label), time.clock())
+        .expect("open the PKCS#11 backend");
+    (b, time)
 }
 
 fn usage(v: &[&str]) -> Vec<String> {
@@ -404,7 +414,7 @@ fn missing_key_is_key_not_found() {
 #[test]
 fn key_handles_follow_changes_by_other_tools() {
     let hsm = Hsm::single();
-    let b = hsm.open(TOKEN);
+    let (b, time) = open_on_manual_clock(&hsm, TOKEN);
     b.create_key("k").unwrap();
     let s = b.encrypt("k", b"x", b"").unwrap();
     let ctx = hsm.raw();
@@ -417,10 +427,11 @@ fn key_handles_follow_changes_by_other_tools() {
     b.decrypt("renamed", &s.ciphertext, &s.iv, &s.tag, b"")
         .unwrap();
 
-    // Deleted: noticed within the attribute cache's time (the backend computes with its
+    // Deleted: noticed once the attribute cache's time passed (the backend computes with its
     // session copy of the key meanwhile).
     rs.destroy_object(raw_find(&rs, "renamed")).unwrap();
-    std::thread::sleep(ATTR_CACHE_TTL + Duration::from_millis(50));
+    b.encrypt("renamed", b"x", b"").unwrap();
+    time.advance(ATTR_CACHE_TTL);
     assert!(matches!(
         b.encrypt("renamed", b"x", b""),
         Err(BackendError::KeyNotFound(_))
@@ -443,7 +454,7 @@ fn key_handles_follow_changes_by_other_tools() {
 #[test]
 fn cached_key_attributes_follow_other_tools_within_the_ttl() {
     let hsm = Hsm::single();
-    let b = hsm.open(TOKEN);
+    let (b, time) = open_on_manual_clock(&hsm, TOKEN);
     b.create_key("k").unwrap();
     let public_key = {
         let mut t = aes_key_template("pub", 32, true, true);
@@ -462,25 +473,14 @@ fn cached_key_attributes_follow_other_tools_within_the_ttl() {
     let past = cryptoki::types::Date::new(*b"2001", *b"02", *b"03");
     rs.update_attributes(raw_find(&rs, "pub"), &[Attribute::EndDate(past)])
         .unwrap();
-    let changed = Instant::now();
-    let mut stale_answers = 0;
-    loop {
-        match b.encrypt("pub", b"x", b"") {
-            Err(BackendError::KeyDisabled(_)) => break,
-            Ok(_) => {
-                stale_answers += 1;
-                assert!(
-                    changed.elapsed() < ATTR_CACHE_TTL + Duration::from_millis(500),
-                    "a disabled key still encrypts {:?} after the change",
-                    changed.elapsed()
-                )
-            }
-            Err(e) => panic!("unexpected {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // What the cache is for: no attribute reads for a while (timing-dependent, so only logged).
-    eprintln!("stale answers within the TTL: {stale_answers}");
+    // What the cache is for: within its time the attributes are not read again.
+    time.advance(ATTR_CACHE_TTL - Duration::from_millis(1));
+    b.encrypt("pub", b"x", b"").unwrap();
+    time.advance(Duration::from_millis(1));
+    assert!(matches!(
+        b.encrypt("pub", b"x", b""),
+        Err(BackendError::KeyDisabled(_))
+    ));
     assert_eq!(b.key_info("pub").unwrap().status, KeyStatus::Disabled);
     // Enabled again by the other tool: the cached "disabled" is rechecked at once.
     let future = cryptoki::types::Date::new(*b"2999", *b"12", *b"31");
@@ -534,7 +534,8 @@ fn calibration_measures_and_is_followed() {
     assert_eq!(b.needs_a_core(), c.concurrency == 1);
     let summary = KeyBackend::calibrate(&b).unwrap();
     assert!(
-        summary.contains("encryptions/s from one thread"),
+        summary.contains("encryptions/s from one thread")
+            && summary.ends_with("(concurrency = \"measure\")"),
         "{summary}"
     );
     assert_eq!(b.stats().session_recoveries, 0);
@@ -546,13 +547,46 @@ fn calibration_measures_and_is_followed() {
     assert!(!one.needs_a_core());
 }
 
+/// `concurrency = "serial"` and `"pool"` choose without measuring: the backend follows them
+/// from the moment it opens, and its log line says the choice was configured, not measured.
+#[test]
+fn explicit_concurrency_is_followed_without_measuring() {
+    let hsm = Hsm::single();
+    let mut cfg = hsm.config(TOKEN);
+    cfg.pool_size = 8;
+    for (setting, calls, needs_a_core) in [
+        (Concurrency::Serial, 1, true),
+        (Concurrency::Pool, 8, false),
+    ] {
+        cfg.concurrency = setting;
+        let b = Pkcs11Backend::open(&cfg).unwrap();
+        assert_eq!(b.worker_threads(), calls, "{setting:?} before calibration");
+        let started = std::time::Instant::now();
+        let summary = KeyBackend::calibrate(&b).unwrap();
+        assert!(
+            started.elapsed() < CALIBRATION_PHASE,
+            "{setting:?} measured: {summary}"
+        );
+        assert_eq!(
+            summary,
+            format!(
+                "PKCS#11 token \"{TOKEN}\": {calls} call(s) at a time, as configured \
+                 (concurrency = \"{}\"; not measured)",
+                setting.as_str()
+            )
+        );
+        assert_eq!(b.worker_threads(), calls, "{setting:?} after calibration");
+        assert_eq!(b.needs_a_core(), needs_a_core, "{setting:?}");
+    }
+}
+
 /// AES-GCM runs on one session copy of the token key, made when the attributes are read and
 /// kept while they do not change; a key the token refuses to copy is used as a token object;
 /// a recovery starts again with new copies.
 #[test]
 fn crypto_runs_on_a_session_copy_of_the_key() {
     let hsm = Hsm::single();
-    let b = hsm.open(TOKEN);
+    let (b, time) = open_on_manual_clock(&hsm, TOKEN);
     b.create_key("k").unwrap();
     let mut not_copyable = aes_key_template("fixed", 32, true, true);
     not_copyable.push(Attribute::Copyable(false));
@@ -566,7 +600,7 @@ fn crypto_runs_on_a_session_copy_of_the_key() {
         b.encrypt("k", b"x", b"").unwrap();
     }
     // Past the cache time the attributes are read again; unchanged, the copy is kept.
-    std::thread::sleep(ATTR_CACHE_TTL + Duration::from_millis(50));
+    time.advance(ATTR_CACHE_TTL);
     let opened = b
         .decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"aad")
         .unwrap();
@@ -628,7 +662,7 @@ fn crypto_runs_on_a_session_copy_of_the_key() {
     // until the attributes are read again (within the cache time), then the key is not found.
     rs.destroy_object(raw_find(&rs, "k")).unwrap();
     b.encrypt("k", b"x", b"").unwrap();
-    std::thread::sleep(ATTR_CACHE_TTL + Duration::from_millis(50));
+    time.advance(ATTR_CACHE_TTL);
     assert!(matches!(
         b.encrypt("k", b"x", b""),
         Err(BackendError::KeyNotFound(_))
@@ -774,6 +808,7 @@ fn pool_exhaustion_waits_then_busy() {
         std::thread::spawn(move || {
             b.hold_session_while(|| {
                 held.wait();
+                // A request holding its session this long (real work), not a wait for time.
                 std::thread::sleep(Duration::from_millis(200));
             })
             .unwrap()
@@ -908,7 +943,7 @@ fn recovers_when_the_library_is_finalized() {
 #[test]
 fn unavailable_token_recovers_with_rate_limited_reinit() {
     let hsm = Hsm::single();
-    let b = hsm.open(TOKEN);
+    let (b, time) = open_on_manual_clock(&hsm, TOKEN);
     b.create_key("k").unwrap();
     let s = b.encrypt("k", b"data", b"").unwrap();
     assert_eq!(b.health().health_status, "ACTIVE");
@@ -934,7 +969,13 @@ fn unavailable_token_recovers_with_rate_limited_reinit() {
     assert_eq!(b.stats().reinit_attempts, 1, "re-init was not rate-limited");
 
     std::fs::rename(&hidden, &tokens).unwrap();
-    std::thread::sleep(REINIT_MIN_INTERVAL + Duration::from_millis(50));
+    // Back, but the next attempt waits for REINIT_MIN_INTERVAL to pass.
+    time.advance(REINIT_MIN_INTERVAL - Duration::from_millis(1));
+    let err = b
+        .decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"")
+        .unwrap_err();
+    assert!(err.to_string().contains("next attempt in 1 ms"), "{err}");
+    time.advance(Duration::from_millis(1));
     let opened = b.decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"").unwrap();
     assert_eq!(opened.as_slice(), b"data");
     let st = b.stats();
@@ -950,7 +991,7 @@ fn unavailable_token_recovers_with_rate_limited_reinit() {
 #[test]
 fn token_files_gone_is_unavailable_and_recovers_without_restart() {
     let hsm = Hsm::single();
-    let b = hsm.open(TOKEN);
+    let (b, time) = open_on_manual_clock(&hsm, TOKEN);
     b.create_key("k").unwrap();
     let s = b.encrypt("k", b"data", b"").unwrap();
 
@@ -958,7 +999,7 @@ fn token_files_gone_is_unavailable_and_recovers_without_restart() {
     let hidden = hsm.dir.path().join("tokens-away");
     std::fs::rename(&tokens, &hidden).unwrap();
     // Past the attribute cache: the key is looked for in the token again.
-    std::thread::sleep(ATTR_CACHE_TTL + Duration::from_millis(50));
+    time.advance(ATTR_CACHE_TTL);
     let err = b
         .decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"")
         .unwrap_err();
@@ -971,7 +1012,7 @@ fn token_files_gone_is_unavailable_and_recovers_without_restart() {
     assert_eq!(b.health().health_status, "UNAVAILABLE");
 
     std::fs::rename(&hidden, &tokens).unwrap();
-    std::thread::sleep(REINIT_MIN_INTERVAL + Duration::from_millis(50));
+    time.advance(REINIT_MIN_INTERVAL);
     let opened = b.decrypt("k", &s.ciphertext, &s.iv, &s.tag, b"").unwrap();
     assert_eq!(opened.as_slice(), b"data");
     assert!(b.stats().reinits >= 1, "{:?}", b.stats());
@@ -990,7 +1031,7 @@ fn token_files_gone_is_unavailable_and_recovers_without_restart() {
 #[test]
 fn reinit_by_one_backend_is_safe_for_another_on_the_same_module() {
     let hsm = Hsm::new(&[("alpha", "1111"), ("beta", "2222")]);
-    let a = hsm.open("alpha");
+    let (a, time) = open_on_manual_clock(&hsm, "alpha");
     let b = hsm.open("beta");
     a.create_key("same").unwrap();
     b.create_key("same").unwrap();
@@ -1005,7 +1046,7 @@ fn reinit_by_one_backend_is_safe_for_another_on_the_same_module() {
     std::fs::rename(&tokens, &hidden).unwrap();
     assert_eq!(a.health().health_status, "UNAVAILABLE");
     std::fs::rename(&hidden, &tokens).unwrap();
-    std::thread::sleep(REINIT_MIN_INTERVAL + Duration::from_millis(50));
+    time.advance(REINIT_MIN_INTERVAL);
     assert_eq!(
         a.decrypt("same", &sa.ciphertext, &sa.iv, &sa.tag, b"")
             .unwrap()

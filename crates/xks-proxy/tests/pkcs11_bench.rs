@@ -41,6 +41,7 @@ fn measure(b: &Arc<Pkcs11Backend>, threads: usize, decrypt: bool) -> f64 {
             })
         })
         .collect();
+    // The benchmark's measuring window: real work during real time, not a wait for time.
     std::thread::sleep(RUN);
     stop.store(true, Ordering::Relaxed);
     let total: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();

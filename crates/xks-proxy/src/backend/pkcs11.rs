@@ -50,29 +50,14 @@
 //!   opened on demand and reused. A request that finds every session busy waits up to
 //!   `acquire_timeout_ms` for one, then fails with [`BackendError::Busy`]. Calls block; the
 //!   server runs them on dedicated threads (see [`super::workers`]): `pool_size` of them, or
-//!   one when [`Pkcs11Backend::calibrate_concurrency`] found that the module serializes its
-//!   work (SoftHSMv2 does), so that calls do not contend inside it.
+//!   one, as the `concurrency` setting chooses (by default by measuring at start whether the
+//!   module serializes its work, as SoftHSMv2 does, so that calls do not contend inside it);
+//!   see [`calibration`].
 //! * **PIN.** From `pin_file` (one trailing newline ignored) or the environment variable named
 //!   by `pin_env`, exactly one of them; kept in [`Zeroizing`] memory and never logged.
-//! * **Recovery.** When an operation fails with an error that means the session, the token or
-//!   the library broke (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`,
-//!   `CKR_DEVICE_ERROR`, `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`,
-//!   `CKR_CRYPTOKI_NOT_INITIALIZED`, `CKR_USER_NOT_LOGGED_IN`, …, a session found logged out,
-//!   or an ambiguous `CKR_GENERAL_ERROR`/`CKR_FUNCTION_FAILED` after which the session fails a
-//!   `C_GetSessionInfo` probe), every pooled session is dropped and the backend reconnects:
-//!   `C_Initialize` (a no-op unless someone finalized the library), the token found again by
-//!   label, a new session logged in. If that fails too, the library is re-initialized in place
-//!   (`C_Finalize`, then the same reconnect) without a process restart. Re-initializations are
-//!   attempted at most once per [`REINIT_MIN_INTERVAL`]; in between, requests fail at once with
-//!   [`BackendError::Unavailable`]. The failed operation is retried once after a successful
-//!   recovery. Recovery waits for the operations in flight to finish (read-write locks around
-//!   the backend's state and around the library), so no session is closed or library finalized
-//!   under a running call. [`Pkcs11Backend::stats`] counts reconnects and re-initializations.
-//!   A token can also lose its objects without any error (SoftHSMv2's token directory moved
-//!   away under a running process): a key found missing is therefore looked for again with the
-//!   health-check key, and when that is missing too the request fails with
-//!   [`BackendError::Unavailable`] (not `KeyNotFound`) and the library is re-initialized (the
-//!   same rate limit), which picks the token up again once it is back.
+//! * **Recovery.** A broken session, a lost token or a finalized library is recovered from
+//!   without a restart (reconnect, then library re-initialization at most once per
+//!   [`REINIT_MIN_INTERVAL`]); see [`recovery`].
 //! * **Health.** [`KeyBackend::health`] encrypts and decrypts 32 random bytes with the
 //!   health-check key (`health_key_label`, created by [`Pkcs11Backend::open`] when missing):
 //!   `ACTIVE` when that works, `DEGRADED` when every session stayed busy, `UNAVAILABLE`
@@ -89,7 +74,7 @@
 //!   concurrent object searches (the creation then fails with `CKR_GENERAL_ERROR`). Key
 //!   handles found by label are cached with their attributes (see below).
 //! * **Attribute cache.** A key's handle and attributes (usage, type, length, end date, label)
-//!   are cached and used as is for [`ATTR_CACHE_TTL`] (1 s), then read again and checked
+//!   are cached and used as is for [`ATTR_CACHE_TTL`] (1 s, by the backend's clock), then read again and checked
 //!   against the label. This backend's own `set_enabled` and `create_key` drop the entry at
 //!   once; changes by another process (`keys disable`, other tools) show within a second. An
 //!   operation that fails with cached attributes is retried once with attributes read afresh;
@@ -99,12 +84,14 @@
 //!   `C_DecryptInit`, not a session object's. See `cache`.
 
 mod cache;
+pub mod calibration;
+pub mod config;
 mod module;
 mod ops;
 mod pool;
+pub mod recovery;
 mod util;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -114,27 +101,25 @@ use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::{AuthPin, Date};
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{BackendError, BackendHealth, KeyBackend, KeyInfo, Sealed};
+use crate::clock::Clock;
 pub use cache::ATTR_CACHE_TTL;
 use cache::{lookup_key_fresh, HandleCache};
+pub use calibration::{Calibration, CALIBRATION_BLOCKED_RISE, CALIBRATION_GAIN, CALIBRATION_PHASE};
+pub use config::{
+    Concurrency, Pkcs11Config, DEFAULT_ACQUIRE_TIMEOUT_MS, DEFAULT_HEALTH_KEY_LABEL,
+    DEFAULT_POOL_SIZE,
+};
 use module::Module;
 use ops::{
-    ck_error, create_key_on, decrypt_on, encrypt_on, ensure_logged_in, find_key, internal,
-    is_ambiguous, probe_after, read_key_attrs, OpError,
+    create_key_on, decrypt_on, encrypt_on, ensure_logged_in, find_key, internal, read_key_attrs,
+    OpError,
 };
 use pool::{Pool, PooledSession};
-
-/// Default number of pooled sessions.
-pub const DEFAULT_POOL_SIZE: usize = 8;
-/// Default time a request waits for a free session before [`BackendError::Busy`].
-pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 100;
-/// Default label of the health-check key.
-pub const DEFAULT_HEALTH_KEY_LABEL: &str = "strongroom-health-check";
-/// Minimum time between two attempts to re-initialize the PKCS#11 library.
-pub const REINIT_MIN_INTERVAL: Duration = Duration::from_secs(1);
+use recovery::Attempt;
+pub use recovery::{Pkcs11Stats, REINIT_MIN_INTERVAL};
 
 /// `CKA_END_DATE` written by [`KeyBackend::set_enabled`] to disable a key.
 const DISABLED_END_DATE: ([u8; 4], [u8; 2], [u8; 2]) = (*b"1970", *b"01", *b"01");
@@ -142,200 +127,6 @@ const DISABLED_END_DATE: ([u8; 4], [u8; 2], [u8; 2]) = (*b"1970", *b"01", *b"01"
 const FAR_FUTURE_END_DATE: ([u8; 4], [u8; 2], [u8; 2]) = (*b"9999", *b"12", *b"31");
 /// AAD of the health check's probe encryption.
 const HEALTH_AAD: &[u8] = b"strongroom-xks-proxy-health-check";
-
-/// How long each phase of [`Pkcs11Backend::calibrate_concurrency`] encrypts.
-pub const CALIBRATION_PHASE: Duration = Duration::from_millis(150);
-/// Calls each calibration thread makes at least (a slow HSM gets up to ten phases for them).
-const CALIBRATION_MIN_CALLS: u64 = 20;
-/// How much more two threads must get done than one for calls to run concurrently.
-pub const CALIBRATION_GAIN: f64 = 1.2;
-/// How much the calibrating threads' blocked share of time may grow from one thread to two
-/// before calls are taken to contend inside the module (SoftHSMv2: from 0.02 to 0.29–0.36 on
-/// an idle machine, to 0.07–0.17 with two busy loops beside it).
-pub const CALIBRATION_BLOCKED_RISE: f64 = 0.03;
-
-/// What [`Pkcs11Backend::calibrate_concurrency`] measured and decided.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Calibration {
-    /// 1 KiB encryptions per second from one thread.
-    pub one_thread_per_second: f64,
-    /// The same from two threads at once, in all.
-    pub two_threads_per_second: f64,
-    /// Calls the proxy now runs at once (1 or `pool_size`).
-    pub concurrency: usize,
-    /// Share of the time the one calibrating thread was blocked (neither running nor waiting
-    /// for a CPU), where Linux tells.
-    pub one_thread_blocked: Option<f64>,
-    /// The same for the two threads.
-    pub two_threads_blocked: Option<f64>,
-}
-
-#[derive(Debug)]
-struct Rate {
-    per_second: f64,
-    enough_calls: bool,
-    /// Of the calibrating threads' time, the share spent neither running nor waiting for a
-    /// CPU (`None` where Linux's per-thread schedstat is not available).
-    blocked_fraction: Option<f64>,
-}
-
-/// Where a thread's time went over a stretch: elapsed, on a CPU, and waiting for one (Linux
-/// `/proc/thread-self/schedstat`, nanoseconds; `None` elsewhere). Waiting for a CPU is what other
-/// load on the machine adds; the rest, blocked, is what the module's own locks (or its network
-/// round trips) add.
-#[derive(Debug, Clone, Copy)]
-struct ThreadTimes {
-    wall: Duration,
-    on_cpu_ns: Option<u64>,
-    runqueue_ns: Option<u64>,
-}
-
-/// The calling thread's schedstat counters at one instant.
-struct SchedSnapshot {
-    at: Instant,
-    on_cpu_ns: Option<u64>,
-    runqueue_ns: Option<u64>,
-}
-
-impl SchedSnapshot {
-    fn now() -> SchedSnapshot {
-        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-        let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
-        SchedSnapshot {
-            at: Instant::now(),
-            on_cpu_ns: fields.next().flatten(),
-            runqueue_ns: fields.next().flatten(),
-        }
-    }
-
-    /// The same thread's times since this snapshot.
-    fn elapsed(&self) -> ThreadTimes {
-        let now = SchedSnapshot::now();
-        let diff = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
-        ThreadTimes {
-            wall: now.at.saturating_duration_since(self.at),
-            on_cpu_ns: diff(now.on_cpu_ns, self.on_cpu_ns),
-            runqueue_ns: diff(now.runqueue_ns, self.runqueue_ns),
-        }
-    }
-}
-
-impl ThreadTimes {
-    const ZERO: ThreadTimes = ThreadTimes {
-        wall: Duration::ZERO,
-        on_cpu_ns: Some(0),
-        runqueue_ns: Some(0),
-    };
-
-    fn plus(self, o: &ThreadTimes) -> ThreadTimes {
-        let sum = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_add(b?));
-        ThreadTimes {
-            wall: self.wall + o.wall,
-            on_cpu_ns: sum(self.on_cpu_ns, o.on_cpu_ns),
-            runqueue_ns: sum(self.runqueue_ns, o.runqueue_ns),
-        }
-    }
-
-    /// The share of the elapsed time spent neither on a CPU nor waiting for one.
-    fn blocked_fraction(&self) -> Option<f64> {
-        let wall = u64::try_from(self.wall.as_nanos()).ok()?;
-        if wall == 0 {
-            return None;
-        }
-        let busy = self.on_cpu_ns?.saturating_add(self.runqueue_ns?);
-        Some(wall.saturating_sub(busy) as f64 / wall as f64)
-    }
-}
-
-fn percent(share: Option<f64>) -> String {
-    share.map_or_else(|| "?".to_string(), |s| format!("{:.0}%", s * 100.0))
-}
-
-/// The calibration's decision: one call at a time if a second thread does not add
-/// [`CALIBRATION_GAIN`], or if it makes the threads block on each other (their blocked share
-/// of time at least doubles and grows by [`CALIBRATION_BLOCKED_RISE`]) — both phases having
-/// made enough calls to tell; else `pool_size`. The second test is what tells a serializing
-/// module while other work loads the machine: then two threads get a bigger share of the CPUs
-/// than one and do more calls, but they still wait for each other, which waiting for a CPU
-/// (not counted as blocked) does not hide.
-fn calls_at_once(pool_size: usize, one: &Rate, two: &Rate) -> usize {
-    let no_gain = two.per_second < one.per_second * CALIBRATION_GAIN;
-    let contended = match (one.blocked_fraction, two.blocked_fraction) {
-        (Some(a), Some(b)) => b - a > CALIBRATION_BLOCKED_RISE && b >= 2.0 * a,
-        _ => false,
-    };
-    let serializes =
-        pool_size > 1 && one.enough_calls && two.enough_calls && (no_gain || contended);
-    if serializes {
-        1
-    } else {
-        pool_size
-    }
-}
-
-/// Configuration of the PKCS#11 backend (`[pkcs11]` in the proxy's configuration).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pkcs11Config {
-    /// Path of the PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
-    pub module: PathBuf,
-    /// Label of the token holding the keys.
-    pub token_label: String,
-    /// File holding the user PIN (one trailing newline ignored). Exclusive with `pin_env`.
-    #[serde(default)]
-    pub pin_file: Option<PathBuf>,
-    /// Name of an environment variable holding the user PIN. Exclusive with `pin_file`.
-    #[serde(default)]
-    pub pin_env: Option<String>,
-    /// Number of pooled sessions (concurrent HSM operations). Default 8.
-    #[serde(default = "default_pool_size")]
-    pub pool_size: usize,
-    /// How long a request waits for a free session before failing as busy. Default 100 ms.
-    #[serde(default = "default_acquire_timeout_ms")]
-    pub acquire_timeout_ms: u64,
-    /// Label of the AES-256 key the health check uses (created when missing). Default
-    /// `strongroom-health-check`.
-    #[serde(default = "default_health_key_label")]
-    pub health_key_label: String,
-}
-
-fn default_pool_size() -> usize {
-    DEFAULT_POOL_SIZE
-}
-
-fn default_acquire_timeout_ms() -> u64 {
-    DEFAULT_ACQUIRE_TIMEOUT_MS
-}
-
-fn default_health_key_label() -> String {
-    DEFAULT_HEALTH_KEY_LABEL.to_string()
-}
-
-impl Pkcs11Config {
-    /// A configuration with the defaults and no PIN source set yet.
-    pub fn new(module: impl Into<PathBuf>, token_label: impl Into<String>) -> Pkcs11Config {
-        Pkcs11Config {
-            module: module.into(),
-            token_label: token_label.into(),
-            pin_file: None,
-            pin_env: None,
-            pool_size: DEFAULT_POOL_SIZE,
-            acquire_timeout_ms: DEFAULT_ACQUIRE_TIMEOUT_MS,
-            health_key_label: DEFAULT_HEALTH_KEY_LABEL.to_string(),
-        }
-    }
-}
-
-/// Counters of the recovery machinery (for metrics and tests).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pkcs11Stats {
-    /// Times the pooled sessions were dropped and a new logged-in session opened.
-    pub session_recoveries: u64,
-    /// Attempts to re-initialize the library (`C_Finalize` + `C_Initialize`).
-    pub reinit_attempts: u64,
-    /// Successful re-initializations.
-    pub reinits: u64,
-}
 
 /// The token found by label.
 struct Token {
@@ -351,7 +142,7 @@ struct LibState {
     epoch: u64,
     /// Bumped by every recovery; lets concurrent failures recover once.
     generation: u64,
-    /// Start of the last library re-initialization attempt.
+    /// Start of the last library re-initialization attempt (by the backend's clock).
     last_reinit: Option<Instant>,
     /// Why the token is unusable (when `token` is `None`).
     last_error: String,
@@ -371,8 +162,10 @@ pub struct Pkcs11Backend {
     session_recoveries: AtomicU64,
     reinit_attempts: AtomicU64,
     reinits: AtomicU64,
-    /// Calls to run at once: `pool_size`, or 1 once calibration found the module serializing.
+    /// Calls to run at once: 1 or `pool_size`, as `concurrency` chose (see `calibration`).
     concurrency: AtomicUsize,
+    /// What the re-initialization interval is measured by.
+    clock: Clock,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,7 +174,16 @@ impl Pkcs11Backend {
     /// Loads the module, finds the token by label, logs in, and creates the health-check key if
     /// it is missing.
     pub fn open(cfg: &Pkcs11Config) -> Result<Pkcs11Backend, BackendError> {
-        let backend = Pkcs11Backend::connect(cfg)?;
+        Pkcs11Backend::open_with_clock(cfg, Clock::system())
+    }
+
+    /// [`Pkcs11Backend::open`], with the attribute cache and the re-initialization interval
+    /// timed by `clock`.
+    pub fn open_with_clock(
+        cfg: &Pkcs11Config,
+        clock: Clock,
+    ) -> Result<Pkcs11Backend, BackendError> {
+        let backend = Pkcs11Backend::connect_with_clock(cfg, clock)?;
         let health_label = backend.cfg.health_key_label.clone();
         let created = backend.run_with(true, |session, _| {
             create_key_on(session, &health_label, false)
@@ -396,6 +198,10 @@ impl Pkcs11Backend {
     /// only uses keys it names (the KMS's root key) and calls neither the health check nor the
     /// calibration.
     pub fn connect(cfg: &Pkcs11Config) -> Result<Pkcs11Backend, BackendError> {
+        Pkcs11Backend::connect_with_clock(cfg, Clock::system())
+    }
+
+    fn connect_with_clock(cfg: &Pkcs11Config, clock: Clock) -> Result<Pkcs11Backend, BackendError> {
         if cfg.pool_size == 0 {
             return Err(util::config_error("pool_size must be at least 1".into()));
         }
@@ -427,9 +233,13 @@ impl Pkcs11Backend {
             }),
             pool: Pool::new(cfg.pool_size, Duration::from_millis(cfg.acquire_timeout_ms)),
             create_lock: Mutex::new(()),
-            handles: HandleCache::new(),
+            handles: HandleCache::new(clock.clone()),
+            clock,
             session_recoveries: AtomicU64::new(0),
-            concurrency: AtomicUsize::new(cfg.pool_size),
+            concurrency: AtomicUsize::new(calibration::initial_calls_at_once(
+                cfg.concurrency,
+                cfg.pool_size,
+            )),
             reinit_attempts: AtomicU64::new(0),
             reinits: AtomicU64::new(0),
         };
@@ -440,74 +250,6 @@ impl Pkcs11Backend {
             backend.keep(session);
         }
         Ok(backend)
-    }
-
-    /// Measures whether calls into the module overlap: 1 KiB encryptions with the health-check
-    /// key, from one thread and then from two, [`CALIBRATION_PHASE`] each. A module that does
-    /// not get [`CALIBRATION_GAIN`] times as many done from two threads (SoftHSMv2, which
-    /// serializes on its own locks, does about half as many) is then called one call at a
-    /// time; any other keeps `pool_size` concurrent calls. Called once, by `serve`, before the
-    /// proxy takes requests.
-    pub fn calibrate_concurrency(&self) -> Result<Calibration, BackendError> {
-        let one = self.calibration_rate(1)?;
-        let two = self.calibration_rate(2)?;
-        let concurrency = calls_at_once(self.cfg.pool_size, &one, &two);
-        self.concurrency.store(concurrency, Ordering::Relaxed);
-        Ok(Calibration {
-            one_thread_per_second: one.per_second,
-            two_threads_per_second: two.per_second,
-            concurrency,
-            one_thread_blocked: one.blocked_fraction,
-            two_threads_blocked: two.blocked_fraction,
-        })
-    }
-
-    fn calibration_rate(&self, threads: usize) -> Result<Rate, BackendError> {
-        let plaintext = [0x5au8; 1024];
-        let label = &self.cfg.health_key_label;
-        let started = Instant::now();
-        let per_thread = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| -> Result<(u64, ThreadTimes), BackendError> {
-                        let before = SchedSnapshot::now();
-                        let mut n = 0u64;
-                        while started.elapsed() < CALIBRATION_PHASE
-                            || (n < CALIBRATION_MIN_CALLS
-                                && started.elapsed() < CALIBRATION_PHASE * 10)
-                        {
-                            match self.run(|session, _| {
-                                encrypt_on(&self.handles, session, label, &plaintext, HEALTH_AAD)
-                            }) {
-                                Ok(_) => n += 1,
-                                // Every session is held by the other calibrating thread (a
-                                // pool smaller than the threads): contention, which is what
-                                // this measures, not a failure.
-                                Err(BackendError::Busy) => {}
-                                Err(e) => return Err(e),
-                            }
-                        }
-                        Ok((n, before.elapsed()))
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| {
-                    w.join()
-                        .unwrap_or_else(|_| Err(ops::internal("calibration thread panicked")))
-                })
-                .collect::<Result<Vec<(u64, ThreadTimes)>, BackendError>>()
-        })?;
-        let total: u64 = per_thread.iter().map(|(n, _)| n).sum();
-        let times = per_thread
-            .iter()
-            .fold(ThreadTimes::ZERO, |a, (_, t)| a.plus(t));
-        Ok(Rate {
-            per_second: total as f64 / started.elapsed().as_secs_f64().max(1e-9),
-            enough_calls: per_thread.iter().all(|(n, _)| *n >= CALIBRATION_MIN_CALLS),
-            blocked_fraction: times.blocked_fraction(),
-        })
     }
 
     /// Counters of the recovery machinery.
@@ -580,80 +322,6 @@ impl Pkcs11Backend {
         }
     }
 
-    /// Connects: `C_Initialize` (a no-op when initialized), finds the token by label, opens a
-    /// logged-in session. Sets `lib.token` and `lib.epoch` on success. Under the gate.
-    fn connect_token(&self, lib: &mut LibState) -> Result<PooledSession, BackendError> {
-        let ctx = &self.module.ctx;
-        let unavailable = |what: &str, e: CkError| {
-            BackendError::Unavailable(format!(
-                "PKCS#11 {what} ({}): {e}",
-                self.cfg.module.display()
-            ))
-        };
-        module::initialize(ctx).map_err(|e| unavailable("C_Initialize", e))?;
-        let slots = ctx
-            .get_slots_with_token()
-            .map_err(|e| unavailable("C_GetSlotList", e))?;
-        let mut matches = Vec::new();
-        let mut seen = Vec::new();
-        for slot in slots {
-            let info = match ctx.get_token_info(slot) {
-                Ok(info) => info,
-                // A slot whose token went away between the two calls.
-                Err(CkError::Pkcs11(RvError::TokenNotPresent | RvError::SlotIdInvalid, _)) => {
-                    continue
-                }
-                Err(e) => return Err(unavailable("C_GetTokenInfo", e)),
-            };
-            let label = info.label().trim_end().to_string();
-            if label == self.cfg.token_label {
-                matches.push(Token {
-                    slot,
-                    model: info.model().trim_end().to_string(),
-                });
-            } else {
-                seen.push(label);
-            }
-        }
-        let token = match matches.len() {
-            1 => matches.remove(0),
-            0 => {
-                return Err(BackendError::Unavailable(format!(
-                    "no PKCS#11 token labelled {:?} in {} (tokens found: {:?})",
-                    self.cfg.token_label,
-                    self.cfg.module.display(),
-                    seen
-                )))
-            }
-            n => {
-                return Err(BackendError::Unavailable(format!(
-                    "{n} PKCS#11 tokens are labelled {:?}; the label must be unique",
-                    self.cfg.token_label
-                )))
-            }
-        };
-        let session = self
-            .open_session(token.slot)
-            .map_err(OpError::into_backend)?;
-        // The session holding the keys' session copies (see `cache`); without one, keys are
-        // used through their token objects.
-        let keeper = match self.open_session(token.slot) {
-            Ok(keeper) => Some(keeper),
-            Err(e) => {
-                tracing::warn!(token = %self.cfg.token_label, error = %e.into_backend(), "PKCS#11: no session for key copies; using token objects");
-                None
-            }
-        };
-        if let Some(old) = self.handles.reset(keeper) {
-            self.discard(old);
-        }
-        lib.model = token.model.clone();
-        lib.token = Some(token);
-        lib.epoch = session.epoch;
-        lib.last_error.clear();
-        Ok(session)
-    }
-
     /// Runs `op` on a pooled session; on a broken session or library, recovers and retries once.
     fn run<T>(
         &self,
@@ -697,176 +365,6 @@ impl Pkcs11Backend {
             self.recover(generation, &failure, reinit)?;
         }
     }
-
-    /// One try of `op`, under the backend's state lock and the module's gate.
-    fn attempt<T>(
-        &self,
-        lib: &LibState,
-        op: &mut impl FnMut(&Session, &Token) -> Result<T, OpError>,
-    ) -> Result<T, Attempt> {
-        let Some(token) = &lib.token else {
-            return Err(Attempt::Recover(BackendError::Unavailable(
-                lib.last_error.clone(),
-            )));
-        };
-        if lib.epoch != self.module.gate.epoch() {
-            // Another backend on this module re-initialized the library.
-            return Err(Attempt::Recover(BackendError::Unavailable(
-                "the PKCS#11 library was re-initialized".to_string(),
-            )));
-        }
-        let pooled = match self.pool.take_idle() {
-            Some(pooled) => pooled,
-            None => match self.open_session(token.slot) {
-                Ok(pooled) => pooled,
-                Err(e) if e.is_recoverable() => return Err(Attempt::Recover(e.into_backend())),
-                Err(e) => return Err(Attempt::Final(e.into_backend())),
-            },
-        };
-        match op(&pooled.session, token) {
-            Ok(value) => {
-                self.keep(pooled);
-                Ok(value)
-            }
-            Err(OpError::Backend(BackendError::KeyNotFound(label)))
-                if label != self.cfg.health_key_label =>
-            {
-                // A token whose files went away (SoftHSMv2's token directory moved, a network
-                // HSM's partition gone) shows no objects at all and no error. The health-check
-                // key tells a missing key from a missing token: only the library's
-                // re-initialization brings the objects back.
-                match ops::find_key(&pooled.session, &self.cfg.health_key_label) {
-                    Ok(_) => {
-                        self.keep(pooled);
-                        Err(Attempt::Final(BackendError::KeyNotFound(label)))
-                    }
-                    Err(e) => {
-                        self.discard(pooled);
-                        let why = match e {
-                            OpError::Backend(BackendError::KeyNotFound(_)) => format!(
-                                "the token's objects are gone (no {label:?}, and no health-check key {:?})",
-                                self.cfg.health_key_label
-                            ),
-                            other => other.into_backend().to_string(),
-                        };
-                        Err(Attempt::Reinit(BackendError::Unavailable(why)))
-                    }
-                }
-            }
-            Err(OpError::Backend(e)) => {
-                self.keep(pooled);
-                Err(Attempt::Final(e))
-            }
-            Err(e) if e.is_recoverable() => {
-                self.discard(pooled);
-                Err(Attempt::Recover(e.into_backend()))
-            }
-            Err(OpError::Ck(e)) if is_ambiguous(&e) => match probe_after(&pooled.session, &e) {
-                // The operation failed; the session is fine.
-                Ok(()) => {
-                    self.keep(pooled);
-                    Err(Attempt::Final(ck_error(e)))
-                }
-                Err(broken) => {
-                    self.discard(pooled);
-                    Err(Attempt::Recover(broken.into_backend()))
-                }
-            },
-            // An unexpected PKCS#11 error: do not reuse the session.
-            Err(e) => {
-                self.discard(pooled);
-                Err(Attempt::Final(e.into_backend()))
-            }
-        }
-    }
-
-    /// Recovers from a broken session or library seen at `generation` (see the module docs);
-    /// with `reinit`, re-initializes the library without trying a reconnect first.
-    fn recover(
-        &self,
-        generation: u64,
-        failure: &BackendError,
-        reinit: bool,
-    ) -> Result<(), BackendError> {
-        let mut lib = self.write_lib();
-        if lib.generation != generation {
-            return Ok(()); // another request already recovered
-        }
-        {
-            let _gate = self.module.gate.read();
-            // Every session of this backend is idle now (operations hold the state lock):
-            // close them all (or forget those of an older epoch). Object handles may change.
-            for pooled in self.pool.drain_idle() {
-                self.discard(pooled);
-            }
-            if let Some(keeper) = self.handles.reset(None) {
-                self.discard(keeper);
-            }
-            if reinit && lib.token.is_some() {
-                tracing::warn!(token = %self.cfg.token_label, error = %failure, "PKCS#11 token lost its objects; re-initializing the library");
-                lib.token = None;
-                lib.last_error = failure.to_string();
-            }
-            if lib.token.is_some() {
-                // Reconnect without re-initializing: find the token again, open a session.
-                lib.generation += 1;
-                self.session_recoveries.fetch_add(1, Ordering::Relaxed);
-                match self.connect_token(&mut lib) {
-                    Ok(session) => {
-                        tracing::warn!(token = %self.cfg.token_label, error = %failure, "PKCS#11 session broke; reopened the session pool");
-                        self.keep(session);
-                        return Ok(());
-                    }
-                    Err(e) => {
-                        tracing::warn!(token = %self.cfg.token_label, error = %e, "cannot open a PKCS#11 session; re-initializing the library");
-                        lib.token = None;
-                        lib.last_error = e.to_string();
-                    }
-                }
-            }
-        }
-
-        let now = Instant::now();
-        if let Some(last) = lib.last_reinit {
-            let since = now.saturating_duration_since(last);
-            if since < REINIT_MIN_INTERVAL {
-                return Err(BackendError::Unavailable(format!(
-                    "{} (PKCS#11 library re-initialization is rate-limited; next attempt in {} ms)",
-                    lib.last_error,
-                    (REINIT_MIN_INTERVAL - since).as_millis()
-                )));
-            }
-        }
-        lib.last_reinit = Some(now);
-        lib.generation += 1;
-        self.reinit_attempts.fetch_add(1, Ordering::Relaxed);
-        let gate = self.module.gate.write();
-        self.module.gate.finalize(&self.module.ctx, &gate);
-        match self.connect_token(&mut lib) {
-            Ok(session) => {
-                self.reinits.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(token = %self.cfg.token_label, "re-initialized the PKCS#11 library");
-                self.keep(session);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(token = %self.cfg.token_label, error = %e, "PKCS#11 library re-initialization failed");
-                lib.token = None;
-                lib.last_error = e.to_string();
-                Err(e)
-            }
-        }
-    }
-}
-
-/// How one try of an operation failed.
-enum Attempt {
-    /// The answer.
-    Final(BackendError),
-    /// The session, token or library broke: recover, then try again.
-    Recover(BackendError),
-    /// The token's objects are gone: re-initialize the library, then try again.
-    Reinit(BackendError),
 }
 
 /// Shared or exclusive access to the backend's state.
@@ -942,27 +440,7 @@ impl KeyBackend for Pkcs11Backend {
     }
 
     fn calibrate(&self) -> Option<String> {
-        match self.calibrate_concurrency() {
-            Ok(c) => Some(format!(
-                "PKCS#11 token {:?}: {:.0} encryptions/s from one thread, {:.0}/s from two \
-                 (blocked {} / {} of the time): {} call(s) at a time{}",
-                self.cfg.token_label,
-                c.one_thread_per_second,
-                c.two_threads_per_second,
-                percent(c.one_thread_blocked),
-                percent(c.two_threads_blocked),
-                c.concurrency,
-                if c.concurrency == 1 && self.cfg.pool_size > 1 {
-                    " (the module serializes its work)"
-                } else {
-                    ""
-                }
-            )),
-            Err(e) => Some(format!(
-                "PKCS#11 token {:?}: calibration failed ({e}); {} calls at a time",
-                self.cfg.token_label, self.cfg.pool_size
-            )),
-        }
+        Some(self.calibration_summary())
     }
 
     fn needs_a_core(&self) -> bool {
@@ -1087,82 +565,5 @@ impl KeyBackend for Pkcs11Backend {
         result?;
         tracing::info!(key = %key_id, enabled, token = %self.cfg.token_label, "changed key status");
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn calibration_decision() {
-        use super::{calls_at_once, Rate};
-        let r = |per_second: f64| Rate {
-            per_second,
-            enough_calls: true,
-            blocked_fraction: None,
-        };
-        // (pool, one thread, two threads, calls at once)
-        for (pool, one, two, want) in [
-            (8, 54_000.0, 30_000.0, 1), // SoftHSMv2: slower from two threads
-            (8, 54_000.0, 60_000.0, 1), // barely faster: not worth the context switches
-            (8, 500.0, 990.0, 8),       // network HSM: calls overlap
-            (8, 20_000.0, 30_000.0, 8), // CPU work that runs in parallel
-            (1, 54_000.0, 30_000.0, 1),
-            (4, 54_000.0, 30_000.0, 1),
-        ] {
-            assert_eq!(calls_at_once(pool, &r(one), &r(two)), want, "{one} / {two}");
-        }
-        // Blocked share of time, one thread then two: contention shows even when the machine's
-        // other load lets two threads do more calls than one.
-        let b = |per_second: f64, blocked: f64| Rate {
-            per_second,
-            enough_calls: true,
-            blocked_fraction: Some(blocked),
-        };
-        for (one, two, want) in [
-            (b(11_600.0, 0.017), b(21_600.0, 0.175), 1), // SoftHSM beside two busy loops
-            (b(8_800.0, 0.002), b(25_000.0, 0.073), 1),
-            (b(500.0, 0.99), b(990.0, 0.99), 8), // network HSM: always waiting
-            (b(20_000.0, 0.004), b(39_000.0, 0.009), 8), // parallel CPU work: noise only
-            (b(2_000.0, 0.80), b(3_900.0, 0.82), 8), // local HSM that overlaps calls
-        ] {
-            assert_eq!(calls_at_once(8, &one, &two), want, "{one:?} / {two:?}");
-        }
-        // Too few calls to tell (a very slow HSM): keep the pool.
-        let few = Rate {
-            per_second: 10.0,
-            enough_calls: false,
-            blocked_fraction: None,
-        };
-        assert_eq!(calls_at_once(8, &few, &r(5.0)), 8);
-    }
-
-    use super::*;
-    use serde::de::value::{Error as DeError, MapDeserializer};
-
-    fn parse(fields: Vec<(&'static str, &'static str)>) -> Result<Pkcs11Config, DeError> {
-        Pkcs11Config::deserialize(MapDeserializer::<_, DeError>::new(fields.into_iter()))
-    }
-
-    #[test]
-    fn config_defaults() {
-        let cfg = parse(vec![
-            ("module", "/usr/lib/softhsm/libsofthsm2.so"),
-            ("token_label", "strongroom"),
-        ])
-        .unwrap();
-        assert_eq!(
-            cfg,
-            Pkcs11Config::new("/usr/lib/softhsm/libsofthsm2.so", "strongroom")
-        );
-        assert_eq!(cfg.pool_size, 8);
-        assert_eq!(cfg.acquire_timeout_ms, 100);
-        assert_eq!(cfg.health_key_label, "strongroom-health-check");
-        assert!(parse(vec![("module", "/m.so")]).is_err());
-        assert!(parse(vec![
-            ("module", "/m.so"),
-            ("token_label", "t"),
-            ("pin", "1234")
-        ])
-        .is_err());
     }
 }

@@ -25,11 +25,13 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+use crate::clock::Clock;
 
 use super::{BackendError, BackendHealth, KeyBackend, KeyInfo, KeyStatus, Sealed};
 
@@ -39,8 +41,8 @@ pub const FORMAT: &str = "strongroom-xks-keystore";
 pub const VERSION: u32 = 1;
 /// What health reports as the key manager's model.
 pub const MODEL: &str = "Strongroom software keystore v1 (AES-256-GCM, aws-lc-rs)";
-/// How often a serving backend looks at the file for changes.
-const RELOAD_CHECK_MS: u64 = 1000;
+/// How often a serving backend looks at the file for changes (by its clock).
+pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
 
 const KEY_LEN: usize = 32;
 const IV_LEN: usize = 12;
@@ -66,12 +68,13 @@ pub struct SoftwareBackend {
     lock_path: PathBuf,
     kek: Zeroizing<[u8; KEY_LEN]>,
     state: RwLock<Arc<Snapshot>>,
-    /// Milliseconds since `epoch` of the last look at the file.
+    /// Milliseconds since `epoch` (by `clock`) of the last look at the file.
     last_check_ms: AtomicU64,
     checking: AtomicBool,
     /// The last reload failed; serving the previous keystore.
     stale: AtomicBool,
     epoch: Instant,
+    clock: Clock,
 }
 
 /// The keystore as loaded: ready-to-use ciphers.
@@ -227,14 +230,30 @@ impl SoftwareBackend {
     /// Opens the keystore of `cfg`, creating it (with a fresh health-check key) if the file
     /// does not exist.
     pub fn open(cfg: &SoftwareConfig) -> Result<SoftwareBackend, BackendError> {
+        Self::open_with_clock(cfg, Clock::system())
+    }
+
+    /// [`SoftwareBackend::open`], looking at the file for changes by `clock`.
+    pub fn open_with_clock(
+        cfg: &SoftwareConfig,
+        clock: Clock,
+    ) -> Result<SoftwareBackend, BackendError> {
         let kek = read_kek(cfg)?;
-        Self::open_with_kek(&cfg.path, kek)
+        Self::open_at(&cfg.path, kek, clock)
     }
 
     /// Opens (or creates) the keystore at `path` with `kek`.
     pub fn open_with_kek(
         path: &Path,
         kek: Zeroizing<[u8; KEY_LEN]>,
+    ) -> Result<SoftwareBackend, BackendError> {
+        Self::open_at(path, kek, Clock::system())
+    }
+
+    fn open_at(
+        path: &Path,
+        kek: Zeroizing<[u8; KEY_LEN]>,
+        clock: Clock,
     ) -> Result<SoftwareBackend, BackendError> {
         let mut lock_name = path.as_os_str().to_owned();
         lock_name.push(".lock");
@@ -251,7 +270,8 @@ impl SoftwareBackend {
             last_check_ms: AtomicU64::new(0),
             checking: AtomicBool::new(false),
             stale: AtomicBool::new(false),
-            epoch: Instant::now(),
+            epoch: clock.now(),
+            clock,
         };
         if !path.exists() {
             backend.modify(|_| Ok(()))?;
@@ -326,11 +346,11 @@ impl SoftwareBackend {
             .ok_or_else(|| BackendError::KeyNotFound(key_id.to_owned()))
     }
 
-    /// At most once per [`RELOAD_CHECK_MS`], reloads the file if it changed.
+    /// At most once per [`RELOAD_CHECK`], reloads the file if it changed.
     fn maybe_reload(&self) {
-        let now = self.epoch.elapsed().as_millis() as u64;
+        let now = u64::try_from(self.clock.since(self.epoch).as_millis()).unwrap_or(u64::MAX);
         let last = self.last_check_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < RELOAD_CHECK_MS {
+        if now.saturating_sub(last) < RELOAD_CHECK.as_millis() as u64 {
             return;
         }
         if self
@@ -847,19 +867,25 @@ mod tests {
     fn a_serving_backend_sees_admin_changes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
-        let serving = SoftwareBackend::open_with_kek(&path, kek(4)).unwrap();
+        let time = crate::clock::ManualClock::new();
+        let serving = SoftwareBackend::open_at(&path, kek(4), time.clock()).unwrap();
         let admin = SoftwareBackend::open_with_kek(&path, kek(4)).unwrap();
         admin.create_key("new").unwrap();
-        // Force the next access to look at the file.
-        serving.last_check_ms.store(0, Ordering::Relaxed);
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        // Within RELOAD_CHECK the file is not looked at.
+        time.advance(RELOAD_CHECK - Duration::from_millis(1));
+        assert!(matches!(
+            serving.key_info("new"),
+            Err(BackendError::KeyNotFound(_))
+        ));
+        time.advance(Duration::from_millis(1));
         assert!(serving.key_info("new").is_ok());
         admin.set_enabled("new", false).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(serving.key_info("new").unwrap().status, KeyStatus::Enabled);
+        time.advance(RELOAD_CHECK);
         assert_eq!(serving.key_info("new").unwrap().status, KeyStatus::Disabled);
         // A corrupted file leaves the last good keystore in use and health degraded.
         fs::write(&path, b"garbage").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        time.advance(RELOAD_CHECK);
         assert!(serving.key_info("new").is_ok());
         assert_eq!(serving.health().health_status, "DEGRADED");
     }

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 
 use xks_proxy::backend::software::{SoftwareBackend, SoftwareConfig};
 use xks_proxy::backend::KeyBackend;
+use xks_proxy::clock::ManualClock;
 use xks_proxy::{Config, RunningProxy, ServeOptions};
 
 pub const REGION: &str = "us-east-1";
@@ -206,6 +207,8 @@ impl Default for Setup {
 }
 
 pub struct Harness {
+    /// The proxy's clock: tests advance it instead of sleeping.
+    pub clock: ManualClock,
     pub dir: tempfile::TempDir,
     pub pki: Pki,
     pub proxy: RunningProxy,
@@ -308,17 +311,20 @@ impl Harness {
         let pki = Pki::new("xks");
         let config_path = write_config(dir.path(), &pki, &setup);
         let config = Config::load(&config_path).unwrap();
+        let clock = ManualClock::new();
         let proxy = xks_proxy::start(
             config,
             ServeOptions {
                 insecure_http: false,
                 reload_on_sighup: setup.sighup,
                 backends: setup.backends,
+                clock: clock.clock(),
             },
         )
         .await
         .unwrap();
         Harness {
+            clock,
             tls: proxy.is_tls(),
             dir,
             pki,

@@ -37,6 +37,7 @@ use cryptoki::session::Session;
 
 use super::ops::{find_key, read_key_attrs, same_key_material, KeyAttrs, OpError};
 use super::pool::PooledSession;
+use crate::clock::Clock;
 
 /// How long a key's cached attributes are trusted without reading them again. Changes made by
 /// another process (`keys disable`, another PKCS#11 tool) show within this time; this backend's
@@ -49,7 +50,7 @@ pub const ATTR_CACHE_TTL: Duration = Duration::from_secs(1);
 const COPY_RETIRE_AFTER: Duration = Duration::from_secs(30);
 
 /// A key found by label: its token handle, its session copy, its attributes, and when they
-/// were read.
+/// were read (by the cache's clock).
 struct CachedKey {
     handle: ObjectHandle,
     copy: Option<ObjectHandle>,
@@ -60,6 +61,7 @@ struct CachedKey {
 /// The session owning the copies, and the copies waiting to be destroyed.
 struct Copies {
     keeper: Option<PooledSession>,
+    /// Copies to destroy, with when they were retired (real time, see `sweep`).
     retired: Vec<(ObjectHandle, Instant)>,
 }
 
@@ -67,6 +69,8 @@ struct Copies {
 pub(super) struct HandleCache {
     entries: Mutex<HashMap<String, CachedKey>>,
     copies: Mutex<Copies>,
+    /// What [`ATTR_CACHE_TTL`] is measured by.
+    clock: Clock,
 }
 
 /// A key found by [`lookup_key`].
@@ -79,8 +83,9 @@ pub(super) struct FoundKey {
 }
 
 impl HandleCache {
-    pub(super) fn new() -> HandleCache {
+    pub(super) fn new(clock: Clock) -> HandleCache {
         HandleCache {
+            clock,
             entries: Mutex::new(HashMap::new()),
             copies: Mutex::new(Copies {
                 keeper: None,
@@ -122,7 +127,8 @@ impl HandleCache {
         }
     }
 
-    /// Destroys the retired copies nobody can still be using.
+    /// Destroys the retired copies nobody can still be using. Real time, not the cache's
+    /// clock: what matters is how long operations really hold a handle.
     fn sweep(&self) {
         let mut copies = self.copies();
         let now = Instant::now();
@@ -221,7 +227,7 @@ pub(super) fn lookup_key(
     label: &str,
 ) -> Result<FoundKey, OpError> {
     if let Some(entry) = cache.entries().get(label) {
-        if entry.read_at.elapsed() < ATTR_CACHE_TTL {
+        if cache.clock.since(entry.read_at) < ATTR_CACHE_TTL {
             return Ok(FoundKey {
                 handle: entry.copy.unwrap_or(entry.handle),
                 attrs: entry.attrs.clone(),
@@ -241,7 +247,7 @@ pub(super) fn lookup_key_fresh(
 ) -> Result<FoundKey, OpError> {
     let cached = cache.entries().get(label).map(|entry| entry.handle);
     if let Some(key) = cached {
-        let read_at = Instant::now();
+        let read_at = cache.clock.now();
         match read_key_attrs(session, key, true) {
             Ok(attrs) if attrs.label.as_deref() == Some(label) => {
                 return Ok(cache.remember(session, label, key, attrs, read_at));
@@ -255,7 +261,7 @@ pub(super) fn lookup_key_fresh(
             Err(e) => return Err(e),
         }
     }
-    let read_at = Instant::now();
+    let read_at = cache.clock.now();
     let key = find_key(session, label)?;
     let attrs = read_key_attrs(session, key, false)?;
     Ok(cache.remember(session, label, key, attrs, read_at))
