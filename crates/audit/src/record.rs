@@ -177,6 +177,22 @@ impl Resource {
 
 /// `eventTime`: UTC to the second, as CloudTrail writes it.
 pub fn event_time(t: time::OffsetDateTime) -> String {
+    // A busy server formats the same second thousands of times; each thread keeps the last.
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let second = t.unix_timestamp();
+    LAST.with_borrow_mut(|(at, text)| {
+        if *at != second {
+            *text = format_event_time(t);
+            *at = second;
+        }
+        text.clone()
+    })
+}
+
+fn format_event_time(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -221,6 +221,19 @@ fn a_record_serializes_in_cloudtrail_order_and_names() {
         event_time(time::macros::datetime!(2025-05-20 20:46:16.9 UTC)),
         "2025-05-20T20:46:16Z"
     );
+    // The per-thread cache of the last second follows the clock, and offsets become UTC.
+    assert_eq!(
+        event_time(time::macros::datetime!(2025-05-20 20:46:16.1 UTC)),
+        "2025-05-20T20:46:16Z"
+    );
+    assert_eq!(
+        event_time(time::macros::datetime!(2025-05-20 20:46:17 UTC)),
+        "2025-05-20T20:46:17Z"
+    );
+    assert_eq!(
+        event_time(time::macros::datetime!(2025-05-20 22:46:17 +02:00)),
+        "2025-05-20T20:46:17Z"
+    );
 }
 
 // ---- writer and verify ----

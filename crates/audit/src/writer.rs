@@ -97,9 +97,11 @@ struct Queue {
     writer_waiting: bool,
 }
 
-/// Buffered mode: the writer, woken by the first record after a pause, waits this long for more
-/// before writing them in one go (well within any `max_delay`).
-const BUFFERED_GATHER: Duration = Duration::from_millis(2);
+/// Buffered mode: the writer, woken by the first record after a pause, waits a tenth of
+/// `max_delay` (within these bounds) for more before writing them in one go. Every wake-up
+/// costs a busy server a context switch; a longer gather means fewer of them.
+const BUFFERED_GATHER_MIN: Duration = Duration::from_millis(1);
+const BUFFERED_GATHER_MAX: Duration = Duration::from_millis(10);
 /// Buffered mode: so many queued records wake the writer at once.
 const BUFFERED_HIGH_WATER: usize = 512;
 
@@ -385,17 +387,20 @@ impl WriterState {
                     };
                     q.writer_waiting = false;
                     // Buffered: gather what arrives in the next moments into one write.
-                    if matches!(self.config.durability, Durability::Buffered { .. })
-                        && q.closing.is_none()
-                        && !q.entries.is_empty()
-                        && q.entries.len() < BUFFERED_HIGH_WATER
-                    {
-                        drop(q);
-                        std::thread::sleep(BUFFERED_GATHER);
-                        q = shared
-                            .queue
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Durability::Buffered { max_delay, .. } = self.config.durability {
+                        if q.closing.is_none()
+                            && !q.entries.is_empty()
+                            && q.entries.len() < BUFFERED_HIGH_WATER
+                        {
+                            drop(q);
+                            std::thread::sleep(
+                                (max_delay / 10).clamp(BUFFERED_GATHER_MIN, BUFFERED_GATHER_MAX),
+                            );
+                            q = shared
+                                .queue
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        }
                     }
                 }
                 let batch: Vec<Entry> = q.entries.drain(..).collect();

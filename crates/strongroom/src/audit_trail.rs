@@ -86,7 +86,7 @@ fn truncated(s: &str, max: usize) -> String {
 /// The record of one request; `result` is the response body or the error answered.
 pub fn record(seen: &Seen<'_>, noted: &Noted, result: Result<&[u8], &KmsError>) -> Record {
     let user_identity = match &noted.caller {
-        Some((p, akid)) => UserIdentity::for_principal(&p.caller.principal_arn, Some(akid)),
+        Some((p, _)) => p.audit_identity.clone(),
         None => UserIdentity::unauthenticated(seen.claimed_access_key),
     };
     let event_name = match noted.op {
