@@ -3,14 +3,14 @@
 # the audit trail (default durability: buffered; DURABILITY=sync for the other) and the admin
 # listener (metrics) on, against the same server without them, in the same run, with `wrk -t1 -c8`
 # replaying one pre-signed request.
-# Usage: scripts/bench-ops.sh [SECONDS_PER_WINDOW (default 10)] [ROUNDS (default 3)]
+# Usage: scripts/bench-ops.sh [SECONDS_PER_WINDOW (default 10)] [ROUNDS (default 6)]
 # Needs: target/release/strongroom, wrk, openssl, .venv with boto3 (scripts/test.sh makes it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${STRONGROOM_BIN:-$here/target/release/strongroom}
 py=${STRONGROOM_VENV:-$here/.venv}/bin/python
 secs=${1:-10}
-rounds=${2:-3}
+rounds=${2:-6}
 work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
@@ -71,18 +71,10 @@ start ops "\n[audit]\ndir = \"audit\"\ndurability = \"${DURABILITY:-buffered}\"\
 lua "$URL_plain" "$AK_plain" "$SK_plain" "$work/plain.lua"
 lua "$URL_ops" "$AK_ops" "$SK_ops" "$work/ops.lua"
 
-rps() { # URL LUA -> requests/s
-  wrk -t1 -c8 -d"${secs}s" -s "$2" "$1/" | awk '/^Requests\/sec/ {print $2}'
-}
+# shellcheck source=bench-windows.sh
+. "$here/scripts/bench-windows.sh"
 echo "# Encrypt 1 KiB over HTTPS, wrk -t1 -c8, ${secs} s windows, $rounds rounds; $(nproc) cores"
-echo "| round | without audit and metrics (req/s) | audit (${DURABILITY:-buffered}) + metrics (req/s) | ratio |"
-echo "|---|---|---|---|"
-for r in $(seq 1 "$rounds"); do
-  wrk -t1 -c8 -d2s -s "$work/plain.lua" "$URL_plain/" >/dev/null   # warm-up
-  a=$(rps "$URL_plain" "$work/plain.lua")
-  wrk -t1 -c8 -d2s -s "$work/ops.lua" "$URL_ops/" >/dev/null
-  b=$(rps "$URL_ops" "$work/ops.lua")
-  echo "| $r | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
-done
+compare "$rounds" "$secs" "without audit and metrics" "$URL_plain" "$work/plain.lua" "${pids[0]}" \
+  "audit (${DURABILITY:-buffered}) + metrics" "$URL_ops" "$work/ops.lua" "${pids[1]}"
 records=$(cat "$work"/ops/audit/audit-*.jsonl | grep -c '^{"eventVersion"' || true)
 echo "audit records written by the ops server: $records"

@@ -2,14 +2,14 @@
 # Encrypt (1 KiB) on a KMS key in an external key store against the same on an AWS_KMS key, on one
 # `strongroom dev --xks-requests-per-second 1000000` (its demo store: the dev XKS proxy with its
 # software keystore), in the same run, with `wrk -t1 -c8` replaying one pre-signed request each.
-# Usage: scripts/bench-xks-ratio.sh [SECONDS_PER_WINDOW (default 10)] [ROUNDS (default 3)]
+# Usage: scripts/bench-xks-ratio.sh [SECONDS_PER_WINDOW (default 10)] [ROUNDS (default 6)]
 # Needs: target/release/strongroom, wrk, .venv with boto3 (scripts/test.sh makes it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${STRONGROOM_BIN:-$here/target/release/strongroom}
 py=${STRONGROOM_VENV:-$here/.venv}/bin/python
 secs=${1:-10}
-rounds=${2:-3}
+rounds=${2:-6}
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -53,19 +53,9 @@ for name, key in keys.items():
             f.write("wrk.headers[%s] = %s\n" % (json.dumps(k), json.dumps(v)))
 PY
 
-rps() { # LUA -> requests/s (checks that every answer was 2xx)
-  local out
-  out=$(wrk -t1 -c8 -d"${secs}s" -s "$1" "$AWS_ENDPOINT_URL/")
-  if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx answers: $out" >&2; exit 1; fi
-  awk '/^Requests\/sec/ {print $2}' <<<"$out"
-}
+# shellcheck source=bench-windows.sh
+. "$here/scripts/bench-windows.sh"
 echo "# Encrypt 1 KiB, strongroom dev --xks-requests-per-second 1000000, wrk -t1 -c8, ${secs} s windows; $(nproc) cores"
-echo "| round | AWS_KMS key (req/s) | external key store key (req/s) | ratio |"
-echo "|---|---|---|---|"
-for r in $(seq 1 "$rounds"); do
-  wrk -t1 -c8 -d2s -s "$work/aws_kms.lua" "$AWS_ENDPOINT_URL/" >/dev/null
-  a=$(rps "$work/aws_kms.lua")
-  wrk -t1 -c8 -d2s -s "$work/xks.lua" "$AWS_ENDPOINT_URL/" >/dev/null
-  b=$(rps "$work/xks.lua")
-  echo "| $r | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
-done
+echo "# (one process: the CPU column is the KMS and its dev proxy together)"
+compare "$rounds" "$secs" "AWS_KMS key" "$AWS_ENDPOINT_URL" "$work/aws_kms.lua" "$pid" \
+  "external key store key" "$AWS_ENDPOINT_URL" "$work/xks.lua" "$pid"
