@@ -231,6 +231,14 @@ pub struct Connection {
     pub host: String,
 }
 
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Connection {
     /// Connects to `addr` (with TLS if given) and sends `host` as the `host` header.
     pub async fn open(addr: &str, host: &str, tls: Option<&Tls>) -> Result<Connection, String> {

@@ -363,8 +363,8 @@ pub fn strip_scheme(endpoint: &str) -> &str {
 /// How to run `strongroom dev`.
 #[derive(Debug, Clone)]
 pub struct DevOptions {
-    /// `--data-dir`.
-    pub data_dir: PathBuf,
+    /// `--data-dir`; `None`: a temporary directory of dev's own.
+    pub data_dir: Option<PathBuf>,
     /// The demo external key store (and so its proxy's `STRONGROOM_XKS_*` exports); without
     /// it, `--no-demo-store`.
     pub demo_store: bool,
@@ -375,9 +375,18 @@ pub struct DevOptions {
 }
 
 impl DevOptions {
+    /// Dev on `data_dir`, with the demo store, logging warnings.
     pub fn new(data_dir: &Path) -> DevOptions {
         DevOptions {
-            data_dir: data_dir.to_path_buf(),
+            data_dir: Some(data_dir.to_path_buf()),
+            ..DevOptions::temporary()
+        }
+    }
+
+    /// Dev on a temporary directory of its own, with the demo store, logging warnings.
+    pub fn temporary() -> DevOptions {
+        DevOptions {
+            data_dir: None,
             demo_store: true,
             log_filter: "warn".to_string(),
             args: Vec::new(),
@@ -419,8 +428,10 @@ impl Dev {
     #[track_caller]
     pub fn start(bin: &Path, options: &DevOptions, log: &LogLines) -> Dev {
         let mut cmd = command(bin, &options.log_filter, &options.env);
-        cmd.args(["dev", "--port", "0", "--data-dir"])
-            .arg(&options.data_dir);
+        cmd.args(["dev", "--port", "0"]);
+        if let Some(dir) = &options.data_dir {
+            cmd.arg("--data-dir").arg(dir);
+        }
         if !options.demo_store {
             cmd.arg("--no-demo-store");
         }
