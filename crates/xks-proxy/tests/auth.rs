@@ -96,9 +96,10 @@ async fn send_with_headers(
         config: h.client_config(),
         server_name: "localhost".to_string(),
     };
-    let mut conn = test_support::http::Connection::open(&h.addr().to_string(), &h.host(), Some(&tls))
-        .await
-        .unwrap();
+    let mut conn =
+        test_support::http::Connection::open(&h.addr().to_string(), &h.host(), Some(&tls))
+            .await
+            .unwrap();
     conn.send("POST", path, headers, body).await.unwrap()
 }
 

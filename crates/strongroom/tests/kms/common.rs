@@ -1032,11 +1032,11 @@ impl Served {
     /// lines before it (and those an earlier wait passed); returns the line.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
         let mut cursor = self.log_cursor.lock().expect("log cursor");
-        let (i, line) = self
-            .log
-            .wait_for_at(*cursor, timeout, &format!("containing {needle:?}"), |l| {
-                l.contains(needle)
-            });
+        let (i, line) =
+            self.log
+                .wait_for_at(*cursor, timeout, &format!("containing {needle:?}"), |l| {
+                    l.contains(needle)
+                });
         *cursor = i + 1;
         line
     }

@@ -589,9 +589,11 @@ async fn session_tokens_must_be_ones_a_session_was_given() {
     let t = session.session_token.clone().expect("token");
     let ok = raw_request(
         &host,
-        &signer_for(&session)
-            .with_session_token(Some(&t))
-            .sign_kms(&host, "TrentService.ListKeys", &body),
+        &signer_for(&session).with_session_token(Some(&t)).sign_kms(
+            &host,
+            "TrentService.ListKeys",
+            &body,
+        ),
         &body,
     );
     assert_eq!(ok.status, 200, "{}", body_json(&ok));

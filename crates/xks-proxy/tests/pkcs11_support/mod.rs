@@ -22,7 +22,6 @@ use cryptoki::types::{AuthPin, Ulong};
 use test_support::softhsm::SoftHsm;
 use xks_proxy::backend::pkcs11::{Pkcs11Backend, Pkcs11Config};
 
-
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A temporary SoftHSM token directory with initialized tokens; `SOFTHSM2_CONF` points at it.

@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::common::{bin, client_for, random_bytes, render_config, Exports, PrincipalSpec};
 pub use crate::common::{log_field, LogLines};
 pub use test_support::pki::{Ca, Identity};
-use test_support::process::{Serve, XksProxy as XksProxyProcess};
 pub use test_support::process::Signal;
+use test_support::process::{Serve, XksProxy as XksProxyProcess};
 pub use test_support::softhsm::SoftHsm;
 use test_support::{write_private, write_private_atomically};
 
@@ -171,7 +171,8 @@ impl Proxy {
 
     fn write_files(&self) {
         let d = self.dir.path();
-        self.leaf.replace(d.join("tls/cert.pem"), d.join("tls/key.pem"));
+        self.leaf
+            .replace(d.join("tls/cert.pem"), d.join("tls/key.pem"));
         let mut creds = String::new();
         for c in &self.creds {
             creds.push_str(&format!(
@@ -271,7 +272,8 @@ impl Proxy {
         let line = &self.process.as_ref().expect("a running proxy").listening;
         log_field(line, "connection_threads")
             .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no connection_threads in {line:?}"))    }
+            .unwrap_or_else(|| panic!("no connection_threads in {line:?}"))
+    }
 
     /// SIGKILLs the proxy and waits for it.
     pub fn kill(&mut self) {
