@@ -119,12 +119,14 @@ mod tests {
             .output()
             .unwrap();
         let slots = String::from_utf8_lossy(&out.stdout);
-        let labels: Vec<&str> = slots
+        // Slots are listed by slot id, not in the order the tokens were made.
+        let mut labels: Vec<&str> = slots
             .lines()
             .filter_map(|l| l.trim().strip_prefix("Label:"))
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
+        labels.sort_unstable();
         assert_eq!(labels, ["one", "two"], "{slots}");
         let pin = hsm.pin_file("two");
         assert_eq!(std::fs::read_to_string(&pin).unwrap(), "2222\n");
