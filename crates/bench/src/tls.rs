@@ -1,5 +1,5 @@
-//! HTTPS for the XKS suites: a per-run CA and `localhost` certificate (rcgen), the client's
-//! rustls settings trusting only that CA, and the HTTPS floor server.
+//! HTTPS for the XKS suites: a per-run CA and `localhost` certificate (the workspace's test
+//! PKI), the client's rustls settings trusting only that CA, and the HTTPS floor server.
 //!
 //! The HTTPS floor (`strongroom-bench tls-floor-server --cert F --key F`, a separate process
 //! like the HTTP floor) is a bare hyper HTTP/1.1 server behind tokio-rustls with the same TLS
@@ -21,10 +21,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::crypto::{aws_lc_rs as provider, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -40,49 +36,20 @@ pub struct Pki {
     pub key_file: PathBuf,
 }
 
-fn tls_err(what: &'static str) -> impl Fn(rcgen::Error) -> String {
-    move |e| format!("cannot make the {what}: {e}")
-}
-
-/// Makes a CA (ECDSA P-256) and a certificate for `localhost` / `127.0.0.1` in `dir`.
+/// Makes a CA (ECDSA P-256) and a certificate for `localhost` / `127.0.0.1` in `dir`, with the
+/// workspace's test PKI.
 pub fn make_pki(dir: &Path) -> Result<Pki, String> {
-    let now = time::OffsetDateTime::now_utc();
-    let ca_key = KeyPair::generate().map_err(tls_err("CA key"))?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(tls_err("CA"))?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.distinguished_name
-        .push(DnType::CommonName, "strongroom-bench CA");
-    ca.not_before = now - time::Duration::hours(1);
-    ca.not_after = now + time::Duration::days(2);
-    let ca_cert = ca.self_signed(&ca_key).map_err(tls_err("CA certificate"))?;
-    let issuer = Issuer::from_params(&ca, &ca_key);
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(tls_err("server certificate"))?;
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.not_before = now - time::Duration::hours(1);
-    leaf.not_after = now + time::Duration::days(2);
-    let key = KeyPair::generate().map_err(tls_err("server key"))?;
-    let cert = leaf
-        .signed_by(&key, &issuer)
-        .map_err(tls_err("server certificate"))?;
+    let ca = test_support::pki::Ca::new("strongroom-bench CA");
+    let leaf = ca.localhost();
     let pki = Pki {
-        ca_pem: ca_cert.pem(),
+        ca_pem: ca.pem().to_string(),
         ca_file: dir.join("ca.pem"),
         cert_file: dir.join("localhost.pem"),
         key_file: dir.join("localhost.key"),
     };
     write_private(&pki.ca_file, pki.ca_pem.as_bytes())?;
-    write_private(&pki.cert_file, cert.pem().as_bytes())?;
-    write_private(&pki.key_file, key.serialize_pem().as_bytes())?;
+    write_private(&pki.cert_file, leaf.cert_pem.as_bytes())?;
+    write_private(&pki.key_file, leaf.key_pem.as_bytes())?;
     Ok(pki)
 }
 
@@ -265,6 +232,21 @@ async fn answer(req: Request<Incoming>, body: Bytes) -> Result<Response<Full<Byt
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_run_pki_is_private_and_trusted_by_the_client() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pki = super::make_pki(dir.path()).unwrap();
+        for f in [&pki.ca_file, &pki.cert_file, &pki.key_file] {
+            let mode = std::fs::metadata(f).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", f.display());
+        }
+        let key = std::fs::read_to_string(&pki.key_file).unwrap();
+        assert!(key.contains("PRIVATE KEY"));
+        assert!(super::client(&pki.ca_pem).is_ok());
+        assert!(super::server_config(&pki.cert_file, &pki.key_file).is_ok());
+    }
+
     #[test]
     fn floor_body_is_the_size_of_a_1kib_encrypt_answer() {
         let b = super::floor_body();

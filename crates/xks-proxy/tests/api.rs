@@ -490,7 +490,7 @@ async fn get_and_other_methods_are_405() {
             assert_eq!(r.headers.get("allow").unwrap(), "POST");
         }
         // Signed or not.
-        let signer = Signer::new(AKID_1, SECRET_1);
+        let signer = Signer::xks(AKID_1, SECRET_1);
         let r = c.request("GET", path, Vec::new(), Some(&signer)).await;
         assert_eq!(r.status, 405);
     }
@@ -500,7 +500,7 @@ async fn get_and_other_methods_are_405() {
 async fn invalid_uri_paths_are_404() {
     let h = Harness::start(Setup::default()).await;
     let mut c = h.client().await;
-    let signer = Signer::new(AKID_1, SECRET_1);
+    let signer = Signer::xks(AKID_1, SECRET_1);
     for path in [
         "/",
         "/kms/xks/v1",
@@ -531,7 +531,7 @@ async fn http2_is_served_when_negotiated() {
         .post(
             "/kms/xks/v1/health",
             &health_body(),
-            &Signer::new(AKID_1, SECRET_1),
+            &Signer::xks(AKID_1, SECRET_1),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -599,7 +599,7 @@ async fn aws_test_client_health_checks_over_http2() {
     .await;
     let mut c = H2Client::connect(&h).await;
     let path = format!("/{PREFIX}/kms/xks/v1/health");
-    let good = Signer::new(AKID_1, SECRET_1);
+    let good = Signer::xks(AKID_1, SECRET_1);
     // Pretty-printed like the client's here-documents.
     let valid = r#"{
     "requestMetadata": {
@@ -621,11 +621,11 @@ async fn aws_test_client_health_checks_over_http2() {
     c.post(&path, empty_metadata.as_bytes(), &good)
         .await
         .assert_error(400, "ValidationException");
-    let bad_akid = Signer::new(&format!("Invalid{AKID_1}"), SECRET_1);
+    let bad_akid = Signer::xks(&format!("Invalid{AKID_1}"), SECRET_1);
     c.post(&path, valid.as_bytes(), &bad_akid)
         .await
         .assert_error(401, "AuthenticationFailedException");
-    let bad_secret = Signer::new(AKID_1, &format!("Invalid{SECRET_1}"));
+    let bad_secret = Signer::xks(AKID_1, &format!("Invalid{SECRET_1}"));
     c.post(&path, valid.as_bytes(), &bad_secret)
         .await
         .assert_error(401, "AuthenticationFailedException");

@@ -21,28 +21,28 @@ async fn unsigned_and_badly_signed_requests_are_refused() {
     let ten_minutes = Duration::from_secs(600);
     let cases: Vec<(&str, Option<Signer>)> = vec![
         ("unsigned", None),
-        ("wrong secret", Some(Signer::new(AKID_1, SECRET_2))),
-        ("unknown access key", Some(Signer::new(AKID_3, SECRET_3))),
+        ("wrong secret", Some(Signer::xks(AKID_1, SECRET_2))),
+        ("unknown access key", Some(Signer::xks(AKID_3, SECRET_3))),
         (
             "expired",
-            Some(Signer::new(AKID_1, SECRET_1).at(SystemTime::now() - ten_minutes)),
+            Some(Signer::xks(AKID_1, SECRET_1).at(SystemTime::now() - ten_minutes)),
         ),
         (
             "from the future",
-            Some(Signer::new(AKID_1, SECRET_1).at(SystemTime::now() + ten_minutes)),
+            Some(Signer::xks(AKID_1, SECRET_1).at(SystemTime::now() + ten_minutes)),
         ),
         (
             "other region",
             Some(Signer {
                 region: "eu-west-1".into(),
-                ..Signer::new(AKID_1, SECRET_1)
+                ..Signer::xks(AKID_1, SECRET_1)
             }),
         ),
         (
             "other service",
             Some(Signer {
-                service: "kms".into(),
-                ..Signer::new(AKID_1, SECRET_1)
+                service: Service::Kms,
+                ..Signer::xks(AKID_1, SECRET_1)
             }),
         ),
     ];
@@ -62,7 +62,7 @@ async fn unsigned_and_badly_signed_requests_are_refused() {
         .await;
     r.assert_error(401, "AuthenticationFailedException");
     // A body changed after signing.
-    let headers = Signer::new(AKID_1, SECRET_1).sign(
+    let headers = Signer::xks(AKID_1, SECRET_1).sign(
         "POST",
         &h.host(),
         path,
@@ -80,7 +80,7 @@ async fn unsigned_and_badly_signed_requests_are_refused() {
             "POST",
             path,
             body,
-            Some(&Signer::new(AKID_1, SECRET_1).at(SystemTime::now() - Duration::from_secs(200))),
+            Some(&Signer::xks(AKID_1, SECRET_1).at(SystemTime::now() - Duration::from_secs(200))),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -92,48 +92,15 @@ async fn send_with_headers(
     headers: &[(String, String)],
     body: Vec<u8>,
 ) -> Resp {
-    use http_body_util::BodyExt;
-    let tcp = tokio::net::TcpStream::connect(h.addr()).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(h.client_config())
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+    let tls = test_support::http::Tls {
+        config: h.client_config(),
+        server_name: "localhost".to_string(),
+    };
+    let mut conn =
+        test_support::http::Connection::open(&h.addr().to_string(), &h.host(), Some(&tls))
             .await
             .unwrap();
-    tokio::spawn(conn);
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("host", h.host());
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    let resp = sender
-        .send_request(
-            req.body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    conn.send("POST", path, headers, body).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,14 +114,14 @@ async fn two_credential_sets_work_at_once() {
     .await;
     let mut api = h.api("").await;
     assert_eq!(api.metadata("key-1").await.status, 200);
-    api.signer = Signer::new(AKID_2, SECRET_2);
+    api.signer = Signer::xks(AKID_2, SECRET_2);
     assert_eq!(api.metadata("key-1").await.status, 200);
     // On the same keep-alive connection, alternating.
     for i in 0..6 {
         api.signer = if i % 2 == 0 {
-            Signer::new(AKID_1, SECRET_1)
+            Signer::xks(AKID_1, SECRET_1)
         } else {
-            Signer::new(AKID_2, SECRET_2)
+            Signer::xks(AKID_2, SECRET_2)
         };
         assert_eq!(api.health().await.status, 200);
     }
@@ -184,7 +151,7 @@ async fn credential_rotation_by_reload() {
     .await;
     let mut old = h.api("").await;
     let mut new = h.api("").await;
-    new.signer = Signer::new(AKID_2, SECRET_2);
+    new.signer = Signer::xks(AKID_2, SECRET_2);
     assert_eq!(old.metadata("key-1").await.status, 200);
     new.metadata("key-1")
         .await
@@ -234,7 +201,7 @@ async fn sighup_reloads_credentials() {
     })
     .await;
     let mut api = h.api("").await;
-    api.signer = Signer::new(AKID_3, SECRET_3);
+    api.signer = Signer::xks(AKID_3, SECRET_3);
     api.metadata("key-1")
         .await
         .assert_error(401, "AuthenticationFailedException");
@@ -274,7 +241,7 @@ async fn prefixes_are_isolated_tenants() {
     .await;
     let mut api_a = h.api("tenant-a").await;
     let mut api_b = h.api("keystores/tenant_b").await;
-    api_b.signer = Signer::new(AKID_2, SECRET_2);
+    api_b.signer = Signer::xks(AKID_2, SECRET_2);
     assert_eq!(api_a.metadata("a-key").await.status, 200);
     assert_eq!(api_b.metadata("b-key").await.status, 200);
     // Each tenant sees only its keys.
@@ -287,19 +254,19 @@ async fn prefixes_are_isolated_tenants() {
         .await
         .assert_error(404, "KeyNotFoundException");
     // And accepts only its credentials.
-    api_a.signer = Signer::new(AKID_2, SECRET_2);
+    api_a.signer = Signer::xks(AKID_2, SECRET_2);
     api_a
         .metadata("a-key")
         .await
         .assert_error(401, "AuthenticationFailedException");
-    api_b.signer = Signer::new(AKID_1, SECRET_1);
+    api_b.signer = Signer::xks(AKID_1, SECRET_1);
     api_b
         .metadata("b-key")
         .await
         .assert_error(401, "AuthenticationFailedException");
     // Health names each tenant's own keystore.
-    api_a.signer = Signer::new(AKID_1, SECRET_1);
-    api_b.signer = Signer::new(AKID_2, SECRET_2);
+    api_a.signer = Signer::xks(AKID_1, SECRET_1);
+    api_b.signer = Signer::xks(AKID_2, SECRET_2);
     assert_eq!(
         api_a.health().await.ok()["ekmFleetDetails"][0]["id"],
         "tenant-a.keystore"
@@ -421,7 +388,7 @@ async fn tls12_health(h: &Harness, suite: rustls::SupportedCipherSuite) -> u16 {
         "POST",
         "/kms/xks/v1/health",
         health_body(),
-        Some(&Signer::new(AKID_1, SECRET_1)),
+        Some(&Signer::xks(AKID_1, SECRET_1)),
     )
     .await
     .status
@@ -448,7 +415,7 @@ async fn mtls_request(h: &Harness, identity: Option<&ClientIdentity>) -> Result<
         "POST",
         "/kms/xks/v1/health",
         health_body(),
-        Some(&Signer::new(AKID_1, SECRET_1)),
+        Some(&Signer::xks(AKID_1, SECRET_1)),
     )
     .await
 }
@@ -488,7 +455,7 @@ async fn metadata_trusting(h: &Harness, pki: &Pki) -> Result<Resp, String> {
         "POST",
         "/kms/xks/v1/keys/key-1/metadata",
         body,
-        Some(&Signer::new(AKID_1, SECRET_1)),
+        Some(&Signer::xks(AKID_1, SECRET_1)),
     )
     .await
 }
@@ -501,8 +468,8 @@ async fn reload_replaces_the_server_certificate() {
 
     // The certificate is renewed under another CA: new connections get the new one.
     let renewed = Pki::new("renewed");
-    write_private(h.dir.path().join("server.pem"), &renewed.server_cert_pem);
-    write_private(h.dir.path().join("server.key"), &renewed.server_key_pem);
+    write_private(h.dir.path().join("server.pem"), &renewed.server.cert_pem);
+    write_private(h.dir.path().join("server.key"), &renewed.server.key_pem);
     h.proxy.reload().unwrap();
     assert_eq!(metadata_trusting(&h, &renewed).await.unwrap().status, 200);
     let refused = metadata_trusting(&h, &h.pki).await;
@@ -517,8 +484,8 @@ async fn reload_replaces_the_server_certificate() {
     // A broken certificate or a key that does not match is refused; the renewed one stays.
     write_private(h.dir.path().join("server.pem"), "not a certificate");
     assert!(h.proxy.reload().is_err());
-    write_private(h.dir.path().join("server.pem"), &renewed.server_cert_pem);
-    write_private(h.dir.path().join("server.key"), &h.pki.server_key_pem);
+    write_private(h.dir.path().join("server.pem"), &renewed.server.cert_pem);
+    write_private(h.dir.path().join("server.key"), &h.pki.server.key_pem);
     assert!(h.proxy.reload().is_err());
     assert_eq!(metadata_trusting(&h, &renewed).await.unwrap().status, 200);
 }

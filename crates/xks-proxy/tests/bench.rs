@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::json;
 
 use common::*;
@@ -56,7 +55,7 @@ fn encrypt_1k_throughput() {
     let path = "/kms/xks/v1/keys/key-1/encrypt";
     // Signed once: a signature stays valid within the clock skew, and the load generator's
     // signing cost is not the proxy's.
-    let headers = Signer::new(AKID_1, SECRET_1).sign(
+    let headers = Signer::xks(AKID_1, SECRET_1).sign(
         "POST",
         &h.host(),
         path,
@@ -75,34 +74,10 @@ fn encrypt_1k_throughput() {
             let host = h.host();
             let cfg = h.client_config();
             tasks.push(tokio::spawn(async move {
-                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-                tcp.set_nodelay(true).unwrap();
-                let tls = tokio_rustls::TlsConnector::from(cfg)
-                    .connect(
-                        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-                        tcp,
-                    )
-                    .await
-                    .unwrap();
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
+                let mut c = Client::connect(addr, host, Some(cfg)).await.unwrap();
                 while Instant::now() < deadline {
-                    let mut req = http::Request::builder()
-                        .method("POST")
-                        .uri(path)
-                        .header("host", &host);
-                    for (k, v) in &headers {
-                        req = req.header(k, v);
-                    }
-                    let resp = sender
-                        .send_request(req.body(Full::new(body.clone())).unwrap())
-                        .await
-                        .unwrap();
-                    assert_eq!(resp.status(), 200);
-                    resp.into_body().collect().await.unwrap();
+                    let resp = c.send("POST", path, &headers, body.clone()).await.unwrap();
+                    assert_eq!(resp.status, 200);
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }));

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -46,17 +45,10 @@ async fn proxy(overrides: &str) -> Harness {
     .await
 }
 
-/// A TLS connection to the proxy offering `alpn`.
+/// A TLS connection to the proxy offering `alpn`. A raw stream on purpose: these tests send
+/// what no HTTP client would (heads and bodies trickled, never finished).
 async fn tls(h: &Harness, alpn: &[u8]) -> TlsStream<TcpStream> {
-    let mut cfg = (*h.client_config()).clone();
-    cfg.alpn_protocols = vec![alpn.to_vec()];
-    let tcp = TcpStream::connect(h.addr()).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-            tcp,
-        )
+    test_support::http::connect_tls(&h.addr().to_string(), &tls_offering(h, alpn))
         .await
         .unwrap()
 }
@@ -214,7 +206,7 @@ async fn h2(h: &Harness) -> (h2::client::SendRequest<Bytes>, tokio::task::JoinHa
 
 /// A signed HTTP/2 request head for `path` whose body will be `body`.
 fn signed_h2(h: &Harness, method: &str, path: &str, body: &[u8]) -> http::Request<()> {
-    let headers = Signer::new(AKID_1, SECRET_1).sign(
+    let headers = Signer::xks(AKID_1, SECRET_1).sign(
         method,
         &h.host(),
         path,
@@ -300,14 +292,9 @@ async fn kept(h: &Harness, source: &str) -> Option<TlsStream<TcpStream>> {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
     let tcp = socket.connect(h.addr()).await.unwrap();
-    let mut cfg = (*h.client_config()).clone();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     let tls = tokio::time::timeout(
         Duration::from_secs(2),
-        tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-            tcp,
-        ),
+        test_support::http::handshake(tcp, &tls_offering(h, b"http/1.1")),
     )
     .await
     .expect("the handshake neither completes nor fails");

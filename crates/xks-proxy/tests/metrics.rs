@@ -5,24 +5,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-
 use common::*;
 
 fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (
-        head.split(' ').nth(1).unwrap().parse().unwrap(),
-        body.to_owned(),
-    )
+    let r = test_support::http::request_blocking(&addr.to_string(), None, "GET", path, &[], b"")
+        .unwrap();
+    (r.status, r.text())
 }
 
 /// The value of the sample of `name` whose labels include all of `labels`.

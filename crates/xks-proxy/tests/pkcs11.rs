@@ -705,7 +705,7 @@ fn token_is_chosen_by_label() {
 fn wrong_pin_is_a_clear_error() {
     let hsm = Hsm::single();
     let mut cfg = hsm.config(TOKEN);
-    let pin_file = hsm.dir.path().join("wrong-pin");
+    let pin_file = hsm.dir().join("wrong-pin");
     std::fs::write(&pin_file, "987654\n").unwrap();
     cfg.pin_file = Some(pin_file);
     let err = Pkcs11Backend::open(&cfg).unwrap_err();
@@ -948,8 +948,8 @@ fn unavailable_token_recovers_with_rate_limited_reinit() {
     let s = b.encrypt("k", b"data", b"").unwrap();
     assert_eq!(b.health().health_status, "ACTIVE");
 
-    let tokens = hsm.dir.path().join("tokens");
-    let hidden = hsm.dir.path().join("tokens-away");
+    let tokens = hsm.dir().join("tokens");
+    let hidden = hsm.dir().join("tokens-away");
     hsm.raw().finalize().unwrap();
     std::fs::rename(&tokens, &hidden).unwrap();
 
@@ -995,8 +995,8 @@ fn token_files_gone_is_unavailable_and_recovers_without_restart() {
     b.create_key("k").unwrap();
     let s = b.encrypt("k", b"data", b"").unwrap();
 
-    let tokens = hsm.dir.path().join("tokens");
-    let hidden = hsm.dir.path().join("tokens-away");
+    let tokens = hsm.dir().join("tokens");
+    let hidden = hsm.dir().join("tokens-away");
     std::fs::rename(&tokens, &hidden).unwrap();
     // Past the attribute cache: the key is looked for in the token again.
     time.advance(ATTR_CACHE_TTL);
@@ -1040,8 +1040,8 @@ fn reinit_by_one_backend_is_safe_for_another_on_the_same_module() {
 
     // Make `a` re-initialize the library: finalized under it while its tokens are away, so
     // its reconnect fails; then the tokens come back and its next attempt re-initializes.
-    let tokens = hsm.dir.path().join("tokens");
-    let hidden = hsm.dir.path().join("tokens-away");
+    let tokens = hsm.dir().join("tokens");
+    let hidden = hsm.dir().join("tokens-away");
     hsm.raw().finalize().unwrap();
     std::fs::rename(&tokens, &hidden).unwrap();
     assert_eq!(a.health().health_status, "UNAVAILABLE");

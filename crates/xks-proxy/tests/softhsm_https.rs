@@ -40,8 +40,8 @@ async fn start(hsm: &Hsm) -> Harness {
     tenant.credentials = vec![(AKID_1, SECRET_1), (AKID_2, SECRET_2)];
     tenant.backend = Some(format!(
         "{{ type = \"pkcs11\", module = \"{}\", token_label = \"{TOKEN}\", pin_file = \"{}\" }}",
-        hsm.module.display(),
-        hsm.dir.path().join(format!("pin-{TOKEN}")).display()
+        hsm.module().display(),
+        hsm.dir().join(format!("pin-{TOKEN}")).display()
     ));
     Harness::start(Setup {
         tenants: vec![tenant],
@@ -99,14 +99,14 @@ async fn every_operation_and_error_with_softhsm() {
 
     // The second credential set works at once; bad and expired signatures do not.
     let mut second = h.api(PREFIX).await;
-    second.signer = Signer::new(AKID_2, SECRET_2);
+    second.signer = Signer::xks(AKID_2, SECRET_2);
     assert_eq!(second.decrypt("key-1", &body).await.status, 200);
     let ten_minutes = Duration::from_secs(600);
     for (what, signer) in [
-        ("wrong secret", Signer::new(AKID_1, SECRET_2)),
+        ("wrong secret", Signer::xks(AKID_1, SECRET_2)),
         (
             "expired",
-            Signer::new(AKID_1, SECRET_1).at(SystemTime::now() - ten_minutes),
+            Signer::xks(AKID_1, SECRET_1).at(SystemTime::now() - ten_minutes),
         ),
     ] {
         second.signer = signer;
@@ -155,8 +155,8 @@ async fn health_tells_the_truth_while_the_token_is_gone() {
     let body = Api::decrypt_body(&enc, None);
 
     // The library is torn down under the proxy and the token's files are gone.
-    let tokens = hsm.dir.path().join("tokens");
-    let away = hsm.dir.path().join("tokens-away");
+    let tokens = hsm.dir().join("tokens");
+    let away = hsm.dir().join("tokens-away");
     hsm.raw().finalize().unwrap();
     std::fs::rename(&tokens, &away).unwrap();
 

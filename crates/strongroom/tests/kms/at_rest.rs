@@ -169,24 +169,13 @@ fn serve_init_and_dev_keep_the_data_private() {
 
     // dev, with a kept data directory: its database and files once it is up.
     let dev_dir = parent.path().join("dev");
-    let mut child = Command::new(bin())
-        .args(["dev", "--port", "0", "--no-demo-store", "--data-dir"])
-        .arg(&dev_dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start dev");
-    {
-        use std::io::BufRead;
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        assert!(
-            lines.any(|l| l.is_ok_and(|l| l.starts_with("export AWS_REGION="))),
-            "dev printed its exports"
-        );
-    }
+    let mut options = test_support::process::DevOptions::new(&dev_dir);
+    options.demo_store = false;
+    let dev = test_support::process::Dev::start(
+        Path::new(bin()),
+        &options,
+        &test_support::process::LogLines::default(),
+    );
     let dev_data = dev_dir.join("data");
     let checked = [
         (dev_data.clone(), 0o700),
@@ -194,8 +183,7 @@ fn serve_init_and_dev_keep_the_data_private() {
         (dev_dir.join("root.key"), 0o600),
         (dev_dir.join("strongroom.toml"), 0o600),
     ];
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(dev);
     for (p, m) in checked {
         assert_eq!(mode(&p), m, "{}", p.display());
     }

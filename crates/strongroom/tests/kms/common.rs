@@ -1,13 +1,12 @@
-//! The harness: a real `strongroom dev` process per test, an `aws-sdk-kms` client for it, and a
-//! tiny HTTP/1.1 client (signed with the independent `aws-sigv4` crate, or not at all) for the
-//! requests the SDK will not send.
+//! The KMS tests' harness: a real `strongroom dev` (or `serve`) process per test, an
+//! `aws-sdk-kms` client for it, and raw requests for what the SDK will not send (signed with the
+//! independent `aws-sigv4` crate, or not at all). Processes, signer and HTTP client come from the
+//! test-support crate; what is KMS's is here: exports, principals, configurations, and the check,
+//! when a test's KMS stops, that no secret reached its audit files or its log.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -15,6 +14,11 @@ use aws_credential_types::Credentials;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::Client;
+pub use test_support::http::Response as RawResponse;
+pub use test_support::process::{log_field, strip_scheme, LogLines};
+use test_support::process::{Dev, DevOptions, Serve, Signal};
+pub use test_support::sigv4::{kms_json_headers as json_headers, Signer};
+pub use test_support::write_private;
 
 /// What `strongroom dev` printed: where it listens and how to sign in.
 #[derive(Debug, Clone)]
@@ -32,20 +36,6 @@ pub struct Exports {
     pub metrics_url: Option<String>,
     /// The audit file being written (`STRONGROOM_AUDIT_LOG`).
     pub audit_log: PathBuf,
-}
-
-/// A running `strongroom` process, SIGKILLed on drop.
-struct Process {
-    child: Child,
-    // Kept open so the server never writes into a closed pipe.
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Refused requests are logged at info; keep test output to warnings and worse.
@@ -116,10 +106,17 @@ fn spawn_dev(
     log_filter: &str,
     log: &LogLines,
     cluster: Option<&DevCluster>,
-) -> (Process, Exports) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+) -> (Dev, Exports) {
+    let mut options = DevOptions::new(data_dir)
+        // Tests move the KMS's clock by writing this file (Kms::advance_clock), and its jobs
+        // run often so that what they do shows quickly.
+        .arg("--clock-offset-file")
+        .arg(data_dir.join(CLOCK_OFFSET_FILE))
+        .arg("--job-interval-ms")
+        .arg("100");
+    options.log_filter = log_filter.to_string();
     if let Some(c) = cluster {
-        cmd.arg("dev")
+        options = options
             .arg("--postgres")
             .arg(&c.url)
             .arg("--postgres-schema")
@@ -127,161 +124,45 @@ fn spawn_dev(
             .arg("--nodes")
             .arg(c.nodes.to_string());
         if c.strict {
-            cmd.arg("--strict-consistency");
-        }
-    } else {
-        cmd.arg("dev");
-    }
-    let mut child = cmd
-        .arg("--port")
-        .arg("0")
-        .arg("--data-dir")
-        .arg(data_dir)
-        // Tests move the KMS's clock by writing this file (Kms::advance_clock), and its jobs
-        // run often so that what they do shows quickly.
-        .arg("--clock-offset-file")
-        .arg(data_dir.join(CLOCK_OFFSET_FILE))
-        .arg("--job-interval-ms")
-        .arg("100")
-        .env("RUST_LOG", log_filter)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start strongroom");
-    let pid = child.id();
-    log.follow(
-        child.stderr.take().expect("stderr is piped"),
-        format!("strongroom {pid}"),
-    );
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let mut vars = std::collections::HashMap::new();
-    // Readiness: the exports are printed once the listener is bound; AWS_REGION comes last.
-    loop {
-        let mut line = String::new();
-        let n = stdout.read_line(&mut line).expect("read strongroom stdout");
-        if n == 0 {
-            let status = child.wait().expect("wait for strongroom");
-            panic!("strongroom exited before printing its exports: {status}");
-        }
-        if let Some(rest) = line.trim().strip_prefix("export ") {
-            if let Some((k, v)) = rest.split_once('=') {
-                vars.insert(k.to_string(), v.to_string());
-                if k == "AWS_REGION" {
-                    break;
-                }
-            }
+            options = options.arg("--strict-consistency");
         }
     }
-    let get = |k: &str| {
-        vars.get(k)
-            .cloned()
-            .unwrap_or_else(|| panic!("strongroom did not print {k}"))
-    };
-    let endpoint = get("AWS_ENDPOINT_URL");
-    let addr = endpoint
-        .strip_prefix("http://")
-        .expect("endpoint is http://")
-        .to_string();
-    let node_endpoints = vars
-        .get("STRONGROOM_NODE_ENDPOINTS")
-        .map(|v| v.split(',').map(String::from).collect())
-        .unwrap_or_else(|| vec![endpoint.clone()]);
-    let exports = Exports {
-        endpoint,
-        addr,
-        access_key_id: get("AWS_ACCESS_KEY_ID"),
-        secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
-        region: get("AWS_REGION"),
-        node_endpoints,
-        metrics_url: vars.get("STRONGROOM_METRICS_URL").cloned(),
-        audit_log: PathBuf::from(get("STRONGROOM_AUDIT_LOG")),
-    };
-    assert_eq!(get("AWS_DEFAULT_REGION"), exports.region);
-    (
-        Process {
-            child,
-            _stdout: stdout,
-        },
-        exports,
-    )
+    let dev = Dev::start(Path::new(bin()), &options, log);
+    let exports = Exports::of(&dev);
+    (dev, exports)
 }
 
-/// Lines of a process's stderr (across restarts), ANSI colours removed.
-#[derive(Clone, Default)]
-pub struct LogLines {
-    inner: Arc<(Mutex<Vec<String>>, Condvar)>,
-}
-
-impl LogLines {
-    /// Reads `stream` line by line on a thread of its own, echoing each line (tagged) to the
-    /// test's output.
-    pub fn follow(&self, stream: impl std::io::Read + Send + 'static, tag: String) {
-        let me = self.clone();
-        let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                let line = ansi.replace_all(&line, "").into_owned();
-                eprintln!("[{tag}] {line}");
-                let (lines, cv) = &*me.inner;
-                lines.lock().expect("log lock").push(line);
-                cv.notify_all();
-            }
-        });
-    }
-
-    /// How many lines were read so far.
-    pub fn len(&self) -> usize {
-        self.inner.0.lock().expect("log lock").len()
-    }
-
-    /// All lines read so far.
-    pub fn lines(&self) -> Vec<String> {
-        self.inner.0.lock().expect("log lock").clone()
-    }
-
-    /// Waits (at most `timeout`) for a line from index `from` on satisfying `pred`.
-    pub fn wait_for(
-        &self,
-        from: usize,
-        timeout: Duration,
-        what: &str,
-        pred: impl Fn(&str) -> bool,
-    ) -> String {
-        let deadline = Instant::now() + timeout;
-        let (lines, cv) = &*self.inner;
-        let mut guard = lines.lock().expect("log lock");
-        loop {
-            if let Some(l) = guard.iter().skip(from).find(|l| pred(l)) {
-                return l.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "no log line {what} within {timeout:?}; lines: {:#?}",
-                &guard[from.min(guard.len())..]
-            );
-            guard = cv.wait_timeout(guard, left).expect("log lock").0;
-        }
+impl Exports {
+    /// What `dev` printed.
+    pub fn of(dev: &Dev) -> Exports {
+        let endpoint = dev.export("AWS_ENDPOINT_URL").to_string();
+        let addr = endpoint
+            .strip_prefix("http://")
+            .expect("endpoint is http://")
+            .to_string();
+        let node_endpoints = dev
+            .exports
+            .get("STRONGROOM_NODE_ENDPOINTS")
+            .map(|v| v.split(',').map(String::from).collect())
+            .unwrap_or_else(|| vec![endpoint.clone()]);
+        let exports = Exports {
+            endpoint,
+            addr,
+            access_key_id: dev.export("AWS_ACCESS_KEY_ID").to_string(),
+            secret_access_key: dev.export("AWS_SECRET_ACCESS_KEY").to_string(),
+            region: dev.export("AWS_REGION").to_string(),
+            node_endpoints,
+            metrics_url: dev.exports.get("STRONGROOM_METRICS_URL").cloned(),
+            audit_log: PathBuf::from(dev.export("STRONGROOM_AUDIT_LOG")),
+        };
+        assert_eq!(dev.export("AWS_DEFAULT_REGION"), exports.region);
+        exports
     }
 }
 
-/// The value of `name=...` in a log line (quoted or bare).
-pub fn log_field(line: &str, name: &str) -> Option<String> {
-    let re = regex::Regex::new(&format!(r#"(?:^|\s){name}=(?:"([^"]*)"|(\S+))"#)).expect("regex");
-    re.captures(line)
-        .and_then(|c| c.get(1).or_else(|| c.get(2)))
-        .map(|m| m.as_str().to_string())
-}
-
-/// `HOST:PORT` of `http://HOST:PORT` or `https://HOST:PORT`.
-pub fn strip_scheme(endpoint: &str) -> &str {
-    endpoint
-        .strip_prefix("https://")
-        .or_else(|| endpoint.strip_prefix("http://"))
-        .unwrap_or(endpoint)
+/// The `strongroom` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_strongroom")
 }
 
 /// A client for an HTTPS endpoint whose certificate chains to `ca_pem` (and nothing else).
@@ -579,7 +460,7 @@ impl Drop for Kms {
 /// One test's KMS: a data directory, the server on it and a client.
 pub struct Kms {
     // Declared first so the process is gone before the directory is removed.
-    process: Option<Process>,
+    process: Option<Dev>,
     dir: tempfile::TempDir,
     pub exports: Exports,
     pub client: Client,
@@ -682,9 +563,8 @@ impl Kms {
     /// `kill -9` the server (no chance to flush anything) and start it again on the same data
     /// directory; the client is rebuilt for the new port.
     pub async fn kill_and_restart(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.child.kill().expect("SIGKILL strongroom");
-            let status = p.child.wait().expect("wait for strongroom");
+        if let Some(p) = self.process.take() {
+            let status = p.process.kill();
             assert!(!status.success(), "strongroom was killed: {status}");
         }
         let (process, exports) = spawn_dev(
@@ -746,239 +626,35 @@ impl Kms {
 
     /// A signed raw request for `target` (`TrentService.X`) with this server's credentials.
     pub fn signed(&self, target: &str, body: &[u8]) -> RawResponse {
-        let s = self.signer();
-        let headers = s.sign(&self.exports.addr, target, body);
+        let headers = self.signer().sign_kms(&self.exports.addr, target, body);
         raw_request(&self.exports.addr, &headers, body)
     }
 
-    /// Signing parameters for this server's credentials, now.
+    /// A signer with this server's credentials, signing at the time of each request.
     pub fn signer(&self) -> Signer {
-        Signer {
-            access_key_id: self.exports.access_key_id.clone(),
-            secret: self.exports.secret_access_key.clone(),
-            region: self.exports.region.clone(),
-            time: SystemTime::now(),
-        }
+        Signer::kms(
+            &self.exports.access_key_id,
+            &self.exports.secret_access_key,
+            &self.exports.region,
+        )
     }
 
-    /// Sends exactly these headers (plus Host, Content-Length and Connection) and body.
+    /// Sends exactly these headers (plus Host and Content-Length) and body.
     pub fn raw(&self, headers: &[(String, String)], body: &[u8]) -> RawResponse {
         raw_request(&self.exports.addr, headers, body)
     }
 }
 
-/// Who signs a raw request, for which region, at what time.
-#[derive(Debug, Clone)]
-pub struct Signer {
-    pub access_key_id: String,
-    pub secret: String,
-    pub region: String,
-    pub time: SystemTime,
+/// A signer for `p` in us-east-1, signing at the time of each request.
+pub fn signer_for(p: &PrincipalSpec) -> Signer {
+    Signer::kms(&p.access_key_id, &p.secret, "us-east-1")
 }
 
-impl Signer {
-    /// The headers of a request to `target` signed over `host`, `content-type` and
-    /// `x-amz-target`, as the SDK signs them: theirs plus `authorization` and `x-amz-date`.
-    pub fn sign(&self, host: &str, target: &str, body: &[u8]) -> Vec<(String, String)> {
-        self.sign_headers(host, json_headers(target), body, None)
-    }
-
-    /// `headers` signed (with `host`, `x-amz-date` and, given a session token,
-    /// `x-amz-security-token`), followed by the headers the signature adds.
-    pub fn sign_headers(
-        &self,
-        host: &str,
-        mut headers: Vec<(String, String)>,
-        body: &[u8],
-        session_token: Option<&str>,
-    ) -> Vec<(String, String)> {
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-        use aws_sigv4::sign::v4;
-        let identity = Credentials::new(
-            self.access_key_id.clone(),
-            self.secret.clone(),
-            session_token.map(String::from),
-            None,
-            "test",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("kms")
-            .time(self.time)
-            .settings(SigningSettings::default())
-            .build()
-            .expect("signing params")
-            .into();
-        let uri = format!("http://{host}/");
-        let signable = SignableRequest::new(
-            "POST",
-            &uri,
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .expect("signable request");
-        let (instructions, _signature) = sign(signable, &params).expect("sign").into_parts();
-        let (signed, _params) = instructions.into_parts();
-        for h in signed {
-            headers.push((h.name().to_string(), h.value().to_string()));
-        }
-        headers
-    }
-}
-
-/// `Content-Type` and `X-Amz-Target` of an AWS JSON 1.1 request to `target`.
-pub fn json_headers(target: &str) -> Vec<(String, String)> {
-    vec![
-        (
-            "content-type".to_string(),
-            "application/x-amz-json-1.1".to_string(),
-        ),
-        ("x-amz-target".to_string(), target.to_string()),
-    ]
-}
-
-/// A response read off the wire.
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl RawResponse {
-    /// The first header of this name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "response body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// `__type` of an error body.
-    pub fn error_type(&self) -> String {
-        self.json()["__type"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no __type in {:?}", String::from_utf8_lossy(&self.body)))
-            .to_string()
-    }
-
-    /// `message` of an error body (AWS leaves it out for some errors: then empty).
-    pub fn message(&self) -> String {
-        self.json()["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// Asserts this is an AWS JSON error response of the given status and type, returns its message.
-    #[track_caller]
-    pub fn expect_error(&self, status: u16, error_type: &str) -> String {
-        assert_eq!(
-            (self.status, self.error_type().as_str()),
-            (status, error_type),
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        let v = self.json();
-        let obj = v.as_object().expect("error body is a JSON object");
-        assert!(
-            obj.keys().all(|k| k == "__type" || k == "message"),
-            "error body has only __type and message: {v}"
-        );
-        assert!(
-            self.header("x-amzn-RequestId")
-                .is_some_and(|v| !v.is_empty()),
-            "x-amzn-RequestId on every response: {:?}",
-            self.headers
-        );
-        self.message()
-    }
-}
-
-/// One HTTP/1.1 POST / over a fresh connection (closed after the response).
+/// One `POST /` over a fresh connection to `addr` (plain HTTP) with exactly these headers (plus
+/// `host` and `content-length`) and body.
 pub fn raw_request(addr: &str, headers: &[(String, String)], body: &[u8]) -> RawResponse {
-    let mut stream = TcpStream::connect(addr).expect("connect to strongroom");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    let mut req = format!("POST / HTTP/1.1\r\nhost: {addr}\r\n");
-    for (k, v) in headers {
-        if k.eq_ignore_ascii_case("host") {
-            continue;
-        }
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    ));
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
-    stream.write_all(&bytes).expect("send request");
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).expect("read response");
-    parse_response(&buf)
-}
-
-fn parse_response(buf: &[u8]) -> RawResponse {
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(buf)));
-    let head = std::str::from_utf8(&buf[..end]).expect("ASCII headers");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("status line");
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut body = buf[end + 4..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    if chunked {
-        body = dechunk(&body);
-    }
-    RawResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size_text = std::str::from_utf8(&data[..eol]).expect("chunk size");
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .expect("hex chunk size");
-        if size == 0 {
-            return out;
-        }
-        let start = eol + 2;
-        out.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
-    }
+    test_support::http::request_blocking(addr, None, "POST", "/", headers, body)
+        .unwrap_or_else(|e| panic!("POST / to {addr}: {e}"))
 }
 
 /// The `__type` of an SDK error (`ValidationException`, ...), or a description of a non-service
@@ -1167,9 +843,12 @@ pub fn render_config(principals: &[PrincipalSpec]) -> String {
 /// A `strongroom serve --config FILE` process on a fresh directory, SIGKILLed on drop.
 pub struct Served {
     // Declared first so the process is gone before the directory is removed.
-    process: Option<Process>,
+    process: Option<Serve>,
     dir: tempfile::TempDir,
-    log: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    /// The server's stderr, across restarts.
+    log: LogLines,
+    /// The first line of `log` that [`Served::wait_for_log`] has not passed.
+    log_cursor: std::sync::Mutex<usize>,
     /// The server's process id (for signals).
     pub pid: u32,
     /// `http://127.0.0.1:PORT`.
@@ -1249,51 +928,30 @@ impl Served {
         log_filter: &str,
         env: Vec<(String, String)>,
     ) -> Served {
-        let config_path = dir.path().join("strongroom.toml");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", log_filter)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start strongroom serve");
-        let pid = child.id();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("[strongroom {pid}] {line}");
-                // When the test is gone, keep draining so the server never blocks on stderr.
-                let _ = tx.send(line);
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let endpoint = loop {
-            let mut line = String::new();
-            let n = stdout.read_line(&mut line).expect("read strongroom stdout");
-            if n == 0 {
-                let status = child.wait().expect("wait for strongroom");
-                panic!("strongroom serve exited before it listened: {status}");
-            }
-            if let Some(addr) = line.trim().strip_prefix("strongroom: KMS listening on ") {
-                break addr.to_string();
-            }
-        };
+        Served::spawn_logging(dir, log_filter, env, LogLines::default())
+    }
+
+    fn spawn_logging(
+        dir: tempfile::TempDir,
+        log_filter: &str,
+        env: Vec<(String, String)>,
+        log: LogLines,
+    ) -> Served {
+        let from = log.len();
+        let serve = Serve::start(
+            Path::new(bin()),
+            &dir.path().join("strongroom.toml"),
+            log_filter,
+            &env,
+            &log,
+        );
         Served {
-            process: Some(Process {
-                child,
-                _stdout: stdout,
-            }),
+            pid: serve.process.pid(),
+            endpoint: serve.endpoint.clone(),
+            process: Some(serve),
             dir,
-            log: std::sync::Mutex::new(rx),
-            pid,
-            endpoint,
+            log,
+            log_cursor: std::sync::Mutex::new(from),
             env,
         }
     }
@@ -1301,33 +959,17 @@ impl Served {
     /// Stops the server as an operator would (SIGTERM, waiting up to 10 s for it to exit) and
     /// starts it again on the same directory and configuration, logging at `log_filter`.
     pub fn restart(mut self, log_filter: &str) -> Served {
-        if let Some(mut p) = self.process.take() {
-            let status = Command::new("kill")
-                .args(["-TERM", &self.pid.to_string()])
-                .status()
-                .expect("run kill");
-            assert!(status.success(), "kill -TERM {}: {status}", self.pid);
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Some(status) = p.child.try_wait().expect("try_wait") {
-                    assert!(status.success(), "strongroom serve stopped with {status}");
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "strongroom serve still running 10 s after SIGTERM"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        if let Some(p) = self.process.take() {
+            let status = p.process.terminate(Duration::from_secs(10));
+            assert!(status.success(), "strongroom serve stopped with {status}");
         }
-        Served::spawn_in_env(self.dir, log_filter, self.env)
+        Served::spawn_logging(self.dir, log_filter, self.env, self.log)
     }
 
     /// `kill -9` the server: no chance to finish anything.
     pub fn kill(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.child.kill().expect("SIGKILL strongroom");
-            let _ = p.child.wait();
+        if let Some(p) = self.process.take() {
+            p.process.kill();
         }
     }
 
@@ -1379,33 +1021,31 @@ impl Served {
 
     /// Sends SIGHUP (reload the principals).
     pub fn sighup(&self) {
-        let status = Command::new("kill")
-            .args(["-HUP", &self.pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -HUP {}: {status}", self.pid);
+        self.process
+            .as_ref()
+            .expect("a running server")
+            .process
+            .signal(Signal::Hup);
     }
 
     /// Waits (at most `timeout`) for a line of the server's log containing `needle`, skipping the
-    /// lines before it; returns the line.
+    /// lines before it (and those an earlier wait passed); returns the line.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = std::time::Instant::now() + timeout;
-        let rx = self.log.lock().expect("log receiver");
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no log line containing {needle:?} within {timeout:?}: {e}"),
-            }
-        }
+        let mut cursor = self.log_cursor.lock().expect("log cursor");
+        let (i, line) =
+            self.log
+                .wait_for_at(*cursor, timeout, &format!("containing {needle:?}"), |l| {
+                    l.contains(needle)
+                });
+        *cursor = i + 1;
+        line
     }
 
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
         self.process
             .as_mut()
-            .is_some_and(|p| p.child.try_wait().expect("try_wait").is_none())
+            .is_some_and(|p| p.process.try_wait().is_none())
     }
 }
 
@@ -1475,50 +1115,16 @@ pub const XKS_EXPORT_NAMES: [&str; 6] = [
     "STRONGROOM_XKS_CA_FILE",
 ];
 
-/// A shell word as `strongroom dev` prints it: bare, or single-quoted.
-fn unquote_shell(v: &str) -> String {
-    match v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
-        Some(inner) => inner.replace(r"'\''", "'"),
-        None => v.to_string(),
-    }
-}
-
 impl Kms {
-    /// Reads the `STRONGROOM_XKS_*` lines of the running process (they follow the AWS lines the
-    /// harness stopped at). Call once per process start: the lines are consumed. Gives up (kills
-    /// the server) after 60 s without them.
+    /// The `STRONGROOM_XKS_*` lines of the running process (they follow the AWS lines), waiting
+    /// up to 60 s for them.
     pub fn xks_exports(&mut self) -> XksExports {
-        let process = self.process.as_mut().expect("a running strongroom");
-        let pid = process.child.id();
-        let (done, watchdog) = std::sync::mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                watchdog.recv_timeout(Duration::from_secs(60))
-            {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        });
-        let mut all = std::collections::BTreeMap::new();
-        while !XKS_EXPORT_NAMES.iter().all(|k| all.contains_key(*k)) {
-            let mut line = String::new();
-            let n = process
-                ._stdout
-                .read_line(&mut line)
-                .expect("read strongroom stdout");
-            assert!(
-                n > 0,
-                "strongroom stopped before printing the STRONGROOM_XKS_* lines; got {all:?}"
-            );
-            let export = line.trim().strip_prefix("export ");
-            if let Some((k, v)) = export.and_then(|r| r.split_once('=')) {
-                if k.starts_with("STRONGROOM_XKS_") {
-                    all.insert(k.to_string(), unquote_shell(v));
-                }
-            }
-        }
-        let _ = done.send(());
+        let dev = self.process.as_ref().expect("a running strongroom");
+        let all = dev.wait_for_exports(
+            "STRONGROOM_XKS_",
+            &XKS_EXPORT_NAMES,
+            Duration::from_secs(60),
+        );
         let get = |k: &str| all[k].clone();
         XksExports {
             endpoint: get("STRONGROOM_XKS_URI_ENDPOINT"),
@@ -1530,21 +1136,4 @@ impl Kms {
             all,
         }
     }
-}
-
-/// Writes a file only its owner may read: Strongroom refuses secret files (configurations,
-/// keys, credentials, PINs) open to others.
-pub fn write_private(path: impl AsRef<std::path::Path>, contents: impl AsRef<[u8]>) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = path.as_ref();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-    f.write_all(contents.as_ref())
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }

@@ -3,21 +3,16 @@
 //! independent `aws-sigv4` crate, and persistence across restarts on one data directory.
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::Arc;
-use std::time::SystemTime;
 
 use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use regex::Regex;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
+use test_support::http::{Connection, Tls, TlsOptions};
+use test_support::pki::Ca;
+use test_support::sigv4::{xks_json_headers, Signer};
 
 use crate::common::{b64, log_field, random_bytes, Kms, XksExports};
 
-const SERVICE: &str = "kms-xks-proxy";
 const PRINCIPAL: &str = "arn:aws:iam::111122223333:user/dev";
 const KMS_KEY_ARN: &str =
     "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -28,25 +23,15 @@ fn unb64(v: &Value) -> Vec<u8> {
         .expect("Base64")
 }
 
-/// A TLS client configuration whose only trust anchor is the PEM certificate in `ca_pem`.
-fn trusting_only(ca_pem: &[u8]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(ca_pem)
-        .collect::<Result<_, _>>()
-        .expect("PEM certificates");
-    assert_eq!(certs.len(), 1, "the CA file holds one certificate");
-    for c in certs {
-        roots.add(c).expect("a usable CA certificate");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+/// TLS verifying `server_name` whose only trust anchor is the PEM certificate in `ca_pem`.
+fn trusting_only(ca_pem: &[u8], server_name: &str) -> Tls {
+    let pem = std::str::from_utf8(ca_pem).expect("PEM is text");
+    assert_eq!(
+        pem.matches("-----BEGIN CERTIFICATE-----").count(),
+        1,
+        "the CA file holds one certificate"
+    );
+    Tls::trusting_pem(pem, server_name, TlsOptions::default())
 }
 
 /// A response of the proxy.
@@ -82,7 +67,8 @@ struct XksCaller {
     access_key_id: String,
     secret: String,
     region: String,
-    tls: Arc<rustls::ClientConfig>,
+    /// The CA certificate (PEM) it trusts, alone.
+    ca_pem: Vec<u8>,
 }
 
 impl XksCaller {
@@ -97,87 +83,38 @@ impl XksCaller {
             access_key_id: x.access_key_id.clone(),
             secret: x.secret_access_key.clone(),
             region: region.to_string(),
-            tls: trusting_only(ca_pem),
+            ca_pem: ca_pem.to_vec(),
         }
     }
 
     /// Connects to `localhost:PORT` (as any client of the endpoint would) and verifies the
     /// certificate for `server_name`.
-    async fn connect(
-        &self,
-        server_name: &str,
-    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
-        let tcp = tokio::net::TcpStream::connect(&self.host)
-            .await
-            .map_err(|e| format!("connect to {}: {e}", self.host))?;
-        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
-            .connect(ServerName::try_from(server_name.to_string()).unwrap(), tcp)
-            .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| format!("HTTP/1.1 handshake: {e}"))?;
-        tokio::spawn(conn);
-        Ok(sender)
-    }
-
-    /// The SigV4 headers (`authorization`, `x-amz-date`, ...) for a POST of `body` to `path`.
-    fn sign(&self, secret: &str, path: &str, body: &[u8]) -> Vec<(String, String)> {
-        use aws_credential_types::Credentials;
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-        use aws_sigv4::sign::v4;
-        let headers = [("content-type", "application/json")];
-        let identity = Credentials::new(&self.access_key_id, secret, None, None, "test").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(SERVICE)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .expect("signing params")
-            .into();
-        let uri = format!("https://{}{path}", self.host);
-        let signable =
-            SignableRequest::new("POST", &uri, headers.into_iter(), SignableBody::Bytes(body))
-                .expect("signable request");
-        let (instructions, _signature) = sign(signable, &params).expect("sign").into_parts();
-        let (signed, _) = instructions.into_parts();
-        signed
-            .into_iter()
-            .map(|h| (h.name().to_string(), h.value().to_string()))
-            .collect()
+    async fn connect(&self, server_name: &str) -> Result<Connection, String> {
+        let tls = trusting_only(&self.ca_pem, server_name);
+        Connection::open(&self.host, &self.host, Some(&tls)).await
     }
 
     /// POSTs `body` to `{uri_path}{suffix}`, signed with `secret` (None: unsigned).
     async fn post_with(&self, suffix: &str, body: &Value, secret: Option<&str>) -> Resp {
         let path = format!("{}{suffix}", self.uri_path);
         let body = serde_json::to_vec(body).unwrap();
-        let mut req = http::Request::builder()
-            .method("POST")
-            .uri(&path)
-            .header("host", &self.host)
-            .header("content-type", "application/json");
-        if let Some(secret) = secret {
-            for (k, v) in self.sign(secret, &path, &body) {
-                req = req.header(k, v);
-            }
+        let headers = match secret {
+            Some(secret) => Signer::xks(&self.access_key_id, secret)
+                .in_region(&self.region)
+                .sign_xks(&self.host, &path, &body),
+            None => xks_json_headers(),
+        };
+        let mut conn = self.connect("localhost").await.expect("connect");
+        let resp = conn
+            .send("POST", &path, &headers, body)
+            .await
+            .expect("send request");
+        assert_eq!(resp.header("content-type"), Some("application/json"));
+        let body = resp.json();
+        Resp {
+            status: resp.status,
+            body,
         }
-        let req = req.body(Full::new(Bytes::from(body))).unwrap();
-        let mut sender = self.connect("localhost").await.expect("connect");
-        let resp = sender.send_request(req).await.expect("send request");
-        let status = resp.status().as_u16();
-        assert_eq!(
-            resp.headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
-            Some("application/json")
-        );
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes));
-        });
-        Resp { status, body }
     }
 
     async fn post(&self, suffix: &str, body: &Value) -> Resp {
@@ -337,10 +274,7 @@ async fn the_proxy_answers_over_https_trusting_only_the_dev_ca() {
     xks.connect("127.0.0.1").await.expect("TLS as 127.0.0.1");
     let e = xks.connect("example.com").await.expect_err("wrong name");
     assert!(e.contains("TLS"), "{e}");
-    let stranger = XksCaller {
-        tls: trusting_only(another_ca().as_bytes()),
-        ..XksCaller::new(&x, &kms.exports.region, &ca_pem)
-    };
+    let stranger = XksCaller::new(&x, &kms.exports.region, another_ca().as_bytes());
     let e = stranger.connect("localhost").await.expect_err("other CA");
     assert!(e.contains("TLS"), "{e}");
 
@@ -412,13 +346,7 @@ async fn the_proxy_answers_over_https_trusting_only_the_dev_ca() {
 
 /// A CA certificate the proxy's certificate does not chain to, named like the dev CA.
 fn another_ca() -> String {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Strongroom dev CA");
-    params.self_signed(&key).unwrap().pem()
+    Ca::new("Strongroom dev CA").pem().to_string()
 }
 
 #[tokio::test]

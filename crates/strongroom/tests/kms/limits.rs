@@ -4,6 +4,8 @@
 //! HTTP/2 clients that send a body get early answers (wrong path, method, target) whole, with no
 //! stream reset.
 
+// Raw TCP on purpose: these tests send what no HTTP client would (heads and bodies trickled a
+// byte at a time, never finished), and read how and when the server closes.
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! The admin listener: Prometheus metrics of requests, keys and grants; health and readiness.
 //! (The external key store figures are in `xks::metrics`.)
 
-use std::io::{Read, Write};
-
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::GrantOperation;
 
@@ -12,22 +10,10 @@ use crate::common::Kms;
 pub fn http_get(url: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http:// URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut s = std::net::TcpStream::connect(host).expect("connect to the admin listener");
-    write!(
-        s,
-        "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-        if path.is_empty() { "/" } else { path }
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status code");
-    (status, body.to_string())
+    let path = if path.is_empty() { "/" } else { path };
+    let r = test_support::http::request_blocking(host, None, "GET", path, &[], b"")
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    (r.status, r.text())
 }
 
 /// The value of the sample of `name` whose labels include `labels`, if there is one, as an

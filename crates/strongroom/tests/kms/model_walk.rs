@@ -53,7 +53,7 @@ impl Walk<'_> {
         let mut signer = self.kms.signer();
         signer.region = region.to_string();
         let bytes = body.to_string().into_bytes();
-        let headers = signer.sign(
+        let headers = signer.sign_kms(
             &self.kms.exports.addr,
             &format!("TrentService.{op}"),
             &bytes,

@@ -13,7 +13,7 @@ use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec};
 use aws_sdk_kms::Client;
 
 use crate::common::{random_bytes, render_config, write_private, PrincipalSpec, Served};
-use crate::xks::harness::SoftHsm;
+use crate::xks::harness::{softhsm, SoftHsm, SOFTHSM_LABEL};
 
 const LOG: &str = "warn,strongroom::setup=info";
 
@@ -28,10 +28,7 @@ fn admin() -> PrincipalSpec {
 }
 
 fn hsm_env(hsm: &SoftHsm) -> Vec<(String, String)> {
-    vec![(
-        "SOFTHSM2_CONF".to_string(),
-        hsm.conf().to_string_lossy().into_owned(),
-    )]
+    vec![hsm.env()]
 }
 
 /// Runs `strongroom ARGS` with the token's SoftHSM configuration.
@@ -67,10 +64,10 @@ fn run_ok(hsm: &SoftHsm, args: &[&str]) -> String {
 /// The `[root_key]` table for a key labelled `label` in the test token.
 fn pkcs11_table(hsm: &SoftHsm, label: &str) -> toml::Value {
     toml::Value::Table(toml::toml! {
-        module = (hsm.module.to_string_lossy().into_owned())
-        token_label = (hsm.label.clone())
+        module = (hsm.module().to_string_lossy().into_owned())
+        token_label = (SOFTHSM_LABEL.to_string())
         key_label = label
-        pin_file = (hsm.dir.path().join("pin").to_string_lossy().into_owned())
+        pin_file = (hsm.pin_file(SOFTHSM_LABEL).to_string_lossy().into_owned())
     })
 }
 
@@ -266,17 +263,17 @@ async fn check(c: &Client, made: &[&Made]) {
 
 #[tokio::test]
 async fn init_creates_a_token_key_and_serve_keeps_keys_across_restarts() {
-    let hsm = SoftHsm::new();
+    let hsm = softhsm();
     let kms_dir = new_dir();
-    let pin = hsm.dir.path().join("pin");
+    let pin = hsm.pin_file(SOFTHSM_LABEL);
     let pkcs11_args = |label: &'static str| {
         vec![
             "--root-key".to_string(),
             "pkcs11".to_string(),
             "--pkcs11-module".to_string(),
-            hsm.module.to_string_lossy().into_owned(),
+            hsm.module().to_string_lossy().into_owned(),
             "--token-label".to_string(),
-            hsm.label.clone(),
+            SOFTHSM_LABEL.to_string(),
             "--key-label".to_string(),
             label.to_string(),
             "--pin-file".to_string(),
@@ -328,8 +325,8 @@ async fn init_creates_a_token_key_and_serve_keeps_keys_across_restarts() {
 
 #[tokio::test]
 async fn a_wrong_pin_a_missing_key_or_a_shared_pin_file_stop_the_start() {
-    let hsm = SoftHsm::new();
-    let pin = hsm.dir.path().join("pin");
+    let hsm = softhsm();
+    let pin = hsm.pin_file(SOFTHSM_LABEL);
     run_ok(
         &hsm,
         &[
@@ -338,9 +335,9 @@ async fn a_wrong_pin_a_missing_key_or_a_shared_pin_file_stop_the_start() {
             "--root-key",
             "pkcs11",
             "--pkcs11-module",
-            hsm.module.to_str().expect("utf-8"),
+            hsm.module().to_str().expect("utf-8"),
             "--token-label",
-            &hsm.label,
+            SOFTHSM_LABEL,
             "--key-label",
             "kms-root",
             "--pin-file",
@@ -438,8 +435,8 @@ fn rewrap(hsm: &SoftHsm, dir: &Path, extra: &[&str]) -> String {
 /// stopped midway leaves a store those nodes serve, and runs again to the end; a node with the
 /// old root key alone then refuses to start, saying why.
 async fn move_to_the_hsm_and_back(backing: Backing) {
-    let hsm = SoftHsm::new();
-    let pin = hsm.dir.path().join("pin");
+    let hsm = softhsm();
+    let pin = hsm.pin_file(SOFTHSM_LABEL);
     run_ok(
         &hsm,
         &[
@@ -448,9 +445,9 @@ async fn move_to_the_hsm_and_back(backing: Backing) {
             "--root-key",
             "pkcs11",
             "--pkcs11-module",
-            hsm.module.to_str().expect("utf-8"),
+            hsm.module().to_str().expect("utf-8"),
             "--token-label",
-            &hsm.label,
+            SOFTHSM_LABEL,
             "--key-label",
             "kms-root",
             "--pin-file",

@@ -8,7 +8,7 @@ use aws_sdk_kms::types::GrantOperation;
 use aws_sdk_kms::Client;
 use serde_json::{json, Value};
 
-use crate::common::{code, json_headers, raw_request, PrincipalSpec, Served};
+use crate::common::{code, json_headers, raw_request, signer_for, PrincipalSpec, Served};
 
 const A: &str = "111111111111";
 const B: &str = "222222222222";
@@ -473,15 +473,6 @@ fn addr(srv: &Served) -> String {
         .to_string()
 }
 
-fn signer_for(p: &PrincipalSpec) -> crate::common::Signer {
-    crate::common::Signer {
-        access_key_id: p.access_key_id.clone(),
-        secret: p.secret.clone(),
-        region: "us-east-1".to_string(),
-        time: std::time::SystemTime::now(),
-    }
-}
-
 fn body_json(r: &crate::common::RawResponse) -> Value {
     r.json()
 }
@@ -507,7 +498,7 @@ async fn the_signature_must_cover_the_target_and_every_amz_header() {
     let signer = signer_for(&admin);
 
     // Signed over host and x-amz-date only; the target and content type ride along unsigned.
-    let bare = signer.sign_headers(&host, Vec::new(), &body, None);
+    let bare = signer.sign("POST", &host, "/", &[], &body);
     let sent_as = |target: &str, headers: &[(String, String)]| {
         let mut all = headers.to_vec();
         all.extend(json_headers(target));
@@ -537,14 +528,15 @@ async fn the_signature_must_cover_the_target_and_every_amz_header() {
     );
 
     // Signed over the target but not the content type.
-    let target_only = signer.sign_headers(
+    let target_only = signer.sign(
+        "POST",
         &host,
-        vec![(
+        "/",
+        &[(
             "x-amz-target".to_string(),
             "TrentService.DescribeKey".to_string(),
         )],
         &body,
-        None,
     );
     let mut headers = target_only.clone();
     headers.push((
@@ -558,7 +550,7 @@ async fn the_signature_must_cover_the_target_and_every_amz_header() {
     );
 
     // An x-amz-* header added after signing.
-    let mut signed = signer.sign(&host, "TrentService.DescribeKey", &body);
+    let mut signed = signer.sign_kms(&host, "TrentService.DescribeKey", &body);
     signed.push(("x-amz-meta-extra".to_string(), "1".to_string()));
     let msg = raw_request(&host, &signed, &body).expect_error(400, "IncompleteSignatureException");
     assert_eq!(
@@ -567,7 +559,7 @@ async fn the_signature_must_cover_the_target_and_every_amz_header() {
     );
 
     // Signed as the SDK signs: accepted.
-    let signed = signer.sign(&host, "TrentService.DescribeKey", &body);
+    let signed = signer.sign_kms(&host, "TrentService.DescribeKey", &body);
     let r = raw_request(&host, &signed, &body);
     assert_eq!(r.status, 200, "{}", body_json(&r));
 }
@@ -586,12 +578,9 @@ async fn session_tokens_must_be_ones_a_session_was_given() {
     // A long-term key with a signed token no session issued.
     let r = raw_request(
         &host,
-        &signer_for(&admin).sign_headers(
-            &host,
-            json_headers("TrentService.ListKeys"),
-            &body,
-            Some("made-up-token"),
-        ),
+        &signer_for(&admin)
+            .with_session_token(Some("made-up-token"))
+            .sign_kms(&host, "TrentService.ListKeys", &body),
         &body,
     );
     assert_eq!(r.expect_error(400, "UnrecognizedClientException"), invalid);
@@ -600,11 +589,10 @@ async fn session_tokens_must_be_ones_a_session_was_given() {
     let t = session.session_token.clone().expect("token");
     let ok = raw_request(
         &host,
-        &signer_for(&session).sign_headers(
+        &signer_for(&session).with_session_token(Some(&t)).sign_kms(
             &host,
-            json_headers("TrentService.ListKeys"),
+            "TrentService.ListKeys",
             &body,
-            Some(&t),
         ),
         &body,
     );
@@ -618,12 +606,9 @@ async fn session_tokens_must_be_ones_a_session_was_given() {
     for wrong in [Some(format!("{t}x")), None] {
         let r = raw_request(
             &host,
-            &signer_for(&session).sign_headers(
-                &host,
-                json_headers("TrentService.ListKeys"),
-                &body,
-                wrong.as_deref(),
-            ),
+            &signer_for(&session)
+                .with_session_token(wrong.as_deref())
+                .sign_kms(&host, "TrentService.ListKeys", &body),
             &body,
         );
         assert_eq!(r.expect_error(400, "UnrecognizedClientException"), invalid);

@@ -2,13 +2,14 @@
 //! and material, so that a fixture's ciphertexts decrypt on another machine (another root key,
 //! another data directory) and after restarts; `serve` uses material only when allowed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec, SigningAlgorithmSpec};
 
-use crate::common::{b64, client_for, write_private, Exports, PrincipalSpec, Served};
+use test_support::process::{Dev, DevOptions};
+
+use crate::common::{b64, client_for, write_private, Exports, LogLines, PrincipalSpec, Served};
 use crate::openssl::{openssl, public_of_private, Scratch};
 
 const SYMMETRIC_ID: &str = "0f8e4c52-7c1a-4c43-9f1e-2b2a7e41c9d1";
@@ -307,39 +308,17 @@ fn serve_refuses_material_unless_allowed() {
 }
 
 /// `strongroom dev --seed SEED` (no demo store) and a client for it, once it printed its exports.
-async fn dev_seeded(seed: &std::path::Path) -> (std::process::Child, aws_sdk_kms::Client) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["dev", "--port", "0", "--no-demo-store", "--seed"])
-        .arg(seed)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut vars = std::collections::HashMap::new();
-    while let Some(Ok(line)) = lines.next() {
-        if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-            vars.insert(k.to_string(), v.to_string());
-        }
-        if line.starts_with("export AWS_REGION=") {
-            break;
-        }
-    }
-    let endpoint = vars["AWS_ENDPOINT_URL"].clone();
-    let exports = Exports {
-        addr: crate::common::strip_scheme(&endpoint).to_string(),
-        endpoint: endpoint.clone(),
-        access_key_id: vars["AWS_ACCESS_KEY_ID"].clone(),
-        secret_access_key: vars["AWS_SECRET_ACCESS_KEY"].clone(),
-        region: vars["AWS_REGION"].clone(),
-        node_endpoints: vec![endpoint],
-        metrics_url: None,
-        audit_log: std::path::PathBuf::from(&vars["STRONGROOM_AUDIT_LOG"]),
-    };
+async fn dev_seeded(seed: &std::path::Path) -> (Dev, aws_sdk_kms::Client) {
+    let mut options = DevOptions::temporary().arg("--seed").arg(seed);
+    options.demo_store = false;
+    let dev = Dev::start(
+        std::path::Path::new(crate::common::bin()),
+        &options,
+        &LogLines::default(),
+    );
+    let exports = Exports::of(&dev);
     let c = client_for(&exports, &exports.access_key_id, &exports.secret_access_key).await;
-    (child, c)
+    (dev, c)
 }
 
 #[tokio::test]
@@ -355,7 +334,7 @@ async fn dev_seeds_from_a_fixture_file() {
         )
         .unwrap();
     }
-    let (mut child, c) = dev_seeded(&seed_dir.path().join("seed.toml")).await;
+    let (dev, c) = dev_seeded(&seed_dir.path().join("seed.toml")).await;
     let ct = c
         .encrypt()
         .key_id("alias/fixture")
@@ -377,8 +356,7 @@ async fn dev_seeds_from_a_fixture_file() {
     assert_eq!(meta.key_id, SYMMETRIC_ID);
     let pt = c.decrypt().ciphertext_blob(ct).send().await.unwrap();
     assert_eq!(pt.plaintext.unwrap().as_ref(), b"dev fixture");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(dev);
 }
 
 /// A ciphertext made once and committed (tests/fixtures/seed/ciphertext.bin) decrypts on this
@@ -386,7 +364,7 @@ async fn dev_seeds_from_a_fixture_file() {
 #[tokio::test]
 async fn a_committed_fixture_ciphertext_decrypts() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed");
-    let (mut child, c) = dev_seeded(&fixtures.join("seed.toml")).await;
+    let (dev, c) = dev_seeded(&fixtures.join("seed.toml")).await;
     let blob = std::fs::read(fixtures.join("ciphertext.bin")).unwrap();
     let out = c
         .decrypt()
@@ -403,6 +381,5 @@ async fn a_committed_fixture_ciphertext_decrypts() {
         .key_id
         .unwrap()
         .ends_with("key/5eed0000-0000-4000-8000-000000000001"));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(dev);
 }

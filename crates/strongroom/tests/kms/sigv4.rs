@@ -27,7 +27,7 @@ async fn no_authorization_is_missing_authentication_token() {
     let r = kms.raw(&headers, b"{}");
     r.expect_error(400, "MissingAuthenticationTokenException");
     // A signed request with its Authorization header removed.
-    let mut signed = kms.signer().sign(&kms.exports.addr, LIST_KEYS, b"{}");
+    let mut signed = kms.signer().sign_kms(&kms.exports.addr, LIST_KEYS, b"{}");
     signed.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
     let r = kms.raw(&signed, b"{}");
     r.expect_error(400, "MissingAuthenticationTokenException");
@@ -38,7 +38,7 @@ async fn unknown_access_key_is_unrecognized_client() {
     let kms = Kms::start().await;
     let mut s = kms.signer();
     s.access_key_id = "AKIAIOSFODNN7EXAMPLE".to_string();
-    let headers = s.sign(&kms.exports.addr, LIST_KEYS, b"{}");
+    let headers = s.sign_kms(&kms.exports.addr, LIST_KEYS, b"{}");
     let msg = kms
         .raw(&headers, b"{}")
         .expect_error(400, "UnrecognizedClientException");
@@ -57,7 +57,7 @@ async fn wrong_secret_is_invalid_signature() {
     let kms = Kms::start().await;
     let mut s = kms.signer();
     s.secret = format!("{}x", s.secret);
-    let headers = s.sign(&kms.exports.addr, LIST_KEYS, b"{}");
+    let headers = s.sign_kms(&kms.exports.addr, LIST_KEYS, b"{}");
     let msg = kms
         .raw(&headers, b"{}")
         .expect_error(400, "InvalidSignatureException");
@@ -78,8 +78,8 @@ async fn request_time_must_be_within_five_minutes() {
     let kms = Kms::start().await;
     let sign_at = |t: SystemTime| {
         let mut s = kms.signer();
-        s.time = t;
-        s.sign(&kms.exports.addr, LIST_KEYS, b"{}")
+        s.time = Some(t);
+        s.sign_kms(&kms.exports.addr, LIST_KEYS, b"{}")
     };
     let now = SystemTime::now();
     let old = sign_at(now - Duration::from_secs(6 * 60));
@@ -110,11 +110,11 @@ async fn scope_for_another_region_is_invalid_signature() {
     let kms = Kms::start().await;
     let mut s = kms.signer();
     s.region = "eu-west-1".to_string();
-    let headers = s.sign(&kms.exports.addr, LIST_KEYS, b"{}");
+    let headers = s.sign_kms(&kms.exports.addr, LIST_KEYS, b"{}");
     let r = kms.raw(&headers, b"{}");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     s.region = "not-a-region".to_string();
-    let headers = s.sign(&kms.exports.addr, LIST_KEYS, b"{}");
+    let headers = s.sign_kms(&kms.exports.addr, LIST_KEYS, b"{}");
     let msg = kms
         .raw(&headers, b"{}")
         .expect_error(400, "InvalidSignatureException");
@@ -129,7 +129,7 @@ async fn changing_the_request_after_signing_is_invalid_signature() {
     let kms = Kms::start().await;
     let key = kms.key().await;
     let signed_body = serde_json::json!({"KeyId": key}).to_string();
-    let headers = kms.signer().sign(
+    let headers = kms.signer().sign_kms(
         &kms.exports.addr,
         "TrentService.DisableKey",
         signed_body.as_bytes(),

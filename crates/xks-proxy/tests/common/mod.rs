@@ -1,24 +1,32 @@
-//! Test harness: a proxy started in-process on 127.0.0.1:0 from a configuration file, a test
-//! PKI made with rcgen, an HTTPS client (tokio-rustls + hyper) and an independent SigV4
-//! signer (the `aws-sigv4` crate, not Strongroom's verifier).
+//! Test harness: a proxy started in-process on 127.0.0.1:0 from a configuration file, with the
+//! workspace's test-support crate for the rest: a test PKI (rcgen), an HTTPS client (hyper over
+//! rustls) and an independent SigV4 signer (the `aws-sigv4` crate, not Strongroom's verifier).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
+use test_support::http::{Connection, Tls, TlsOptions};
+use test_support::pki::{Ca, KeyKind};
 
 use xks_proxy::backend::software::{SoftwareBackend, SoftwareConfig};
 use xks_proxy::backend::KeyBackend;
 use xks_proxy::clock::ManualClock;
 use xks_proxy::{Config, RunningProxy, ServeOptions};
+
+// Not every test binary uses every name.
+#[allow(unused_imports)]
+pub use test_support::http::Response as Resp;
+pub use test_support::pki::Identity as ClientIdentity;
+#[allow(unused_imports)]
+pub use test_support::sigv4::{Service, Signer};
+pub use test_support::write_private;
 
 pub const REGION: &str = "us-east-1";
 pub const AKID_1: &str = "AKIDAAAAAAAAAAAAAAAAAAA2";
@@ -47,87 +55,34 @@ pub fn init_logging() {
 // ---------------------------------------------------------------------------------------------
 // PKI
 
+/// A test CA and the proxy's `localhost` certificate from it.
 pub struct Pki {
-    pub ca_pem: String,
-    ca_params: rcgen::CertificateParams,
-    ca_key: rcgen::KeyPair,
-    pub server_cert_pem: String,
-    pub server_key_pem: String,
-}
-
-pub struct ClientIdentity {
-    pub cert: CertificateDer<'static>,
-    pub key: PrivateKeyDer<'static>,
+    pub ca: Ca,
+    pub server: ClientIdentity,
 }
 
 impl Pki {
     pub fn new(name: &str) -> Pki {
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, format!("{name} test CA"));
-        ca_params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let mut server =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        server
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        let server_key = rcgen::KeyPair::generate().unwrap();
-        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
-        let server_cert = server.signed_by(&server_key, &issuer).unwrap();
-        Pki {
-            ca_pem: ca_cert.pem(),
-            server_cert_pem: server_cert.pem(),
-            server_key_pem: server_key.serialize_pem(),
-            ca_params,
-            ca_key,
-        }
+        let ca = Ca::new(&format!("{name} test CA"));
+        let server = ca.localhost();
+        Pki { ca, server }
     }
 
     /// A `localhost` server certificate with an RSA-2048 key from the same CA: `(cert, key)` PEM.
     pub fn rsa_server(&self) -> (String, String) {
-        let mut p =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
-        let cert = p.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
+        let id = self
+            .ca
+            .server_with(&["localhost", "127.0.0.1"], KeyKind::Rsa2048);
+        (id.cert_pem, id.key_pem)
     }
 
     /// A client certificate with common name `cn` and DNS alternative names `sans`.
     pub fn client(&self, cn: &str, sans: &[&str]) -> ClientIdentity {
-        let mut p =
-            rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
-        let cert = p.signed_by(&key, &issuer).unwrap();
-        ClientIdentity {
-            cert: cert.der().clone(),
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        }
+        self.ca.client(cn, sans)
     }
 
     pub fn roots(&self) -> rustls::RootCertStore {
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).unwrap())
-            .unwrap();
-        roots
+        self.ca.roots()
     }
 }
 
@@ -236,9 +191,9 @@ pub fn keystore_path(dir: &std::path::Path, t: &TenantSpec) -> PathBuf {
 
 /// Writes the configuration for `setup` into `dir` and returns its path.
 pub fn write_config(dir: &std::path::Path, pki: &Pki, setup: &Setup) -> PathBuf {
-    write_private(dir.join("ca.pem"), &pki.ca_pem);
-    write_private(dir.join("server.pem"), &pki.server_cert_pem);
-    write_private(dir.join("server.key"), &pki.server_key_pem);
+    pki.ca.write_pem(dir.join("ca.pem"));
+    pki.server
+        .write(dir.join("server.pem"), dir.join("server.key"));
     write_private(dir.join("kek"), KEK_HEX);
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\nregion = \"{REGION}\"\ninsecure_http = {}\n{}\n",
@@ -358,7 +313,7 @@ impl Harness {
     pub async fn api(&self, prefix: &str) -> Api {
         Api {
             client: self.client().await,
-            signer: Signer::new(AKID_1, SECRET_1),
+            signer: Signer::xks(AKID_1, SECRET_1),
             base: xks::uri_path_for_prefix(prefix),
         }
     }
@@ -378,80 +333,28 @@ impl Harness {
     }
 }
 
-/// A rustls client configuration with the proxy's restricted provider available for tests
-/// that want specific versions or suites.
+/// A rustls client configuration trusting `pki`'s CA, offering `http/1.1`, with `provider` (for
+/// tests that want specific versions or suites) if given.
 pub fn client_config(
     pki: &Pki,
     identity: Option<&ClientIdentity>,
     provider: Option<Arc<rustls::crypto::CryptoProvider>>,
 ) -> Arc<rustls::ClientConfig> {
-    let provider =
-        provider.unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(pki.roots());
-    let mut cfg = match identity {
-        Some(id) => builder
-            .with_client_auth_cert(vec![id.cert.clone()], id.key.clone_key())
-            .unwrap(),
-        None => builder.with_no_client_auth(),
+    let options = TlsOptions {
+        identity,
+        provider,
+        ..TlsOptions::default()
     };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(cfg)
+    Tls::with_roots(pki.roots(), "localhost", options).config
 }
 
 // ---------------------------------------------------------------------------------------------
 // HTTP client
 
+/// An HTTP/1.1 connection to the proxy, verifying its certificate as `localhost`.
 pub struct Client {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    conn: Connection,
     pub host: String,
-}
-
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub fn error_name(&self) -> String {
-        self.json()["errorName"].as_str().unwrap_or("").to_string()
-    }
-
-    /// Asserts the status and error name, and the error body's shape.
-    #[track_caller]
-    pub fn assert_error(&self, status: u16, name: &str) {
-        assert_eq!(
-            (self.status, self.error_name().as_str()),
-            (status, name),
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        let v = self.json();
-        let msg = v["errorMessage"].as_str().unwrap_or("");
-        assert!(
-            msg.len() < 512 && msg.bytes().all(|b| (0x20..=0x7e).contains(&b)),
-            "{msg}"
-        );
-        assert_eq!(
-            self.headers.get("content-type").unwrap(),
-            "application/json"
-        );
-    }
-
-    #[track_caller]
-    pub fn ok(&self) -> Value {
-        assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
-        self.json()
-    }
 }
 
 impl Client {
@@ -460,30 +363,23 @@ impl Client {
         host: String,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Client, String> {
-        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        tcp.set_nodelay(true).unwrap();
-        let sender = match tls {
-            Some(cfg) => {
-                let connector = tokio_rustls::TlsConnector::from(cfg);
-                let stream = connector
-                    .connect(ServerName::try_from("localhost").unwrap(), tcp)
-                    .await
-                    .map_err(|e| format!("TLS: {e}"))?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::spawn(conn);
-                sender
-            }
-            None => {
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::spawn(conn);
-                sender
-            }
-        };
-        Ok(Client { sender, host })
+        let tls = tls.map(|config| Tls {
+            config,
+            server_name: "localhost".to_string(),
+        });
+        let conn = Connection::open(&addr.to_string(), &host, tls.as_ref()).await?;
+        Ok(Client { conn, host })
+    }
+
+    /// Sends exactly `headers` (plus `host`) and `body`.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: impl Into<Bytes>,
+    ) -> Result<Resp, String> {
+        self.conn.send(method, path, headers, body).await
     }
 
     pub async fn try_request(
@@ -497,34 +393,7 @@ impl Client {
         if let Some(s) = signer {
             headers = s.sign(method, &self.host, path, &headers, &body);
         }
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", &self.host);
-        for (k, v) in &headers {
-            req = req.header(k, v);
-        }
-        let req = req.body(Full::new(Bytes::from(body))).unwrap();
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let resp = self
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes()
-            .to_vec();
-        Ok(Resp {
-            status,
-            headers,
-            body,
-        })
+        self.conn.send(method, path, &headers, body).await
     }
 
     pub async fn request(
@@ -538,6 +407,18 @@ impl Client {
     }
 }
 
+/// TLS to the harness's proxy trusting its CA and offering `alpn` only.
+pub fn tls_offering(h: &Harness, alpn: &[u8]) -> Tls {
+    Tls::with_roots(
+        h.pki.roots(),
+        "localhost",
+        TlsOptions {
+            alpn: &[alpn],
+            ..TlsOptions::default()
+        },
+    )
+}
+
 /// An HTTP/2 client over TLS (ALPN `h2`), as KMS and curl use when the proxy offers it.
 pub struct H2Client {
     sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
@@ -547,11 +428,7 @@ pub struct H2Client {
 impl H2Client {
     /// Connects to the harness's proxy trusting its CA, and insists on `h2`.
     pub async fn connect(h: &Harness) -> H2Client {
-        let mut cfg = (*h.client_config()).clone();
-        cfg.alpn_protocols = vec![b"h2".to_vec()];
-        let tcp = TcpStream::connect(h.addr()).await.unwrap();
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        let tls = test_support::http::connect_tls(&h.addr().to_string(), &tls_offering(h, b"h2"))
             .await
             .unwrap();
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -602,75 +479,6 @@ impl H2Client {
             headers,
             body,
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// SigV4 signing by the aws-sigv4 crate
-
-#[derive(Clone)]
-pub struct Signer {
-    pub access_key_id: String,
-    pub secret: String,
-    pub region: String,
-    pub service: String,
-    pub time: Option<SystemTime>,
-}
-
-impl Signer {
-    pub fn new(access_key_id: &str, secret: &str) -> Signer {
-        Signer {
-            access_key_id: access_key_id.into(),
-            secret: secret.into(),
-            region: REGION.into(),
-            service: "kms-xks-proxy".into(),
-            time: None,
-        }
-    }
-
-    pub fn at(mut self, t: SystemTime) -> Signer {
-        self.time = Some(t);
-        self
-    }
-
-    /// `headers` plus the signature headers, signed over host, x-amz-date and `headers`.
-    pub fn sign(
-        &self,
-        method: &str,
-        host: &str,
-        path: &str,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) -> Vec<(String, String)> {
-        use aws_credential_types::Credentials;
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-        use aws_sigv4::sign::v4;
-        let identity =
-            Credentials::new(&self.access_key_id, &self.secret, None, None, "test").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(&self.service)
-            .time(self.time.unwrap_or_else(SystemTime::now))
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let uri = format!("https://{host}{path}");
-        let signable = SignableRequest::new(
-            method,
-            &uri,
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .unwrap();
-        let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
-        let (signed, _) = instructions.into_parts();
-        let mut out = headers.to_vec();
-        for h in signed {
-            out.push((h.name().to_string(), h.value().to_string()));
-        }
-        out
     }
 }
 
@@ -886,21 +694,4 @@ pub async fn assert_tampering_is_invalid_ciphertext(api: &mut Api, key: &str, ot
     api.decrypt(other_key, &good)
         .await
         .assert_error(400, "InvalidCiphertextException");
-}
-
-/// Writes a file only its owner may read: Strongroom refuses secret files (configurations,
-/// keys, credentials, PINs) open to others.
-pub fn write_private(path: impl AsRef<std::path::Path>, contents: impl AsRef<[u8]>) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = path.as_ref();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-    f.write_all(contents.as_ref())
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }

@@ -9,9 +9,7 @@
 //! The tests fail (never skip) when SoftHSMv2 is not installed.
 #![allow(dead_code)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -21,34 +19,15 @@ use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::{AuthPin, Ulong};
+use test_support::softhsm::SoftHsm;
 use xks_proxy::backend::pkcs11::{Pkcs11Backend, Pkcs11Config};
-
-pub const SO_PIN: &str = "12345678";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// The SoftHSMv2 module (`STRONGROOM_TEST_PKCS11_MODULE` overrides the Debian path).
-pub fn module() -> PathBuf {
-    let path = std::env::var_os("STRONGROOM_TEST_PKCS11_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
-    assert!(
-        path.exists(),
-        "SoftHSMv2 is not installed ({} is missing): the PKCS#11 tests need it; install it with \
-         `apt-get install -y softhsm2`",
-        path.display()
-    );
-    path
-}
-
-fn setup_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/softhsm-setup.sh")
-}
-
 /// A temporary SoftHSM token directory with initialized tokens; `SOFTHSM2_CONF` points at it.
 pub struct Hsm {
-    pub dir: tempfile::TempDir,
-    pub module: PathBuf,
+    tokens: SoftHsm,
+    module: PathBuf,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -56,37 +35,23 @@ impl Hsm {
     /// Tokens as `(label, user PIN)`.
     pub fn new(tokens: &[(&str, &str)]) -> Hsm {
         let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        let module = module();
-        let dir = tempfile::tempdir().expect("temp dir");
-        for (label, pin) in tokens {
-            let out = Command::new("bash")
-                .arg(setup_script())
-                .arg(dir.path())
-                .arg(label)
-                .arg(pin)
-                .arg(SO_PIN)
-                .output()
-                .expect("run scripts/softhsm-setup.sh");
-            assert!(
-                out.status.success(),
-                "scripts/softhsm-setup.sh failed (is SoftHSMv2 installed? `apt-get install -y \
-                 softhsm2`): {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let pin_file = dir.path().join(format!("pin-{label}"));
-            std::fs::write(&pin_file, format!("{pin}\n")).expect("write pin file");
-            // The proxy refuses a PIN file others may read.
-            std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600))
-                .expect("chmod pin file");
-        }
+        let tokens = SoftHsm::new(tokens);
         // Edition 2021: set_var is safe; every test of this process is serialized above.
-        std::env::set_var("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"));
+        std::env::set_var("SOFTHSM2_CONF", tokens.conf());
         Hsm {
-            dir,
-            module,
+            module: tokens.module().to_path_buf(),
+            tokens,
             _serial: serial,
         }
+    }
+
+    /// The token directory (`tokens/` holds the tokens, `pin-LABEL` their PINs).
+    pub fn dir(&self) -> &Path {
+        self.tokens.dir()
+    }
+
+    pub fn module(&self) -> &Path {
+        &self.module
     }
 
     /// One token `strongroom` with PIN `1234`.
@@ -96,7 +61,7 @@ impl Hsm {
 
     pub fn config(&self, label: &str) -> Pkcs11Config {
         let mut cfg = Pkcs11Config::new(&self.module, label);
-        cfg.pin_file = Some(self.dir.path().join(format!("pin-{label}")));
+        cfg.pin_file = Some(self.tokens.pin_file(label));
         cfg.pool_size = 4;
         cfg.acquire_timeout_ms = 100;
         cfg

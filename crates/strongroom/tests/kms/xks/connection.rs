@@ -33,7 +33,7 @@ fn connected() -> (String, Option<String>) {
 
 #[tokio::test]
 async fn invalid_credentials_after_the_proxy_rotates() {
-    let pki = Pki::new("creds");
+    let pki = Ca::new("creds");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("k1");
     proxy.start();
@@ -94,7 +94,7 @@ async fn invalid_credentials_after_the_proxy_rotates() {
 
 #[tokio::test]
 async fn proxy_not_reachable_then_back() {
-    let pki = Pki::new("down");
+    let pki = Ca::new("down");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("k1");
     proxy.start();
@@ -126,7 +126,7 @@ async fn proxy_not_reachable_then_back() {
 
 #[tokio::test]
 async fn invalid_tls_configuration() {
-    let pki = Pki::new("tls");
+    let pki = Ca::new("tls");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("k1");
     proxy.start();
@@ -138,7 +138,7 @@ async fn invalid_tls_configuration() {
     let good = proxy.leaf.clone();
 
     // A certificate from the trusted CA, for another name.
-    proxy.leaf = pki.leaf(&["xks.example.com"]);
+    proxy.leaf = pki.server(&["xks.example.com"]);
     proxy.restart();
     encrypt_fails(&kms, &key, MSG_TLS).await;
     assert_eq!(
@@ -147,7 +147,7 @@ async fn invalid_tls_configuration() {
     );
 
     // A certificate for localhost, from a CA the KMS does not trust.
-    proxy.leaf = Pki::new("untrusted").localhost();
+    proxy.leaf = Ca::new("untrusted").localhost();
     proxy.restart();
     assert_eq!(
         reconnect(c, &store).await,
@@ -176,7 +176,7 @@ async fn invalid_tls_configuration() {
 
 #[tokio::test]
 async fn invalid_configuration_when_the_proxy_path_changes() {
-    let pki = Pki::new("path");
+    let pki = Ca::new("path");
     let mut proxy = Proxy::new(&pki, &["alpha"], Backend::Software);
     proxy.create_key("k1");
     proxy.start();
@@ -222,7 +222,7 @@ async fn invalid_configuration_when_the_proxy_path_changes() {
 /// CONNECTED and its keys Enabled; only the cryptographic calls fail.
 #[tokio::test]
 async fn periodic_health_check_changes_no_state() {
-    let pki = Pki::new("periodic");
+    let pki = Ca::new("periodic");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("k1");
     proxy.start();

@@ -40,7 +40,7 @@ async fn decrypt_fails(c: &Client, ct: &[u8], code: &str) -> String {
 
 #[tokio::test]
 async fn double_encryption_round_trips() {
-    let pki = Pki::new("round-trips");
+    let pki = Ca::new("round-trips");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("ext-1");
     proxy.create_key("ext-2");
@@ -281,7 +281,7 @@ async fn until_encrypt_works(c: &Client, key: &str) {
 
 #[tokio::test]
 async fn external_key_disabled_in_the_proxy_and_kms_key_states() {
-    let pki = Pki::new("disable");
+    let pki = Ca::new("disable");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("ext-1");
     proxy.start();
@@ -352,7 +352,7 @@ async fn external_key_disabled_in_the_proxy_and_kms_key_states() {
 
 #[tokio::test]
 async fn disconnect_makes_keys_unavailable_and_reconnect_restores_them() {
-    let pki = Pki::new("unavailable");
+    let pki = Ca::new("unavailable");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("ext-1");
     proxy.create_key("ext-2");
@@ -424,7 +424,7 @@ async fn disconnect_makes_keys_unavailable_and_reconnect_restores_them() {
 
 #[tokio::test]
 async fn per_store_quota_throttles_crypto() {
-    let pki = Pki::new("quota");
+    let pki = Ca::new("quota");
     let mut proxy = Proxy::new(&pki, &["one", "two"], Backend::Software);
     proxy.create_key("ext-1");
     proxy.keys_on(1, "create", &["--label", "ext-2"]);

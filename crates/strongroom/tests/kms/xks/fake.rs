@@ -12,14 +12,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::harness::Leaf;
+use super::harness::Identity;
 use crate::common::random_bytes;
 
 /// One answer.
@@ -159,27 +157,13 @@ pub struct FakeProxy {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn tls_config(leaf: &Leaf) -> Arc<rustls::ServerConfig> {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("PEM certificate");
-    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("PEM key");
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("server certificate");
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(cfg)
+fn tls_config(leaf: &Identity) -> Arc<rustls::ServerConfig> {
+    leaf.server_config(&[b"http/1.1"])
 }
 
 impl FakeProxy {
     /// Listens on 127.0.0.1:`port` (0: any) with `leaf`, answering as [`good`].
-    pub async fn start(port: u16, leaf: &Leaf) -> FakeProxy {
+    pub async fn start(port: u16, leaf: &Identity) -> FakeProxy {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind the stand-in proxy");
@@ -228,7 +212,7 @@ impl FakeProxy {
 
     /// Serves `leaf` from now on and closes every open connection (so the next request makes a
     /// new TLS handshake).
-    pub fn set_certificate(&self, leaf: &Leaf) {
+    pub fn set_certificate(&self, leaf: &Identity) {
         *self.shared.tls.write().expect("tls lock") = tls_config(leaf);
         self.generation.send_modify(|g| *g += 1);
     }

@@ -287,23 +287,23 @@ async fn worker(
 
 fn hsm_tokens(proxy: &Proxy) -> std::path::PathBuf {
     match &proxy.backend {
-        Backend::SoftHsm(hsm) => hsm.dir.path().join("tokens"),
+        Backend::SoftHsm(hsm) => hsm.dir().join("tokens"),
         Backend::Software => panic!("the token fault needs the SoftHSM backend"),
     }
 }
 
 /// Puts `fault` on (`repair` takes it off).
-fn inject(fault: Fault, proxy: &mut Proxy, pki: &Pki) {
+fn inject(fault: Fault, proxy: &mut Proxy, pki: &Ca) {
     match fault {
         Fault::ProxyKilled => proxy.kill(),
-        Fault::ProxyStopped => proxy.signal("STOP"),
+        Fault::ProxyStopped => proxy.signal(Signal::Stop),
         Fault::CredentialsRotated => proxy.set_creds(vec![Cred::random()]),
         Fault::CertificateReplaced => {
             proxy.leaf = pki.localhost();
             proxy.reload();
         }
         Fault::CertificateUntrusted => {
-            proxy.leaf = Pki::new("untrusted").localhost();
+            proxy.leaf = Ca::new("untrusted").localhost();
             proxy.reload();
         }
         Fault::TokenRemoved => {
@@ -314,10 +314,10 @@ fn inject(fault: Fault, proxy: &mut Proxy, pki: &Pki) {
     }
 }
 
-async fn repair(fault: Fault, proxy: &mut Proxy, pki: &Pki, kms: &KmsServer, store: &str) {
+async fn repair(fault: Fault, proxy: &mut Proxy, pki: &Ca, kms: &KmsServer, store: &str) {
     match fault {
         Fault::ProxyKilled => proxy.start(),
-        Fault::ProxyStopped => proxy.signal("CONT"),
+        Fault::ProxyStopped => proxy.signal(Signal::Cont),
         // The operator gives the KMS the proxy's new credential (no disconnect).
         Fault::CredentialsRotated => {
             kms.client
@@ -347,8 +347,8 @@ async fn xks_faults_under_load_get_right_answers_or_aws_exceptions() {
         Ok(v) => v.parse().expect("STRONGROOM_XKS_FAULT_CYCLES is a number"),
         Err(_) => 1,
     };
-    let pki = Pki::new("faults");
-    let mut proxy = Proxy::new(&pki, &["faults"], Backend::SoftHsm(SoftHsm::new()));
+    let pki = Ca::new("faults");
+    let mut proxy = Proxy::new(&pki, &["faults"], Backend::SoftHsm(softhsm()));
     proxy.create_key("f-1");
     proxy.create_key("f-2");
     proxy.start();

@@ -41,7 +41,7 @@ fn chmod(p: &Path, m: u32) {
 
 #[test]
 fn the_proxy_refuses_secret_files_others_may_read() {
-    let pki = Pki::new("files");
+    let pki = Ca::new("files");
     let proxy = Proxy::new(&pki, &["t"], Backend::Software);
     let dir = proxy.config_path().parent().expect("dir").to_path_buf();
     for (file, what) in [

@@ -1,11 +1,11 @@
-//! The world of the external key store tests: a test PKI (rcgen), a real `strongroom xks-proxy
-//! serve` process (software keystore or SoftHSMv2 token) administered with `strongroom xks-proxy
-//! keys ...`, a real `strongroom serve` process whose `[xks]` section trusts only the test CA, and
-//! helpers over the custom key store API of `aws-sdk-kms`.
+//! The world of the external key store tests: a test PKI, a real `strongroom xks-proxy serve`
+//! process (software keystore or SoftHSMv2 token) administered with `strongroom xks-proxy keys
+//! ...`, a real `strongroom serve` process whose `[xks]` section trusts only the test CA, and
+//! helpers over the custom key store API of `aws-sdk-kms`. PKI, processes and tokens come from
+//! the test-support crate.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kms::error::SdkError;
@@ -21,8 +21,13 @@ use aws_sdk_kms::types::{
 use aws_sdk_kms::Client;
 use serde_json::json;
 
-use crate::common::{client_for, random_bytes, render_config, Exports, PrincipalSpec};
+use crate::common::{bin, client_for, random_bytes, render_config, Exports, PrincipalSpec};
 pub use crate::common::{log_field, LogLines};
+pub use test_support::pki::{Ca, Identity};
+pub use test_support::process::Signal;
+use test_support::process::{Serve, XksProxy as XksProxyProcess};
+pub use test_support::softhsm::SoftHsm;
+use test_support::{write_private, write_private_atomically};
 
 pub const ACCOUNT: &str = "111122223333";
 pub const REGION: &str = "us-east-1";
@@ -47,66 +52,6 @@ pub const MSG_INNER_REJECTED: &str = "The ciphertext that the external key store
 pub const MSG_KEY_NOT_FOUND: &str = "The external key associated with this KMS key in an external key store was not found in its external key manager. If the external key ID associated with this KMS key is incorrect, create a new KMS key with the correct external key ID.";
 pub const MSG_KEY_USAGE: &str = "The external key associated with this KMS key in an external key store does not support the requested operation. Enable the operation on the key in your external key manager, and try the request again.";
 pub const MSG_UNSUPPORTED: &str = "The external key store proxy rejected the request because it does not support the requested operation. If you see this error repeatedly, report it to your external key store proxy administrator.";
-
-// ---------------------------------------------------------------------------------------------
-// PKI
-
-/// A test certificate authority.
-pub struct Pki {
-    pub ca_pem: String,
-    params: rcgen::CertificateParams,
-    key: rcgen::KeyPair,
-}
-
-/// A PEM certificate and its PEM private key.
-#[derive(Clone)]
-pub struct Leaf {
-    pub cert_pem: String,
-    pub key_pem: String,
-}
-
-impl Pki {
-    pub fn new(name: &str) -> Pki {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, format!("{name} test CA"));
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = rcgen::KeyPair::generate().expect("CA key");
-        let ca = params.self_signed(&key).expect("self-signed CA");
-        Pki {
-            ca_pem: ca.pem(),
-            params,
-            key,
-        }
-    }
-
-    /// A server certificate for these DNS names / IP addresses.
-    pub fn leaf(&self, names: &[&str]) -> Leaf {
-        let mut p =
-            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("leaf params");
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, names[0]);
-        let key = rcgen::KeyPair::generate().expect("leaf key");
-        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
-        let cert = p.signed_by(&key, &issuer).expect("sign leaf");
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
-    }
-
-    /// The usual proxy certificate: `localhost` and `127.0.0.1`.
-    pub fn localhost(&self) -> Leaf {
-        self.leaf(&["localhost", "127.0.0.1"])
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // SigV4 credentials between KMS and proxy
@@ -144,42 +89,6 @@ impl Cred {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Child processes
-
-/// A child process, SIGKILLed on drop.
-struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_strongroom")
-}
-
-fn write_atomic(path: &Path, text: &str) {
-    let tmp = path.with_extension("new");
-    crate::common::write_private(&tmp, text);
-    std::fs::rename(&tmp, path).expect("rename file");
-}
-
 fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
@@ -188,55 +97,13 @@ fn path_str(p: &Path) -> String {
     toml_str(p.to_str().expect("UTF-8 path"))
 }
 
-// ---------------------------------------------------------------------------------------------
-// SoftHSMv2
+/// The label of the one token of a proxy's SoftHSM (user PIN `1234`).
+pub const SOFTHSM_LABEL: &str = "strongroom";
 
-/// A fresh SoftHSMv2 token directory with one token `strongroom` (user PIN 1234).
-pub struct SoftHsm {
-    pub dir: tempfile::TempDir,
-    pub module: PathBuf,
-    pub label: String,
-}
-
-impl SoftHsm {
-    /// Fails (never skips) when SoftHSMv2 is not installed.
-    pub fn new() -> SoftHsm {
-        let module = std::env::var_os("STRONGROOM_TEST_PKCS11_MODULE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
-        assert!(
-            module.exists(),
-            "SoftHSMv2 is not installed ({} is missing): install it with `apt-get install -y softhsm2`",
-            module.display()
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("strongroom-hsm-")
-            .tempdir()
-            .expect("tempdir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/softhsm-setup.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(dir.path())
-            .args(["strongroom", "1234", "12345678"])
-            .output()
-            .expect("run scripts/softhsm-setup.sh");
-        assert!(
-            out.status.success(),
-            "scripts/softhsm-setup.sh failed (is SoftHSMv2 installed? `apt-get install -y softhsm2`): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        crate::common::write_private(dir.path().join("pin"), "1234\n");
-        SoftHsm {
-            dir,
-            module,
-            label: "strongroom".to_string(),
-        }
-    }
-
-    pub fn conf(&self) -> PathBuf {
-        self.dir.path().join("softhsm2.conf")
-    }
+/// A SoftHSMv2 token directory with the token [`SOFTHSM_LABEL`]; fails (never skips) when
+/// SoftHSMv2 is not installed.
+pub fn softhsm() -> SoftHsm {
+    SoftHsm::new(&[(SOFTHSM_LABEL, "1234")])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,13 +117,14 @@ pub enum Backend {
 
 /// A `strongroom xks-proxy serve --config FILE` process and its files.
 pub struct Proxy {
-    process: Option<Proc>,
+    process: Option<XksProxyProcess>,
     pub dir: tempfile::TempDir,
     /// Tenant prefixes; the first is the one the helpers use by default.
     pub prefixes: Vec<String>,
     /// The credential sets in the tenants' credentials file.
     pub creds: Vec<Cred>,
-    pub leaf: Leaf,
+    /// The certificate it serves.
+    pub leaf: Identity,
     /// TOML appended to every tenant (e.g. `[[tenants.authorization]]` rules).
     pub tenant_extra: String,
     pub backend: Backend,
@@ -268,7 +136,7 @@ pub struct Proxy {
 impl Proxy {
     /// Writes the files of a proxy with one tenant per prefix and one credential set; does not
     /// start it (create keys first, so the running proxy needs no reload).
-    pub fn new(pki: &Pki, prefixes: &[&str], backend: Backend) -> Proxy {
+    pub fn new(pki: &Ca, prefixes: &[&str], backend: Backend) -> Proxy {
         if matches!(backend, Backend::SoftHsm(_)) {
             assert_eq!(prefixes.len(), 1, "one tenant per SoftHSM token");
         }
@@ -281,7 +149,7 @@ impl Proxy {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        crate::common::write_private(dir.path().join("kek"), kek);
+        write_private(dir.path().join("kek"), kek);
         let proxy = Proxy {
             process: None,
             dir,
@@ -303,8 +171,8 @@ impl Proxy {
 
     fn write_files(&self) {
         let d = self.dir.path();
-        write_atomic(&d.join("tls/cert.pem"), &self.leaf.cert_pem);
-        write_atomic(&d.join("tls/key.pem"), &self.leaf.key_pem);
+        self.leaf
+            .replace(d.join("tls/cert.pem"), d.join("tls/key.pem"));
         let mut creds = String::new();
         for c in &self.creds {
             creds.push_str(&format!(
@@ -313,7 +181,7 @@ impl Proxy {
                 toml_str(&c.secret)
             ));
         }
-        write_atomic(&d.join("credentials.toml"), &creds);
+        write_private_atomically(d.join("credentials.toml"), &creds);
         let mut cfg = format!(
             "listen = \"127.0.0.1:{}\"\nregion = \"{REGION}\"\n\n[tls]\ncert_file = \"tls/cert.pem\"\nkey_file = \"tls/key.pem\"\n",
             self.port
@@ -329,24 +197,30 @@ impl Proxy {
                 )),
                 Backend::SoftHsm(hsm) => cfg.push_str(&format!(
                     "[tenants.backend]\ntype = \"pkcs11\"\nmodule = {}\ntoken_label = {}\npin_file = {}\npool_size = 4\n",
-                    path_str(&hsm.module),
-                    toml_str(&hsm.label),
-                    path_str(&hsm.dir.path().join("pin"))
+                    path_str(hsm.module()),
+                    toml_str(SOFTHSM_LABEL),
+                    path_str(&hsm.pin_file(SOFTHSM_LABEL))
                 )),
             }
             cfg.push_str(&self.tenant_extra);
             cfg.push('\n');
         }
-        write_atomic(&self.config_path(), &cfg);
+        write_private_atomically(self.config_path(), &cfg);
     }
 
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(bin());
         cmd.env("NO_COLOR", "1");
-        if let Backend::SoftHsm(hsm) = &self.backend {
-            cmd.env("SOFTHSM2_CONF", hsm.conf());
-        }
+        cmd.envs(self.env());
         cmd
+    }
+
+    /// What the proxy's processes need in their environment: `SOFTHSM2_CONF` with SoftHSM.
+    fn env(&self) -> Vec<(String, String)> {
+        match &self.backend {
+            Backend::SoftHsm(hsm) => vec![hsm.env()],
+            Backend::Software => Vec::new(),
+        }
     }
 
     /// `XksProxyUriPath` of the first tenant.
@@ -376,94 +250,42 @@ impl Proxy {
     pub fn start(&mut self) {
         assert!(self.process.is_none(), "the proxy is running");
         self.write_files();
-        let from = self.log.len();
-        let mut child = self
-            .command()
-            .args(["xks-proxy", "serve", "--config"])
-            .arg(self.config_path())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start strongroom xks-proxy serve");
-        let pid = child.id();
-        self.log.follow(
-            child.stderr.take().expect("stderr is piped"),
-            format!("xks-proxy {pid}"),
+        let proc = XksProxyProcess::start(
+            Path::new(bin()),
+            &self.config_path(),
+            "info",
+            &self.env(),
+            &self.log,
         );
-        let mut proc = Proc { child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let line = loop {
-            if let Some(l) = self
-                .log
-                .lines()
-                .iter()
-                .skip(from)
-                .find(|l| l.contains("XKS proxy listening"))
-            {
-                break l.clone();
-            }
-            if let Some(status) = proc.child.try_wait().expect("try_wait") {
-                panic!(
-                    "the proxy exited before listening ({status}): {:#?}",
-                    &self.log.lines()[from..]
-                );
-            }
-            assert!(Instant::now() < deadline, "the proxy did not start in 20 s");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let addr = regex::Regex::new(r"addr=(\S+)")
-            .expect("regex")
-            .captures(&line)
-            .unwrap_or_else(|| panic!("no addr in {line:?}"))[1]
-            .to_string();
-        let port: u16 = addr
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {addr:?}"));
         if self.port == 0 {
-            self.port = port;
+            self.port = proc.port;
             // Later starts listen on the same port: the stores keep their endpoint.
             self.write_files();
         } else {
-            assert_eq!(port, self.port, "the proxy came back on its port");
+            assert_eq!(proc.port, self.port, "the proxy came back on its port");
         }
         self.process = Some(proc);
     }
 
     /// The `connection_threads` the proxy reported when it last started listening.
     pub fn connection_threads(&self) -> usize {
-        let line = self
-            .log
-            .lines()
-            .into_iter()
-            .rev()
-            .find(|l| l.contains("XKS proxy listening"))
-            .expect("the proxy started");
-        regex::Regex::new(r"connection_threads=(\d+)")
-            .expect("regex")
-            .captures(&line)
-            .and_then(|c| c[1].parse().ok())
+        let line = &self.process.as_ref().expect("a running proxy").listening;
+        log_field(line, "connection_threads")
+            .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no connection_threads in {line:?}"))
     }
 
     /// SIGKILLs the proxy and waits for it.
     pub fn kill(&mut self) {
         if let Some(p) = self.process.take() {
-            p.kill();
+            p.process.kill();
         }
     }
 
     /// Sends `signal` (`STOP`, `CONT`, ...) to the running proxy.
-    pub fn signal(&self, signal: &str) {
-        let pid = self.process.as_ref().expect("a running proxy").pid();
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} {pid}: {status}");
+    pub fn signal(&self, signal: Signal) {
+        let p = self.process.as_ref().expect("a running proxy");
+        p.process.signal(signal);
     }
 
     /// Kill and start again with the current settings, on the same port.
@@ -476,12 +298,7 @@ impl Proxy {
     pub fn reload(&mut self) {
         self.write_files();
         let from = self.log.len();
-        let pid = self.process.as_ref().expect("a running proxy").pid();
-        let status = Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -HUP {pid}");
+        self.signal(Signal::Hup);
         self.log
             .wait_for(from, Duration::from_secs(10), "reload complete", |l| {
                 l.contains("reload complete") || l.contains("reload failed")
@@ -590,8 +407,7 @@ pub fn admin() -> PrincipalSpec {
 
 /// A `strongroom serve --config FILE` process trusting the test CA for proxies.
 pub struct KmsServer {
-    process: Option<Proc>,
-    _stdout: Option<std::thread::JoinHandle<()>>,
+    process: Option<Serve>,
     pub dir: tempfile::TempDir,
     pub principals: Vec<PrincipalSpec>,
     /// `http://127.0.0.1:PORT`.
@@ -605,16 +421,15 @@ pub struct KmsServer {
 
 impl KmsServer {
     /// The administrator only, default `[xks]` (250 ms, ports allowed).
-    pub async fn start(pki: &Pki) -> KmsServer {
+    pub async fn start(pki: &Ca) -> KmsServer {
         KmsServer::start_with(pki, XksSection::default(), vec![admin()]).await
     }
 
     pub async fn start_with(
-        pki: &Pki,
+        pki: &Ca,
         xks: XksSection,
         principals: Vec<PrincipalSpec>,
     ) -> KmsServer {
-        use std::os::unix::fs::OpenOptionsExt;
         let dir = tempfile::Builder::new()
             .prefix("strongroom-xkskms-")
             .tempdir()
@@ -623,16 +438,12 @@ impl KmsServer {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.path().join("root.key"))
-            .expect("create root.key");
-        f.write_all(format!("strongroom-root-key-v1:{root}\n").as_bytes())
-            .expect("write root.key");
+        write_private(
+            dir.path().join("root.key"),
+            format!("strongroom-root-key-v1:{root}\n"),
+        );
         let ca = dir.path().join("proxy-ca.pem");
-        crate::common::write_private(&ca, &pki.ca_pem);
+        pki.write_pem(&ca);
         let config = format!(
             "{}\n[admin]\nlisten = \"127.0.0.1:0\"\n[xks]\ntimeout_ms = {}\nallow_endpoint_port = {}\nca_bundle_file = {}\nsystem_roots = false\nrequests_per_second = {}\nhealth_check_seconds = {}\n",
             render_config(&principals),
@@ -642,13 +453,14 @@ impl KmsServer {
             xks.requests_per_second,
             xks.health_check_seconds
         );
-        crate::common::write_private(dir.path().join("strongroom.toml"), config);
+        write_private(dir.path().join("strongroom.toml"), config);
         let log = LogLines::default();
-        let (process, stdout, endpoint, metrics_url) = spawn_kms(dir.path(), &log);
+        let process = spawn_kms(dir.path(), &log);
+        let endpoint = process.endpoint.clone();
+        let metrics_url = process.metrics_url.clone().unwrap_or_default();
         let client = kms_client(&endpoint, &principals[0]).await;
         KmsServer {
             process: Some(process),
-            _stdout: Some(stdout),
             dir,
             principals,
             endpoint,
@@ -667,54 +479,24 @@ impl KmsServer {
     /// rebuilt for the new port.
     pub async fn restart(&mut self) {
         if let Some(p) = self.process.take() {
-            p.kill();
+            p.process.kill();
         }
-        let (process, stdout, endpoint, metrics_url) = spawn_kms(self.dir.path(), &self.log);
+        let process = spawn_kms(self.dir.path(), &self.log);
+        self.endpoint = process.endpoint.clone();
+        self.metrics_url = process.metrics_url.clone().unwrap_or_default();
         self.process = Some(process);
-        self._stdout = Some(stdout);
-        self.endpoint = endpoint;
-        self.metrics_url = metrics_url;
         self.client = kms_client(&self.endpoint, &self.principals[0]).await;
     }
 }
 
-fn spawn_kms(dir: &Path, log: &LogLines) -> (Proc, std::thread::JoinHandle<()>, String, String) {
-    let mut child = Command::new(bin())
-        .arg("serve")
-        .arg("--config")
-        .arg(dir.join("strongroom.toml"))
-        .env("RUST_LOG", "warn,kms=info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start strongroom serve");
-    let pid = child.id();
-    log.follow(
-        child.stderr.take().expect("stderr is piped"),
-        format!("strongroom {pid}"),
-    );
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let proc = Proc { child };
-    let mut metrics_url = String::new();
-    let endpoint = loop {
-        let mut line = String::new();
-        let n = stdout.read_line(&mut line).expect("read strongroom stdout");
-        assert!(n > 0, "strongroom serve exited before it listened");
-        if let Some(url) = line.trim().strip_prefix("strongroom: metrics on ") {
-            metrics_url = url.to_string();
-        }
-        if let Some(addr) = line.trim().strip_prefix("strongroom: KMS listening on ") {
-            break addr.to_string();
-        }
-    };
-    // Keep draining stdout so the server never writes into a closed pipe.
-    let drain = std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut sink);
-    });
-    (proc, drain, endpoint, metrics_url)
+fn spawn_kms(dir: &Path, log: &LogLines) -> Serve {
+    Serve::start(
+        Path::new(bin()),
+        &dir.join("strongroom.toml"),
+        "warn,kms=info",
+        &[],
+        log,
+    )
 }
 
 async fn kms_client(endpoint: &str, p: &PrincipalSpec) -> Client {

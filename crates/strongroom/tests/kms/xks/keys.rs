@@ -9,7 +9,7 @@ use crate::common::expect_code;
 
 #[tokio::test]
 async fn create_key_in_an_external_key_store() {
-    let pki = Pki::new("create-key");
+    let pki = Ca::new("create-key");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("ext-ok");
     proxy.create_key("ext-disabled");
@@ -152,7 +152,7 @@ async fn create_key_in_an_external_key_store() {
 
 #[tokio::test]
 async fn key_deletion_and_store_deletion() {
-    let pki = Pki::new("deletion");
+    let pki = Ca::new("deletion");
     let mut proxy = Proxy::new(&pki, &["one", "two"], Backend::Software);
     proxy.create_key("ext-del");
     proxy.start();

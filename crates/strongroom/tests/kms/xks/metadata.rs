@@ -15,7 +15,7 @@ use crate::common::PrincipalSpec;
 
 #[tokio::test]
 async fn proxy_authorization_sees_the_true_caller_and_operation() {
-    let pki = Pki::new("metadata");
+    let pki = Ca::new("metadata");
     let admin = admin();
     let alice = PrincipalSpec::user(ACCOUNT, "alice").policy(allow_all());
     let app = PrincipalSpec::role(ACCOUNT, "app").policy(allow_all());

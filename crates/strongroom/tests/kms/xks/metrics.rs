@@ -22,7 +22,7 @@ async fn encrypt(kms: &KmsServer, key: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_figures_are_published() {
-    let pki = Pki::new("xks-metrics");
+    let pki = Ca::new("xks-metrics");
     let fake = FakeProxy::start(0, &pki.localhost()).await;
     let section = XksSection {
         health_check_seconds: 1,
@@ -128,7 +128,7 @@ async fn proxy_figures_are_published() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_requests_are_counted() {
-    let pki = Pki::new("xks-throttle");
+    let pki = Ca::new("xks-throttle");
     let fake = FakeProxy::start(0, &pki.localhost()).await;
     let section = XksSection {
         requests_per_second: 1,

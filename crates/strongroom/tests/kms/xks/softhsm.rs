@@ -13,8 +13,8 @@ use crate::common::{expect_code, random_bytes};
 
 #[tokio::test]
 async fn softhsm_lifecycle() {
-    let pki = Pki::new("softhsm");
-    let mut proxy = Proxy::new(&pki, &["hsm"], Backend::SoftHsm(SoftHsm::new()));
+    let pki = Ca::new("softhsm");
+    let mut proxy = Proxy::new(&pki, &["hsm"], Backend::SoftHsm(softhsm()));
     proxy.create_key("hsm-1");
     proxy.create_key("hsm-2");
     proxy.start();

@@ -38,8 +38,8 @@ fn slow(delay: Duration) -> impl Fn(&str, &Value) -> Reply {
     move |op, req| good(op, req).after(delay)
 }
 
-async fn setup(name: &str) -> (Pki, FakeProxy, KmsServer) {
-    let pki = Pki::new(name);
+async fn setup(name: &str) -> (Ca, FakeProxy, KmsServer) {
+    let pki = Ca::new(name);
     let fake = FakeProxy::start(0, &pki.localhost()).await;
     let kms = KmsServer::start(&pki).await;
     (pki, fake, kms)
@@ -446,8 +446,8 @@ async fn tls_failures() {
     let store = fake_store(&kms, &fake, "s").await;
     let key = xks_key(c, &store, "ext-1").await;
     for (what, leaf) in [
-        ("another name", pki.leaf(&["xks.example.com"])),
-        ("untrusted CA", Pki::new("untrusted").localhost()),
+        ("another name", pki.server(&["xks.example.com"])),
+        ("untrusted CA", Ca::new("untrusted").localhost()),
     ] {
         // New handshakes from now on (open connections are closed).
         fake.set_certificate(&leaf);

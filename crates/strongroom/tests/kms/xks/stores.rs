@@ -3,13 +3,13 @@
 //! stores' persistence across a restart of the KMS.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_sdk_kms::types::{ConnectionStateType, CustomKeyStoreType, XksProxyConnectivityType};
 use serde_json::json;
 
 use super::harness::*;
-use crate::common::{expect_code, now_secs, raw_request, secs, Signer};
+use crate::common::{expect_code, now_secs, raw_request, secs, signer_for};
 
 const VPC_SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
 
@@ -19,13 +19,7 @@ fn raw_describe(kms: &KmsServer, body: serde_json::Value) -> serde_json::Value {
     let p = &kms.principals[0];
     let addr = kms.endpoint.strip_prefix("http://").expect("http endpoint");
     let body = body.to_string().into_bytes();
-    let headers = Signer {
-        access_key_id: p.access_key_id.clone(),
-        secret: p.secret.clone(),
-        region: REGION.to_string(),
-        time: SystemTime::now(),
-    }
-    .sign(addr, "TrentService.DescribeCustomKeyStores", &body);
+    let headers = signer_for(p).sign_kms(addr, "TrentService.DescribeCustomKeyStores", &body);
     let resp = raw_request(addr, &headers, &body);
     assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
     resp.json()
@@ -33,7 +27,7 @@ fn raw_describe(kms: &KmsServer, body: serde_json::Value) -> serde_json::Value {
 
 #[tokio::test]
 async fn create_describe_page_and_uniqueness() {
-    let pki = Pki::new("stores");
+    let pki = Ca::new("stores");
     let mut proxy = Proxy::new(
         &pki,
         &["alpha", "beta", "gamma", "delta"],
@@ -301,7 +295,7 @@ async fn create_describe_page_and_uniqueness() {
 
 #[tokio::test]
 async fn create_checks_the_proxy_first() {
-    let pki = Pki::new("create-checks");
+    let pki = Ca::new("create-checks");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.start();
     let kms = KmsServer::start(&pki).await;
@@ -361,7 +355,7 @@ async fn create_checks_the_proxy_first() {
 /// A KMS that follows AWS's endpoint pattern (no port) refuses `https://host:port`.
 #[tokio::test]
 async fn endpoint_port_refused_unless_allowed() {
-    let pki = Pki::new("no-port");
+    let pki = Ca::new("no-port");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.start();
     let kms = KmsServer::start_with(
@@ -397,7 +391,7 @@ async fn endpoint_port_refused_unless_allowed() {
 
 #[tokio::test]
 async fn connect_disconnect_and_update() {
-    let pki = Pki::new("update");
+    let pki = Ca::new("update");
     let mut proxy = Proxy::new(&pki, &["one", "two"], Backend::Software);
     proxy.start();
     let kms = KmsServer::start(&pki).await;
@@ -636,7 +630,7 @@ async fn connect_disconnect_and_update() {
 
 #[tokio::test]
 async fn stores_and_keys_survive_a_kms_restart() {
-    let pki = Pki::new("restart");
+    let pki = Ca::new("restart");
     let mut proxy = Proxy::new(&pki, &["one", "two"], Backend::Software);
     proxy.create_key("restart-key");
     proxy.start();
@@ -691,7 +685,7 @@ async fn stores_and_keys_survive_a_kms_restart() {
 /// Custom key stores belong to their account: another account neither sees nor uses them.
 #[tokio::test]
 async fn stores_belong_to_their_account() {
-    let pki = Pki::new("accounts");
+    let pki = Ca::new("accounts");
     let mut proxy = Proxy::new(&pki, &["tenant"], Backend::Software);
     proxy.create_key("ext-1");
     proxy.start();
