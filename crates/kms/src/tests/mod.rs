@@ -16,6 +16,7 @@ use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 mod external;
 mod import;
 mod root_key;
+mod states;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 

@@ -1,0 +1,409 @@
+//! The key-state table end to end: every operation that takes a key, on a key in each state
+//! reachable in process (Enabled, Disabled, PendingDeletion, PendingImport), with the exact
+//! answer AWS gives. Each cell gets a fresh key, so an operation that changes the state (EnableKey,
+//! ScheduleKeyDeletion) cannot leak into the next cell.
+
+use serde_json::{json, Value};
+
+use super::import::oaep_wrap;
+use super::*;
+
+/// The states of the table's columns, in order.
+const STATES: [&str; 4] = ["Enabled", "Disabled", "PendingDeletion", "PendingImport"];
+
+/// What one cell expects.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    Ok,
+    /// `DisabledException`: "<arn> is disabled."
+    Disabled,
+    /// `KMSInvalidStateException`: "<arn> is <words>." (`{arn}` is the key's ARN).
+    Invalid(&'static str),
+    /// Any other refusal, with its exact message.
+    Err(ErrorCode, &'static str),
+}
+
+use Want::{Disabled as D, Invalid as I, Ok as Y};
+const PD: Want = I("pending deletion");
+const PI: Want = I("pending import");
+
+/// What a row's request needs: the key under test, a ciphertext under it (made while it could
+/// encrypt), an Enabled key and a ciphertext under that, and a name unique to the cell.
+struct Cell {
+    key: String,
+    ct: String,
+    good: String,
+    good_ct: String,
+    alias: String,
+    grantee: String,
+}
+
+type Request = fn(&Cell) -> (Operation, Value);
+
+/// The table: (row name, request, expectation per state of [`STATES`]).
+fn table() -> Vec<(&'static str, Request, [Want; 4])> {
+    vec![
+        (
+            "Encrypt",
+            |c| {
+                (
+                    Operation::Encrypt,
+                    json!({"KeyId": c.key, "Plaintext": "eA=="}),
+                )
+            },
+            [Y, D, PD, PI],
+        ),
+        (
+            "Decrypt",
+            |c| (Operation::Decrypt, json!({"CiphertextBlob": c.ct})),
+            [Y, D, PD, PI],
+        ),
+        (
+            "ReEncrypt from",
+            |c| {
+                (
+                    Operation::ReEncrypt,
+                    json!({"CiphertextBlob": c.ct, "DestinationKeyId": c.good}),
+                )
+            },
+            [Y, D, PD, PI],
+        ),
+        (
+            "ReEncrypt to",
+            |c| {
+                (
+                    Operation::ReEncrypt,
+                    json!({"CiphertextBlob": c.good_ct, "DestinationKeyId": c.key}),
+                )
+            },
+            [Y, D, PD, PI],
+        ),
+        (
+            "GenerateDataKey",
+            |c| {
+                (
+                    Operation::GenerateDataKey,
+                    json!({"KeyId": c.key, "KeySpec": "AES_256"}),
+                )
+            },
+            [Y, D, PD, PI],
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            |c| {
+                (
+                    Operation::GenerateDataKeyWithoutPlaintext,
+                    json!({"KeyId": c.key, "NumberOfBytes": 16}),
+                )
+            },
+            [Y, D, PD, PI],
+        ),
+        (
+            "GenerateDataKeyPairWithoutPlaintext",
+            |c| {
+                (
+                    Operation::GenerateDataKeyPairWithoutPlaintext,
+                    json!({"KeyId": c.key, "KeyPairSpec": "ECC_NIST_P256"}),
+                )
+            },
+            [Y, D, PD, PI],
+        ),
+        (
+            "DescribeKey",
+            |c| (Operation::DescribeKey, json!({"KeyId": c.key})),
+            [Y, Y, Y, Y],
+        ),
+        (
+            "EnableKey",
+            |c| (Operation::EnableKey, json!({"KeyId": c.key})),
+            [Y, Y, PD, PI],
+        ),
+        (
+            "DisableKey",
+            |c| (Operation::DisableKey, json!({"KeyId": c.key})),
+            [Y, Y, PD, PI],
+        ),
+        (
+            "UpdateKeyDescription",
+            |c| {
+                (
+                    Operation::UpdateKeyDescription,
+                    json!({"KeyId": c.key, "Description": "d"}),
+                )
+            },
+            [Y, Y, PD, Y],
+        ),
+        (
+            "TagResource",
+            |c| {
+                (
+                    Operation::TagResource,
+                    json!({"KeyId": c.key, "Tags": [{"TagKey": "k", "TagValue": "v"}]}),
+                )
+            },
+            [Y, Y, PD, Y],
+        ),
+        (
+            "UntagResource",
+            |c| {
+                (
+                    Operation::UntagResource,
+                    json!({"KeyId": c.key, "TagKeys": ["k"]}),
+                )
+            },
+            [Y, Y, PD, Y],
+        ),
+        (
+            "CreateAlias",
+            |c| {
+                (
+                    Operation::CreateAlias,
+                    json!({"AliasName": c.alias, "TargetKeyId": c.key}),
+                )
+            },
+            [Y, Y, PD, Y],
+        ),
+        (
+            "ScheduleKeyDeletion",
+            |c| {
+                (
+                    Operation::ScheduleKeyDeletion,
+                    json!({"KeyId": c.key, "PendingWindowInDays": 7}),
+                )
+            },
+            [Y, Y, PD, Y],
+        ),
+        (
+            "CancelKeyDeletion",
+            |c| (Operation::CancelKeyDeletion, json!({"KeyId": c.key})),
+            [
+                I("not pending deletion"),
+                I("not pending deletion"),
+                Y,
+                I("not pending deletion"),
+            ],
+        ),
+        (
+            "EnableKeyRotation",
+            |c| (Operation::EnableKeyRotation, json!({"KeyId": c.key})),
+            [
+                Y,
+                D,
+                PD,
+                Want::Err(
+                    ErrorCode::UnsupportedOperationException,
+                    "{arn} origin is EXTERNAL which is not valid for this operation.",
+                ),
+            ],
+        ),
+        (
+            "DisableKeyRotation",
+            |c| (Operation::DisableKeyRotation, json!({"KeyId": c.key})),
+            [
+                Y,
+                D,
+                PD,
+                Want::Err(
+                    ErrorCode::UnsupportedOperationException,
+                    "{arn} origin is EXTERNAL which is not valid for this operation.",
+                ),
+            ],
+        ),
+        (
+            "GetKeyRotationStatus",
+            |c| (Operation::GetKeyRotationStatus, json!({"KeyId": c.key})),
+            [Y, Y, Y, Y],
+        ),
+        (
+            "ListKeyRotations",
+            |c| (Operation::ListKeyRotations, json!({"KeyId": c.key})),
+            [Y, Y, Y, Y],
+        ),
+        (
+            "GetKeyPolicy",
+            |c| (Operation::GetKeyPolicy, json!({"KeyId": c.key})),
+            [Y, Y, Y, Y],
+        ),
+        (
+            "ListKeyPolicies",
+            |c| (Operation::ListKeyPolicies, json!({"KeyId": c.key})),
+            [Y, Y, Y, Y],
+        ),
+        (
+            "PutKeyPolicy",
+            |c| {
+                (
+                    Operation::PutKeyPolicy,
+                    json!({"KeyId": c.key, "PolicyName": "default", "Policy": ADMIN_POLICY}),
+                )
+            },
+            [Y, Y, Y, Y],
+        ),
+        (
+            "ListResourceTags",
+            |c| (Operation::ListResourceTags, json!({"KeyId": c.key})),
+            [Y, Y, Y, Y],
+        ),
+        (
+            "GetKeyLastUsage",
+            |c| (Operation::GetKeyLastUsage, json!({"KeyId": c.key})),
+            [Y, Y, Y, Y],
+        ),
+        (
+            "CreateGrant",
+            |c| {
+                (
+                    Operation::CreateGrant,
+                    json!({"KeyId": c.key, "GranteePrincipal": c.grantee, "Operations": ["Encrypt"]}),
+                )
+            },
+            [Y, D, PD, PI],
+        ),
+        (
+            "ListGrants",
+            |c| (Operation::ListGrants, json!({"KeyId": c.key})),
+            [Y, Y, Y, Y],
+        ),
+    ]
+}
+
+/// A key policy that lets the account's IAM policies decide (what CreateKey gives by default).
+const ADMIN_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}"#;
+
+/// A fresh key in `state`, with a ciphertext made under it while it could encrypt.
+async fn key_in(kms: &Kms, state: &str) -> (String, String) {
+    let encrypt = |id: String| async move {
+        let out = call(
+            kms,
+            Operation::Encrypt,
+            json!({"KeyId": id, "Plaintext": "eA=="}),
+        )
+        .await
+        .expect("encrypt");
+        (id, s(&out, "CiphertextBlob"))
+    };
+    match state {
+        "Enabled" => encrypt(new_key(kms).await).await,
+        "Disabled" => {
+            let (id, ct) = encrypt(new_key(kms).await).await;
+            call(kms, Operation::DisableKey, json!({"KeyId": id}))
+                .await
+                .expect("disable");
+            (id, ct)
+        }
+        "PendingDeletion" => {
+            let (id, ct) = encrypt(new_key(kms).await).await;
+            call(kms, Operation::ScheduleKeyDeletion, json!({"KeyId": id}))
+                .await
+                .expect("schedule");
+            (id, ct)
+        }
+        // Imported, used, then its material deleted: back to PendingImport with a ciphertext.
+        "PendingImport" => {
+            let created = call(kms, Operation::CreateKey, json!({"Origin": "EXTERNAL"}))
+                .await
+                .expect("create");
+            let id = s(&created["KeyMetadata"], "KeyId");
+            let params = call(
+                kms,
+                Operation::GetParametersForImport,
+                json!({"KeyId": id, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"}),
+            )
+            .await
+            .expect("parameters");
+            let wrapped = oaep_wrap(&super::import::unb64(&params, "PublicKey"), &[5u8; 32]);
+            call(
+                kms,
+                Operation::ImportKeyMaterial,
+                json!({
+                    "KeyId": id,
+                    "ImportToken": s(&params, "ImportToken"),
+                    "EncryptedKeyMaterial": b64(&wrapped),
+                    "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+                }),
+            )
+            .await
+            .expect("import");
+            let (id, ct) = encrypt(id).await;
+            call(
+                kms,
+                Operation::DeleteImportedKeyMaterial,
+                json!({"KeyId": id}),
+            )
+            .await
+            .expect("delete material");
+            (id, ct)
+        }
+        other => panic!("no recipe for {other}"),
+    }
+}
+
+async fn key_arn(kms: &Kms, id: &str) -> String {
+    let d = call(kms, Operation::DescribeKey, json!({"KeyId": id}))
+        .await
+        .expect("describe");
+    s(&d["KeyMetadata"], "Arn")
+}
+
+#[tokio::test]
+async fn every_operation_in_every_reachable_state() {
+    let fx = Fixture::new();
+    let kms = fx.open().await;
+    let good = new_key(&kms).await;
+    let good_ct = s(
+        &call(
+            &kms,
+            Operation::Encrypt,
+            json!({"KeyId": good, "Plaintext": "eA=="}),
+        )
+        .await
+        .expect("encrypt"),
+        "CiphertextBlob",
+    );
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for (row, (name, request, wants)) in table().into_iter().enumerate() {
+        for (state, want) in STATES.iter().zip(wants) {
+            let (key, ct) = key_in(&kms, state).await;
+            let arn = key_arn(&kms, &key).await;
+            let cell = Cell {
+                key,
+                ct,
+                good: good.clone(),
+                good_ct: good_ct.clone(),
+                alias: format!("alias/state-{row}-{state}"),
+                grantee: "arn:aws:iam::111122223333:user/grantee".to_string(),
+            };
+            let (op, body) = request(&cell);
+            let got = call(&kms, op, body).await;
+            let expected = match want {
+                Y => None,
+                D => Some((ErrorCode::DisabledException, format!("{arn} is disabled."))),
+                I(words) => Some((
+                    ErrorCode::KmsInvalidStateException,
+                    format!("{arn} is {words}."),
+                )),
+                Want::Err(code, message) => Some((code, message.replace("{arn}", &arn))),
+            };
+            cells += 1;
+            let ok = match (&got, &expected) {
+                (Ok(_), None) => true,
+                (Err(e), Some((code, message))) => e.code == *code && e.message == *message,
+                _ => false,
+            };
+            if !ok {
+                let got = got
+                    .map(|_| "success")
+                    .map_err(|e| format!("{:?}: {}", e.code, e.message));
+                failures.push(format!("{name} on {state}: want {expected:?}, got {got:?}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(cells, table().len() * STATES.len());
+}
