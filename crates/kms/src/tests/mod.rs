@@ -15,6 +15,7 @@ use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
 mod external;
 mod import;
+mod key_usage;
 mod root_key;
 mod states;
 
