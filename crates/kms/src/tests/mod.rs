@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
+mod aliases;
 mod external;
 mod import;
 mod key_usage;
