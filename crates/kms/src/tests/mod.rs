@@ -19,6 +19,7 @@ mod import;
 mod key_usage;
 mod root_key;
 mod states;
+mod tags;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
