@@ -15,6 +15,7 @@ use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
 mod aliases;
 mod external;
+mod grants;
 mod import;
 mod key_usage;
 mod root_key;
