@@ -21,6 +21,7 @@ mod key_usage;
 mod root_key;
 mod states;
 mod tags;
+mod validation;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
