@@ -1,15 +1,22 @@
 //! The key-state table end to end: every operation that takes a key, on a key in each state
-//! reachable in process (Enabled, Disabled, PendingDeletion, PendingImport), with the exact
-//! answer AWS gives. Each cell gets a fresh key, so an operation that changes the state (EnableKey,
+//! reachable in process (Enabled, Disabled, PendingDeletion, PendingImport, and Unavailable: a
+//! key of an external key store that is disconnected), with the exact answer AWS gives. Each cell gets a fresh key, so an operation that changes the state (EnableKey,
 //! ScheduleKeyDeletion) cannot leak into the next cell.
 
 use serde_json::{json, Value};
 
+use super::external::InProcessProxy;
 use super::import::oaep_wrap;
 use super::*;
 
 /// The states of the table's columns, in order.
-const STATES: [&str; 4] = ["Enabled", "Disabled", "PendingDeletion", "PendingImport"];
+const STATES: [&str; 5] = [
+    "Enabled",
+    "Disabled",
+    "PendingDeletion",
+    "PendingImport",
+    "Unavailable",
+];
 
 /// What one cell expects.
 #[derive(Clone, Copy, Debug)]
@@ -26,6 +33,11 @@ enum Want {
 use Want::{Disabled as D, Invalid as I, Ok as Y};
 const PD: Want = I("pending deletion");
 const PI: Want = I("pending import");
+/// A key whose external key store is disconnected: AWS's words name no key.
+const NC: Want = Want::Err(
+    ErrorCode::KmsInvalidStateException,
+    "This KMS key is in a custom key store that is not connected to its external key store proxy. Connect the external key store and try the request again.",
+);
 
 /// What a row's request needs: the key under test, a ciphertext under it (made while it could
 /// encrypt), an Enabled key and a ciphertext under that, and a name unique to the cell.
@@ -41,7 +53,7 @@ struct Cell {
 type Request = fn(&Cell) -> (Operation, Value);
 
 /// The table: (row name, request, expectation per state of [`STATES`]).
-fn table() -> Vec<(&'static str, Request, [Want; 4])> {
+fn table() -> Vec<(&'static str, Request, [Want; 5])> {
     vec![
         (
             "Encrypt",
@@ -51,12 +63,12 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "Plaintext": "eA=="}),
                 )
             },
-            [Y, D, PD, PI],
+            [Y, D, PD, PI, NC],
         ),
         (
             "Decrypt",
             |c| (Operation::Decrypt, json!({"CiphertextBlob": c.ct})),
-            [Y, D, PD, PI],
+            [Y, D, PD, PI, NC],
         ),
         (
             "ReEncrypt from",
@@ -66,7 +78,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"CiphertextBlob": c.ct, "DestinationKeyId": c.good}),
                 )
             },
-            [Y, D, PD, PI],
+            [Y, D, PD, PI, NC],
         ),
         (
             "ReEncrypt to",
@@ -76,7 +88,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"CiphertextBlob": c.good_ct, "DestinationKeyId": c.key}),
                 )
             },
-            [Y, D, PD, PI],
+            [Y, D, PD, PI, NC],
         ),
         (
             "GenerateDataKey",
@@ -86,7 +98,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "KeySpec": "AES_256"}),
                 )
             },
-            [Y, D, PD, PI],
+            [Y, D, PD, PI, NC],
         ),
         (
             "GenerateDataKeyWithoutPlaintext",
@@ -96,7 +108,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "NumberOfBytes": 16}),
                 )
             },
-            [Y, D, PD, PI],
+            [Y, D, PD, PI, NC],
         ),
         (
             "GenerateDataKeyPairWithoutPlaintext",
@@ -106,22 +118,22 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "KeyPairSpec": "ECC_NIST_P256"}),
                 )
             },
-            [Y, D, PD, PI],
+            [Y, D, PD, PI, NC],
         ),
         (
             "DescribeKey",
             |c| (Operation::DescribeKey, json!({"KeyId": c.key})),
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
         (
             "EnableKey",
             |c| (Operation::EnableKey, json!({"KeyId": c.key})),
-            [Y, Y, PD, PI],
+            [Y, Y, PD, PI, Y],
         ),
         (
             "DisableKey",
             |c| (Operation::DisableKey, json!({"KeyId": c.key})),
-            [Y, Y, PD, PI],
+            [Y, Y, PD, PI, Y],
         ),
         (
             "UpdateKeyDescription",
@@ -131,7 +143,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "Description": "d"}),
                 )
             },
-            [Y, Y, PD, Y],
+            [Y, Y, PD, Y, Y],
         ),
         (
             "TagResource",
@@ -141,7 +153,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "Tags": [{"TagKey": "k", "TagValue": "v"}]}),
                 )
             },
-            [Y, Y, PD, Y],
+            [Y, Y, PD, Y, Y],
         ),
         (
             "UntagResource",
@@ -151,7 +163,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "TagKeys": ["k"]}),
                 )
             },
-            [Y, Y, PD, Y],
+            [Y, Y, PD, Y, Y],
         ),
         (
             "CreateAlias",
@@ -161,7 +173,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"AliasName": c.alias, "TargetKeyId": c.key}),
                 )
             },
-            [Y, Y, PD, Y],
+            [Y, Y, PD, Y, Y],
         ),
         (
             "ScheduleKeyDeletion",
@@ -171,7 +183,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "PendingWindowInDays": 7}),
                 )
             },
-            [Y, Y, PD, Y],
+            [Y, Y, PD, Y, Y],
         ),
         (
             "CancelKeyDeletion",
@@ -180,6 +192,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                 I("not pending deletion"),
                 I("not pending deletion"),
                 Y,
+                I("not pending deletion"),
                 I("not pending deletion"),
             ],
         ),
@@ -194,6 +207,7 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     ErrorCode::UnsupportedOperationException,
                     "{arn} origin is EXTERNAL which is not valid for this operation.",
                 ),
+                NC,
             ],
         ),
         (
@@ -207,27 +221,28 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     ErrorCode::UnsupportedOperationException,
                     "{arn} origin is EXTERNAL which is not valid for this operation.",
                 ),
+                NC,
             ],
         ),
         (
             "GetKeyRotationStatus",
             |c| (Operation::GetKeyRotationStatus, json!({"KeyId": c.key})),
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
         (
             "ListKeyRotations",
             |c| (Operation::ListKeyRotations, json!({"KeyId": c.key})),
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
         (
             "GetKeyPolicy",
             |c| (Operation::GetKeyPolicy, json!({"KeyId": c.key})),
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
         (
             "ListKeyPolicies",
             |c| (Operation::ListKeyPolicies, json!({"KeyId": c.key})),
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
         (
             "PutKeyPolicy",
@@ -237,17 +252,17 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "PolicyName": "default", "Policy": ADMIN_POLICY}),
                 )
             },
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
         (
             "ListResourceTags",
             |c| (Operation::ListResourceTags, json!({"KeyId": c.key})),
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
         (
             "GetKeyLastUsage",
             |c| (Operation::GetKeyLastUsage, json!({"KeyId": c.key})),
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
         (
             "CreateGrant",
@@ -257,12 +272,12 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
                     json!({"KeyId": c.key, "GranteePrincipal": c.grantee, "Operations": ["Encrypt"]}),
                 )
             },
-            [Y, D, PD, PI],
+            [Y, D, PD, PI, NC],
         ),
         (
             "ListGrants",
             |c| (Operation::ListGrants, json!({"KeyId": c.key})),
-            [Y, Y, Y, Y],
+            [Y, Y, Y, Y, Y],
         ),
     ]
 }
@@ -270,8 +285,31 @@ fn table() -> Vec<(&'static str, Request, [Want; 4])> {
 /// A key policy that lets the account's IAM policies decide (what CreateKey gives by default).
 const ADMIN_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}"#;
 
-/// A fresh key in `state`, with a ciphertext made under it while it could encrypt.
-async fn key_in(kms: &Kms, state: &str) -> (String, String) {
+/// An external key store, disconnected (each Unavailable cell connects it for a moment).
+async fn external_store(kms: &Kms) -> String {
+    let store = call(
+        kms,
+        Operation::CreateCustomKeyStore,
+        json!({
+            "CustomKeyStoreName": "states",
+            "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+            "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+            "XksProxyUriEndpoint": "https://proxy.example",
+            "XksProxyUriPath": "/kms/xks/v1",
+            "XksProxyAuthenticationCredential": {
+                "AccessKeyId": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                "RawSecretAccessKey": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG="
+            }
+        }),
+    )
+    .await
+    .expect("CreateCustomKeyStore");
+    s(&store, "CustomKeyStoreId")
+}
+
+/// A fresh key in `state`, with a ciphertext made under it while it could encrypt. `store` is
+/// the external key store of Unavailable keys and `n` numbers the cell (their external key).
+async fn key_in(kms: &Kms, state: &str, store: &str, n: usize) -> (String, String) {
     let encrypt = |id: String| async move {
         let out = call(
             kms,
@@ -334,6 +372,26 @@ async fn key_in(kms: &Kms, state: &str) -> (String, String) {
             .expect("delete material");
             (id, ct)
         }
+        // In an external key store, used, then the store disconnected.
+        "Unavailable" => {
+            let store = json!({"CustomKeyStoreId": store});
+            call(kms, Operation::ConnectCustomKeyStore, store.clone())
+                .await
+                .expect("connect");
+            let created = call(
+                kms,
+                Operation::CreateKey,
+                json!({"Origin": "EXTERNAL_KEY_STORE", "CustomKeyStoreId": store["CustomKeyStoreId"],
+                       "XksKeyId": format!("ext-many-{n}")}),
+            )
+            .await
+            .expect("create in the external key store");
+            let (id, ct) = encrypt(s(&created["KeyMetadata"], "KeyId")).await;
+            call(kms, Operation::DisconnectCustomKeyStore, store)
+                .await
+                .expect("disconnect");
+            (id, ct)
+        }
         other => panic!("no recipe for {other}"),
     }
 }
@@ -348,7 +406,14 @@ async fn key_arn(kms: &Kms, id: &str) -> String {
 #[tokio::test]
 async fn every_operation_in_every_reachable_state() {
     let fx = Fixture::new();
-    let kms = fx.open().await;
+    let kms = fx
+        .open_with(
+            RootKey::from_file_contents(&fx.root).expect("root"),
+            InProcessProxy::new(),
+        )
+        .await
+        .expect("open");
+    let store = external_store(&kms).await;
     let good = new_key(&kms).await;
     let good_ct = s(
         &call(
@@ -364,7 +429,8 @@ async fn every_operation_in_every_reachable_state() {
     let mut cells = 0;
     for (row, (name, request, wants)) in table().into_iter().enumerate() {
         for (state, want) in STATES.iter().zip(wants) {
-            let (key, ct) = key_in(&kms, state).await;
+            cells += 1;
+            let (key, ct) = key_in(&kms, state, &store, cells).await;
             let arn = key_arn(&kms, &key).await;
             let cell = Cell {
                 key,
@@ -385,7 +451,6 @@ async fn every_operation_in_every_reachable_state() {
                 )),
                 Want::Err(code, message) => Some((code, message.replace("{arn}", &arn))),
             };
-            cells += 1;
             let ok = match (&got, &expected) {
                 (Ok(_), None) => true,
                 (Err(e), Some((code, message))) => e.code == *code && e.message == *message,
