@@ -33,6 +33,11 @@ enum Want {
 use Want::{Disabled as D, Invalid as I, Ok as Y};
 const PD: Want = I("pending deletion");
 const PI: Want = I("pending import");
+/// Imported-material operations on a key whose material KMS made.
+const NOT_IMPORTED: Want = Want::Err(
+    ErrorCode::UnsupportedOperationException,
+    "{arn} origin is AWS_KMS which is not valid for this operation.",
+);
 /// A key whose external key store is disconnected: AWS's words name no key.
 const NC: Want = Want::Err(
     ErrorCode::KmsInvalidStateException,
@@ -47,6 +52,8 @@ struct Cell {
     good: String,
     good_ct: String,
     alias: String,
+    /// An alias of an Enabled key, for UpdateAlias to move onto the key under test.
+    moving: String,
     grantee: String,
 }
 
@@ -176,6 +183,16 @@ fn table() -> Vec<(&'static str, Request, [Want; 5])> {
             [Y, Y, PD, Y, Y],
         ),
         (
+            "UpdateAlias onto the key",
+            |c| {
+                (
+                    Operation::UpdateAlias,
+                    json!({"AliasName": c.moving, "TargetKeyId": c.key}),
+                )
+            },
+            [Y, Y, PD, Y, Y],
+        ),
+        (
             "ScheduleKeyDeletion",
             |c| {
                 (
@@ -222,6 +239,32 @@ fn table() -> Vec<(&'static str, Request, [Want; 5])> {
                     "{arn} origin is EXTERNAL which is not valid for this operation.",
                 ),
                 NC,
+            ],
+        ),
+        (
+            "RotateKeyOnDemand",
+            |c| (Operation::RotateKeyOnDemand, json!({"KeyId": c.key})),
+            // On-demand rotation takes imported material, so the state refuses it here.
+            [Y, D, PD, PI, NC],
+        ),
+        (
+            "DeleteImportedKeyMaterial",
+            |c| {
+                (
+                    Operation::DeleteImportedKeyMaterial,
+                    json!({"KeyId": c.key}),
+                )
+            },
+            // The origin decides before the state; deleting it again is not an error.
+            [
+                NOT_IMPORTED,
+                NOT_IMPORTED,
+                NOT_IMPORTED,
+                Y,
+                Want::Err(
+                    ErrorCode::UnsupportedOperationException,
+                    "{arn} origin is EXTERNAL_KEY_STORE which is not valid for this operation.",
+                ),
             ],
         ),
         (
@@ -280,6 +323,20 @@ fn table() -> Vec<(&'static str, Request, [Want; 5])> {
             [Y, Y, Y, Y, Y],
         ),
     ]
+}
+
+/// The operation a row's request calls.
+fn op_of(request: Request) -> Operation {
+    let blank = Cell {
+        key: String::new(),
+        ct: String::new(),
+        good: String::new(),
+        good_ct: String::new(),
+        alias: String::new(),
+        moving: String::new(),
+        grantee: String::new(),
+    };
+    request(&blank).0
 }
 
 /// A key policy that lets the account's IAM policies decide (what CreateKey gives by default).
@@ -432,7 +489,19 @@ async fn every_operation_in_every_reachable_state() {
             cells += 1;
             let (key, ct) = key_in(&kms, state, &store, cells).await;
             let arn = key_arn(&kms, &key).await;
+            let moving = format!("alias/moving-{cells}");
+            if op_of(request) == Operation::UpdateAlias {
+                let home = new_key(&kms).await;
+                call(
+                    &kms,
+                    Operation::CreateAlias,
+                    json!({"AliasName": moving, "TargetKeyId": home}),
+                )
+                .await
+                .expect("alias of an Enabled key");
+            }
             let cell = Cell {
+                moving,
                 key,
                 ct,
                 good: good.clone(),
