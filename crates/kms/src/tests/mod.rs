@@ -14,6 +14,7 @@ use super::*;
 use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
 mod aliases;
+mod context;
 mod external;
 mod grants;
 mod import;
