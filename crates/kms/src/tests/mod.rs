@@ -15,6 +15,7 @@ use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
 mod aliases;
 mod context;
+mod cross_account;
 mod external;
 mod grants;
 mod import;
