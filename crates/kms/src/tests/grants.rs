@@ -584,3 +584,40 @@ async fn grants_made_through_a_grant_stay_within_it() {
         failures.join("\n")
     );
 }
+
+/// A grant's operations as listed: in the order asked, each once.
+#[tokio::test]
+async fn a_grant_lists_each_operation_once() {
+    let fx = Fixture::new();
+    let kms = fx.open().await;
+    let rows: [(&[&str], &[&str]); 4] = [
+        (&["Encrypt"], &["Encrypt"]),
+        (&["Decrypt", "Encrypt"], &["Decrypt", "Encrypt"]),
+        (&["Encrypt", "Encrypt"], &["Encrypt"]),
+        (
+            &["Encrypt", "Decrypt", "Encrypt", "Decrypt"],
+            &["Encrypt", "Decrypt"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (asked, listed) in rows {
+        let id = new_key(&kms).await;
+        call(
+            &kms,
+            Operation::CreateGrant,
+            json!({"KeyId": id, "GranteePrincipal": BOB, "Operations": asked}),
+        )
+        .await
+        .expect("CreateGrant");
+        let out = call(&kms, Operation::ListGrants, json!({"KeyId": id}))
+            .await
+            .expect("ListGrants");
+        if out["Grants"][0]["Operations"] != json!(listed) {
+            failures.push(format!(
+                "{asked:?}: listed {}, want {listed:?}",
+                out["Grants"][0]["Operations"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
