@@ -1,6 +1,9 @@
 //! In-process tests of what the HTTP suite cannot reach quickly: jobs with a clock that moves
 //! (deletion, rotation), two services on one database racing (at most one rotation), the cache
-//! rebuilt from the store, Regions kept apart, and every operation routed.
+//! rebuilt from the store, Regions kept apart, and every operation routed. The table modules
+//! (`states`, `key_usage`, `aliases`, `tags`, `grants`, `context`, `cross_account`,
+//! `validation`) run AWS's rules cell by cell through [`Kms::handle`], each failure naming its
+//! row, and report every failing row at once.
 
 use std::sync::Arc;
 
