@@ -208,8 +208,13 @@ pub(crate) async fn create_grant(
             ));
         }
     }
-    let mut operations = req.operations.clone();
-    operations.dedup();
+    // Each operation once, in the order asked (`dedup` alone keeps repeats that are apart).
+    let mut operations: Vec<GrantOperation> = Vec::with_capacity(req.operations.len());
+    for o in &req.operations {
+        if !operations.contains(o) {
+            operations.push(*o);
+        }
+    }
     let same = |g: &Grant| {
         g.name.is_some()
             && g.name == req.name

@@ -90,7 +90,8 @@ impl ExternalKeyStore for InProcessProxy {
         _: RequestMetadata,
     ) -> Result<xks_client::GetKeyMetadataResponse, ProxyError> {
         self.refuse()?;
-        if key_id != "ext-1" {
+        // `ext-1`, and as many more as the key-state table needs (one KMS key per external key).
+        if key_id != "ext-1" && !key_id.starts_with("ext-many-") {
             return Err(ProxyError::Xks {
                 name: xks::ErrorName::KeyNotFoundException,
                 status: 404,

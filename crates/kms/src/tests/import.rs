@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 
 /// RSA-OAEP (SHA-256) of `plaintext` under a DER SubjectPublicKeyInfo.
-fn oaep_wrap(public_der: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub(super) fn oaep_wrap(public_der: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let public = PublicEncryptingKey::from_der(public_der).expect("wrapping public key");
     let oaep = OaepPublicEncryptingKey::new(public).expect("oaep key");
     let mut out = vec![0u8; oaep.ciphertext_size()];
@@ -20,7 +20,7 @@ fn oaep_wrap(public_der: &[u8], plaintext: &[u8]) -> Vec<u8> {
     out
 }
 
-fn unb64(v: &serde_json::Value, k: &str) -> Vec<u8> {
+pub(super) fn unb64(v: &serde_json::Value, k: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(s(v, k))
         .expect("base64")

@@ -1,6 +1,9 @@
 //! In-process tests of what the HTTP suite cannot reach quickly: jobs with a clock that moves
 //! (deletion, rotation), two services on one database racing (at most one rotation), the cache
-//! rebuilt from the store, Regions kept apart, and every operation routed.
+//! rebuilt from the store, Regions kept apart, and every operation routed. The table modules
+//! (`states`, `key_usage`, `aliases`, `tags`, `grants`, `context`, `cross_account`,
+//! `validation`) run AWS's rules cell by cell through [`Kms::handle`], each failure naming its
+//! row, and report every failing row at once.
 
 use std::sync::Arc;
 
@@ -13,9 +16,17 @@ use serde_json::{json, Value};
 use super::*;
 use crate::external::{ProxyError, ProxyTarget, RequestMetadata};
 
+mod aliases;
+mod context;
+mod cross_account;
 mod external;
+mod grants;
 mod import;
+mod key_usage;
 mod root_key;
+mod states;
+mod tags;
+mod validation;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
