@@ -95,27 +95,7 @@ fn check(
         }
         (code, m)
     });
-    let ok = match (got, &want) {
-        (Ok(_), None) => true,
-        (Err(e), Some((code, message))) => e.code == *code && e.message == *message,
-        _ => false,
-    };
-    if !ok {
-        let got = got
-            .as_ref()
-            .map(|_| "success")
-            .map_err(|e| format!("{:?}: {}", e.code, e.message));
-        failures.push(format!("{row}: want {want:?}, got {got:?}"));
-    }
-}
-
-fn report(failures: &[String], rows: usize) {
-    assert!(
-        failures.is_empty(),
-        "{} of {rows} rows:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    compare(row, got, &want, failures);
 }
 
 async fn alias_names(kms: &Kms) -> Vec<String> {
@@ -157,7 +137,7 @@ async fn alias_names_are_checked_with_aws_messages() {
             accepted.push(name.clone());
         }
     }
-    report(&failures, rows.len());
+    report(&failures, rows.len(), "rows");
     let mut listed = alias_names(&kms).await;
     listed.sort();
     accepted.sort();
@@ -361,7 +341,7 @@ async fn alias_targets_and_operations() {
             &mut failures,
         );
     }
-    report(&failures, rows.len());
+    report(&failures, rows.len(), "rows");
     let mut listed = alias_names(&kms).await;
     listed.sort();
     assert_eq!(listed, ["alias/by-arn", "alias/by-id", "alias/moving"]);
@@ -437,7 +417,7 @@ async fn a_key_takes_fifty_aliases() {
         let got = call(&kms, *op, body.clone()).await;
         check(row, &got, *want, &[], &mut failures);
     }
-    report(&failures, rows.len());
+    report(&failures, rows.len(), "rows");
     let of_full = call(
         &kms,
         Operation::ListAliases,

@@ -272,17 +272,9 @@ async fn only_cross_account_operations_find_another_accounts_key() {
             }
         };
         if !ok {
-            let got = got
-                .map(|_| "success")
-                .map_err(|e| format!("{:?}: {}", e.code, e.message));
-            failures.push(format!("{name}: reaches {reaches}, got {got:?}"));
+            let got = outcome(&got);
+            failures.push(format!("{name}: reaches {reaches}, got {got}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows:\n{}",
-        failures.len(),
-        rows.len(),
-        failures.join("\n")
-    );
+    report(&failures, rows.len(), "rows");
 }

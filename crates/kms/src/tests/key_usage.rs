@@ -206,17 +206,10 @@ async fn every_usage_against_every_cryptographic_operation() {
                 _ => false,
             };
             if !ok {
-                let got = got
-                    .map(|_| "success")
-                    .map_err(|e| format!("{:?}: {}", e.code, e.message));
-                failures.push(format!("{op:?} on {name}: want {expected:?}, got {got:?}"));
+                let got = outcome(&got);
+                failures.push(format!("{op:?} on {name}: want {expected:?}, got {got}"));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {cells} cells:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    report(&failures, cells, "cells");
 }

@@ -159,6 +159,54 @@ fn s(v: &Value, k: &str) -> String {
         .to_string()
 }
 
+/// A table row's answer for its failure line: `success`, or the error's code and message.
+fn outcome<T>(got: &Result<T, KmsError>) -> String {
+    match got {
+        Ok(_) => "success".to_string(),
+        Err(e) => format!("{:?}: {}", e.code, e.message),
+    }
+}
+
+/// Whether an answer is what a table row wants: success (`None`) or exactly that error.
+fn answers<T>(got: &Result<T, KmsError>, want: &Option<(ErrorCode, String)>) -> bool {
+    match (got, want) {
+        (Ok(_), None) => true,
+        (Err(e), Some((code, message))) => e.code == *code && e.message == *message,
+        _ => false,
+    }
+}
+
+/// Records a row whose answer is not the one it wants.
+fn compare<T>(
+    row: &str,
+    got: &Result<T, KmsError>,
+    want: &Option<(ErrorCode, String)>,
+    failures: &mut Vec<String>,
+) {
+    if !answers(got, want) {
+        failures.push(format!("{row}: want {want:?}, got {}", outcome(got)));
+    }
+}
+
+/// Fails with every failing row of a table at once; `unit` names what `total` counts.
+fn report(failures: &[String], total: usize, unit: &str) {
+    assert!(
+        failures.is_empty(),
+        "{} of {total} {unit}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// How many keys the caller's account has in the Region.
+async fn key_count(kms: &Kms) -> usize {
+    call(kms, Operation::ListKeys, json!({"Limit": 1000}))
+        .await
+        .expect("list keys")["Keys"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 async fn new_key(kms: &Kms) -> String {
     let key = call(kms, Operation::CreateKey, json!({}))
         .await

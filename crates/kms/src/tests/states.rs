@@ -526,18 +526,11 @@ async fn every_operation_in_every_reachable_state() {
                 _ => false,
             };
             if !ok {
-                let got = got
-                    .map(|_| "success")
-                    .map_err(|e| format!("{:?}: {}", e.code, e.message));
-                failures.push(format!("{name} on {state}: want {expected:?}, got {got:?}"));
+                let got = outcome(&got);
+                failures.push(format!("{name} on {state}: want {expected:?}, got {got}"));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {cells} cells:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    report(&failures, cells, "cells");
     assert_eq!(cells, table().len() * STATES.len());
 }

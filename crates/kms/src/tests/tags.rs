@@ -229,41 +229,7 @@ async fn tag_rules_for_tag_resource_and_create_key() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures over {} rows:\n{}",
-        failures.len(),
-        rows.len(),
-        failures.join("\n")
-    );
-}
-
-async fn key_count(kms: &Kms) -> usize {
-    call(kms, Operation::ListKeys, json!({"Limit": 1000}))
-        .await
-        .expect("list keys")["Keys"]
-        .as_array()
-        .map_or(0, Vec::len)
-}
-
-fn compare(
-    row: &str,
-    got: &Result<Value, KmsError>,
-    want: &Option<(ErrorCode, String)>,
-    failures: &mut Vec<String>,
-) {
-    let ok = match (got, want) {
-        (Ok(_), None) => true,
-        (Err(e), Some((code, message))) => e.code == *code && e.message == *message,
-        _ => false,
-    };
-    if !ok {
-        let got = got
-            .as_ref()
-            .map(|_| "success")
-            .map_err(|e| format!("{:?}: {}", e.code, e.message));
-        failures.push(format!("{row}: want {want:?}, got {got:?}"));
-    }
+    report(&failures, rows.len(), "rows");
 }
 
 /// (row, keys to remove, answer, tags left of `a`, `b`, `aws-ish`).
