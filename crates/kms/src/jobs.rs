@@ -252,12 +252,16 @@ pub(crate) async fn follow_changes(core: &Core) -> Result<usize, KmsError> {
             // from a full snapshot.
             Err(StoreError::ResyncNeeded(at)) => {
                 tracing::warn!(position = at, "change feed lost; reloading everything");
+                let _w = core.writes.lock().await;
                 let snapshot = core.store.load().await.map_err(store_error)?;
                 return crate::cluster::replace_all(core, snapshot);
             }
             Err(e) => return Err(store_error(e)),
         };
         for change in &batch.changes {
+            // Under the write lock: a reload that read the store before one of this node's
+            // writes committed must not land after that write's cache update and undo it.
+            let _w = core.writes.lock().await;
             match &change.entity {
                 Entity::Key(key) | Entity::Grant { key, .. } => {
                     core.refresh_key(key).await?;

@@ -872,3 +872,79 @@ async fn key_usage_reaches_every_node() {
     cluster.nodes[1].kill();
     assert_eq!(last_request(a.clone()).await.0, id);
 }
+
+/// A node reads its own grant writes at once, even while its change-feed follower is reloading
+/// the same key for another node's writes: a reload that read the key before the grant was
+/// committed must not replace the entry that has the grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_sees_its_own_grants_while_following_the_same_key() {
+    let cluster = Cluster::start(2, &server_url(), "", "follow_interval_ms = 20");
+    let (a, b) = (cluster.client(0).await, cluster.client(1).await);
+    let key = a
+        .create_key()
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_string();
+    seen_after("the key", Instant::now(), || async {
+        state_of(&b, &key).await.is_some()
+    })
+    .await;
+    // Node 1 changes the key all along, so node 0 keeps reloading it from the feed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let tagger = {
+        let (b, key, stop) = (b.clone(), key.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let tag = Tag::builder()
+                    .tag_key(format!("t{}", i % 8))
+                    .tag_value(i.to_string())
+                    .build()
+                    .expect("tag");
+                // A conflict with node 0's writes is retried by the next round.
+                let _ = b.tag_resource().key_id(&key).tags(tag).send().await;
+                i += 1;
+            }
+            i
+        })
+    };
+    let grantee = cluster.bob.arn();
+    let (mut missing, rounds) = (Vec::new(), 150);
+    for i in 0..rounds {
+        let made = a
+            .create_grant()
+            .key_id(&key)
+            .grantee_principal(&grantee)
+            .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+            .send()
+            .await
+            .expect("CreateGrant");
+        let id = made.grant_id().unwrap_or_default().to_string();
+        let listed = a
+            .list_grants()
+            .key_id(&key)
+            .grant_id(&id)
+            .send()
+            .await
+            .expect("ListGrants");
+        if !listed
+            .grants()
+            .iter()
+            .any(|g| g.grant_id() == Some(id.as_str()))
+        {
+            missing.push(i);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let tags = tagger.await.expect("tagger");
+    println!("{rounds} grants made on node 0 while node 1 tagged the key {tags} times");
+    assert!(tags > 0, "node 1 never changed the key");
+    assert!(
+        missing.is_empty(),
+        "node 0 did not list its own new grant in rounds {missing:?}"
+    );
+}
