@@ -691,3 +691,38 @@ fn identities_follow_cloudtrail_for_users_roles_and_root() {
     assert_eq!(root.kind, IdentityType::Root);
     assert_eq!(root.principal_id.as_deref(), Some("111122223333"));
 }
+
+/// Synced records leave the page cache (checked with util-linux's `fincore`): the writer drops
+/// whole synced pages, so a busy trail does not fill memory with files nobody reads.
+#[tokio::test]
+async fn synced_records_leave_the_page_cache() {
+    // On the checkout's disk: on a tmpfs the pages are the file and cannot be dropped.
+    let near = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    std::fs::create_dir_all(&near).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir_in(&near).unwrap_or_else(|e| panic!("{e}"));
+    let (k, _) = key();
+    let log = AuditLog::open(config(dir.path()), k).unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..3000 {
+        log.append(&sample_record(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let file = log.current_file();
+    log.close().await;
+    let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+    assert!(size > 1 << 20, "only {size} bytes written");
+    let out = std::process::Command::new("fincore")
+        .args(["--bytes", "--noheadings", "--output", "RES"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("fincore (util-linux): {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let resident: u64 = text
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("fincore said {text:?}: {e}"));
+    assert!(
+        resident <= 4 * 4096,
+        "{resident} of {size} bytes still in the page cache"
+    );
+}

@@ -9,6 +9,9 @@
 //!   unsynced, which bounds what a crash can lose.
 //! - **Back-pressure.** At most `queue_capacity` records wait for the thread; more wait in
 //!   `append` (asynchronously) rather than grow memory without bound.
+//! - **Page cache.** Once synced, a file's bytes are dropped from the page cache: records are
+//!   written once and rarely read, and a busy server would otherwise fill memory with them
+//!   (on a virtual machine, every new page-cache page can also cost a fault in the host).
 //! - **Rotation** by size and age; each file closes with a final signed digest, and the next
 //!   one's header names it. **Digests** are written at most `digest_interval` after a record.
 
@@ -337,6 +340,8 @@ struct OpenFile {
     sequence: u64,
     chain: Chain,
     bytes: u64,
+    /// Where the bytes still in the page cache start (whole pages before are dropped).
+    cached_from: u64,
     records: u64,
     opened: Instant,
     /// Records since the last digest, and when that digest was written.
@@ -345,6 +350,23 @@ struct OpenFile {
     /// The last digest written to the file, and one in the buffer not written yet.
     last_digest: Option<Digest>,
     pending_digest: Option<Digest>,
+}
+
+/// Page-cache pages are dropped whole; the last, partly written one stays.
+const PAGE: u64 = 4096;
+
+impl OpenFile {
+    /// Drops the synced whole pages from the page cache. Only advice: a kernel that ignores
+    /// it costs memory, not correctness, so a failure is not an error.
+    fn drop_cached(&mut self) {
+        let end = self.bytes / PAGE * PAGE;
+        if let Some(len) = std::num::NonZeroU64::new(end.saturating_sub(self.cached_from)) {
+            let advice = rustix::fs::Advice::DontNeed;
+            if rustix::fs::fadvise(&self.file, self.cached_from, Some(len), advice).is_ok() {
+                self.cached_from = end;
+            }
+        }
+    }
 }
 
 struct WriterState {
@@ -537,10 +559,11 @@ impl WriterState {
     }
 
     fn sync(&mut self) -> Result<(), AuditError> {
-        if let Some(f) = &self.file {
+        if let Some(f) = &mut self.file {
             f.file
                 .sync_data()
                 .map_err(|e| io_error("sync", &f.path, e))?;
+            f.drop_cached();
         }
         self.unsynced = 0;
         self.last_sync = Instant::now();
@@ -635,6 +658,7 @@ impl WriterState {
             sequence,
             chain: Chain::start(&line),
             bytes: line.len() as u64 + 1,
+            cached_from: 0,
             records: 0,
             opened: Instant::now(),
             unsigned: 0,
