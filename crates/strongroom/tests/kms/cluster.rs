@@ -63,6 +63,28 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
     s[i.min(s.len() - 1)]
 }
 
+/// Creates a default key through `c`; returns its id.
+async fn new_key(c: &Client) -> String {
+    c.create_key()
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_string()
+}
+
+/// Creates a default key through `a` and waits until `b`'s node knows it.
+async fn key_known_to_both(a: &Client, b: &Client) -> String {
+    let key = new_key(a).await;
+    seen_after("the key", Instant::now(), || async {
+        state_of(b, &key).await.is_some()
+    })
+    .await;
+    key
+}
+
 /// Polls `probe` on the other node until it sees the change; returns how long that took.
 async fn seen_after<F, Fut>(what: &str, started: Instant, mut probe: F) -> Duration
 where
@@ -101,15 +123,7 @@ async fn propagation(cluster: &Cluster, rounds: usize) -> Vec<(String, Duration)
     for round in 0..rounds {
         // Create: the other node knows the key.
         let t = Instant::now();
-        let key = a
-            .create_key()
-            .send()
-            .await
-            .expect("CreateKey")
-            .key_metadata()
-            .expect("metadata")
-            .key_id()
-            .to_string();
+        let key = new_key(&a).await;
         let d = seen_after("CreateKey", t, || async {
             state_of(&b, &key).await.is_some()
         })
@@ -311,19 +325,7 @@ async fn changes_propagate_within_a_second_without_notifications() {
 async fn concurrent_writers_on_two_nodes_lose_no_update() {
     let cluster = Cluster::start(2, &server_url(), "", "");
     let (a, b) = (cluster.client(0).await, cluster.client(1).await);
-    let key = a
-        .create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
-    seen_after("the key", Instant::now(), || async {
-        state_of(&b, &key).await.is_some()
-    })
-    .await;
+    let key = key_known_to_both(&a, &b).await;
     let writer = |c: Client, node: usize| {
         let key = key.clone();
         tokio::spawn(async move {
@@ -395,20 +397,8 @@ async fn grant_names_and_tokens_work_across_nodes() {
         "notifications = false\nfollow_interval_ms = 5000",
     );
     let (a, b) = (cluster.client(0).await, cluster.client(1).await);
-    let key = a
-        .create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
     // Node 1 knows the key (it polls every 5 s) but not what comes next.
-    seen_after("the key", Instant::now(), || async {
-        state_of(&b, &key).await.is_some()
-    })
-    .await;
+    let key = key_known_to_both(&a, &b).await;
     let grantee = cluster.bob.arn();
     let create = |c: Client, name: &'static str, op: aws_sdk_kms::types::GrantOperation| {
         let (key, grantee) = (key.clone(), grantee.clone());
@@ -507,15 +497,7 @@ async fn sigkill_under_load_loses_no_acknowledged_write() {
         }));
     }
     // Node 1 serves cryptography all along.
-    let survivor_key = b
-        .create_key()
-        .send()
-        .await
-        .expect("CreateKey on node 1")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
+    let survivor_key = new_key(&b).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     cluster.nodes[0].kill();
     stop.store(true, Ordering::SeqCst);
@@ -552,19 +534,7 @@ async fn database_stop_and_start_under_load() {
     let pg = PrivateServer::start();
     let cluster = Cluster::start(2, &pg.url, "", "max_staleness_ms = 4000\ntimeout_ms = 1000");
     let (a, b) = (cluster.client(0).await, cluster.client(1).await);
-    let key = a
-        .create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
-    seen_after("the key", Instant::now(), || async {
-        state_of(&b, &key).await.is_some()
-    })
-    .await;
+    let key = key_known_to_both(&a, &b).await;
 
     // Load: both nodes create keys while the database goes away and comes back.
     let stop = Arc::new(AtomicBool::new(false));
@@ -680,19 +650,7 @@ async fn jobs_move_when_their_node_dies() {
         "lease_ms = 1500",
     );
     let (a, b) = (cluster.client(0).await, cluster.client(1).await);
-    let key = a
-        .create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
-    seen_after("the key", Instant::now(), || async {
-        state_of(&b, &key).await.is_some()
-    })
-    .await;
+    let key = key_known_to_both(&a, &b).await;
     // Whoever holds the lease, rotations complete.
     let rotations = |c: Client| {
         let key = key.clone();
@@ -800,19 +758,7 @@ async fn key_usage_reaches_every_node() {
     use aws_sdk_kms::operation::RequestId;
     let mut cluster = Cluster::start(2, &server_url(), "", "usage_flush_ms = 1000");
     let (a, b) = (cluster.client(0).await, cluster.client(1).await);
-    let key = a
-        .create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
-    seen_after("the key", Instant::now(), || async {
-        state_of(&b, &key).await.is_some()
-    })
-    .await;
+    let key = key_known_to_both(&a, &b).await;
     let last_request = |c: Client| {
         let key = key.clone();
         async move {
@@ -880,19 +826,7 @@ async fn key_usage_reaches_every_node() {
 async fn a_node_sees_its_own_grants_while_following_the_same_key() {
     let cluster = Cluster::start(2, &server_url(), "", "follow_interval_ms = 20");
     let (a, b) = (cluster.client(0).await, cluster.client(1).await);
-    let key = a
-        .create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
-    seen_after("the key", Instant::now(), || async {
-        state_of(&b, &key).await.is_some()
-    })
-    .await;
+    let key = key_known_to_both(&a, &b).await;
     // Node 1 changes the key all along, so node 0 keeps reloading it from the feed.
     let stop = Arc::new(AtomicBool::new(false));
     let tagger = {
