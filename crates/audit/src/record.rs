@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::params::Redacted;
+
 /// The CloudTrail event version our records follow (the KMS developer guide's current examples).
 pub const EVENT_VERSION: &str = "1.11";
 /// `eventSource` of every KMS record.
@@ -168,11 +170,133 @@ impl Resource {
     /// The resource of a KMS key, from its ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID`).
     pub fn key(arn: &str) -> Resource {
         Resource {
-            account_id: arn.split(':').nth(4).unwrap_or_default().to_string(),
+            account_id: key_account(arn).to_string(),
             kind: KEY_RESOURCE_TYPE.to_string(),
             arn: arn.to_string(),
         }
     }
+}
+
+/// The form a KMS record is written in: [`Record`]'s members in its order, borrowed from the
+/// request being answered, so that writing one copies no string and builds no JSON tree. `P` is
+/// the decoded request, written through [`Redacted`] straight into the line.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordRef<'a, P: Serialize> {
+    pub event_version: &'static str,
+    pub user_identity: std::borrow::Cow<'a, UserIdentity>,
+    pub event_time: &'a str,
+    pub event_source: &'static str,
+    pub event_name: &'a str,
+    pub aws_region: &'a str,
+    /// The caller's address; none for a request from within the service.
+    #[serde(rename = "sourceIPAddress", serialize_with = "source_ip")]
+    pub source_ip_address: Option<std::net::IpAddr>,
+    pub user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<&'a str>,
+    pub request_parameters: Option<Redacted<'a, P>>,
+    pub response_elements: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_event_data: Option<AdditionalEventDataRef<'a>>,
+    #[serde(rename = "requestID")]
+    pub request_id: &'a str,
+    #[serde(rename = "eventID")]
+    pub event_id: &'a str,
+    pub read_only: bool,
+    #[serde(skip_serializing_if = "KeyResources::is_empty")]
+    pub resources: KeyResources<'a>,
+    pub event_type: &'static str,
+    pub management_event: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_account_id: Option<&'a str>,
+    pub event_category: &'static str,
+}
+
+fn source_ip<S: serde::Serializer>(ip: &Option<std::net::IpAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match ip {
+        Some(ip) => s.collect_str(ip),
+        None => s.serialize_str("AWS Internal"),
+    }
+}
+
+/// [`AdditionalEventData`], borrowed.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdditionalEventDataRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_key_material_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_key_material_id: Option<&'a str>,
+}
+
+impl AdditionalEventDataRef<'_> {
+    /// Whether nothing is set (CloudTrail then leaves the member out).
+    pub fn is_empty(&self) -> bool {
+        self.custom_key_store_id.is_none()
+            && self.xks_key_id.is_none()
+            && self.key_material_id.is_none()
+            && self.source_key_material_id.is_none()
+            && self.destination_key_material_id.is_none()
+    }
+}
+
+/// `resources`: one [`Resource`] per key ARN, written without building them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyResources<'a> {
+    /// The keys the request was authorized on, in order.
+    pub arns: &'a [String],
+    /// A key named only by the response (CreateKey), after those.
+    pub created: Option<&'a str>,
+}
+
+impl<'a> KeyResources<'a> {
+    pub fn is_empty(&self) -> bool {
+        self.arns.is_empty() && self.created.is_none()
+    }
+
+    /// The account of the first key.
+    pub fn first_account(&self) -> Option<&'a str> {
+        self.iter().next().map(key_account)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a str> {
+        self.arns.iter().map(String::as_str).chain(self.created)
+    }
+}
+
+impl Serialize for KeyResources<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq as _, SerializeStruct as _};
+        struct One<'a>(&'a str);
+        impl Serialize for One<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut r = s.serialize_struct("Resource", 3)?;
+                r.serialize_field("accountId", key_account(self.0))?;
+                r.serialize_field("type", KEY_RESOURCE_TYPE)?;
+                r.serialize_field("ARN", self.0)?;
+                r.end()
+            }
+        }
+        let mut seq = s.serialize_seq(None)?;
+        for arn in self.iter() {
+            seq.serialize_element(&One(arn))?;
+        }
+        seq.end()
+    }
+}
+
+/// The account of a key ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID`).
+fn key_account(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
 }
 
 /// `eventTime`: UTC to the second, as CloudTrail writes it.

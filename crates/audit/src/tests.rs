@@ -236,6 +236,111 @@ fn a_record_serializes_in_cloudtrail_order_and_names() {
     );
 }
 
+/// The request of [`written_records_read_back_as_records`]: a key id and a secret.
+#[derive(Serialize)]
+struct EncryptLike {
+    #[serde(rename = "KeyId")]
+    key_id: String,
+    #[serde(rename = "Plaintext")]
+    plaintext: String,
+}
+
+fn borrowed<'a>(
+    sample: &'a Record,
+    arns: &'a [String],
+    req: &'a EncryptLike,
+) -> RecordRef<'a, EncryptLike> {
+    RecordRef {
+        event_version: EVENT_VERSION,
+        user_identity: std::borrow::Cow::Borrowed(&sample.user_identity),
+        event_time: &sample.event_time,
+        event_source: EVENT_SOURCE,
+        event_name: &sample.event_name,
+        aws_region: &sample.aws_region,
+        source_ip_address: sample.source_ip_address.parse().ok(),
+        user_agent: &sample.user_agent,
+        error_code: None,
+        error_message: None,
+        request_parameters: Some(crate::params::Redacted(req)),
+        response_elements: None,
+        additional_event_data: None,
+        request_id: &sample.request_id,
+        event_id: &sample.event_id,
+        read_only: sample.read_only,
+        resources: KeyResources {
+            arns,
+            created: None,
+        },
+        event_type: EVENT_TYPE,
+        management_event: sample.management_event,
+        recipient_account_id: sample.recipient_account_id.as_deref(),
+        event_category: EVENT_CATEGORY,
+    }
+}
+
+#[test]
+fn written_records_read_back_as_records() {
+    let sample = sample_record(7);
+    let arns: Vec<String> = sample.resources.iter().map(|r| r.arn.clone()).collect();
+    let req = EncryptLike {
+        key_id: "k7".into(),
+        plaintext: "S3CRET-PLAINTEXT".into(),
+    };
+    let read = |line: &[u8]| -> Record {
+        let text = String::from_utf8_lossy(line);
+        assert!(!text.contains("S3CRET"), "{text}");
+        serde_json::from_slice(line).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+    let line = crate::writer::encode(&borrowed(&sample, &arns, &req)).unwrap_or_default();
+    assert_eq!(read(&line), sample);
+
+    // A failure from inside the service, with the external key, and a key named only by the
+    // response.
+    let response = json!({"keyMetadata": {"arn": arns[0]}});
+    let mut r = borrowed(&sample, &[], &req);
+    r.source_ip_address = None;
+    r.error_code = Some("KMSInvalidStateException");
+    r.error_message = Some("k is pending deletion.");
+    r.response_elements = Some(&response);
+    r.additional_event_data = Some(AdditionalEventDataRef {
+        custom_key_store_id: Some("cks-1234567890abcdef0"),
+        xks_key_id: Some("xks-key"),
+        key_material_id: Some("m1"),
+        ..AdditionalEventDataRef::default()
+    });
+    r.resources.created = Some(&arns[0]);
+    let back = read(&crate::writer::encode(&r).unwrap_or_default());
+    assert_eq!(back.source_ip_address, "AWS Internal");
+    assert_eq!(back.error_code.as_deref(), Some("KMSInvalidStateException"));
+    assert_eq!(
+        back.error_message.as_deref(),
+        Some("k is pending deletion.")
+    );
+    assert_eq!(back.response_elements, Some(response.clone()));
+    let extra = back.additional_event_data.unwrap_or_default();
+    assert_eq!(
+        extra.custom_key_store_id.as_deref(),
+        Some("cks-1234567890abcdef0")
+    );
+    assert_eq!(extra.xks_key_id.as_deref(), Some("xks-key"));
+    assert_eq!(extra.key_material_id.as_deref(), Some("m1"));
+    assert_eq!(back.resources, sample.resources);
+
+    // Nothing to name: the members CloudTrail leaves out are left out.
+    let mut r = borrowed(&sample, &[], &req);
+    r.recipient_account_id = None;
+    let text = String::from_utf8(crate::writer::encode(&r).unwrap_or_default()).unwrap_or_default();
+    for absent in [
+        "resources",
+        "recipientAccountId",
+        "additionalEventData",
+        "errorCode",
+    ] {
+        assert!(!text.contains(absent), "{absent} in {text}");
+    }
+    assert!(text.contains(r#""responseElements":null"#), "{text}");
+}
+
 // ---- writer and verify ----
 
 fn config(dir: &Path) -> WriterConfig {

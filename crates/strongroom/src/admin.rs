@@ -41,6 +41,9 @@ fn request_histogram() -> Histogram {
 pub struct RequestMetrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<OperationLabel, Histogram, fn() -> Histogram>,
+    /// Each operation's success counter and latency histogram, once first used: the common
+    /// case then takes neither family's lock nor hashes a label set.
+    successes: Vec<std::sync::OnceLock<(Counter, Histogram)>>,
 }
 
 impl Default for RequestMetrics {
@@ -48,20 +51,51 @@ impl Default for RequestMetrics {
         RequestMetrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(request_histogram),
+            successes: Operation::ALL
+                .iter()
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
         }
     }
 }
 
 impl RequestMetrics {
-    /// One answered request; `op` is `None` when it named no known operation.
-    pub fn record(&self, op: Option<Operation>, outcome: &'static str, took: Duration) {
-        let operation = op.map_or("-", |o| o.name());
+    /// One request that succeeded.
+    pub fn success(&self, op: Operation, took: Duration) {
+        let Some(slot) = self.successes.get(op as usize) else {
+            return self.count(op.name(), "Success", took);
+        };
+        let (count, latency) = slot.get_or_init(|| {
+            (
+                self.counter(op.name(), "Success"),
+                self.histogram(op.name()),
+            )
+        });
+        count.inc();
+        latency.observe(took.as_secs_f64());
+    }
+
+    /// One request refused or failed with the AWS error `code`; `op` is `None` when it named
+    /// no known operation.
+    pub fn failure(&self, op: Option<Operation>, code: &'static str, took: Duration) {
+        self.count(op.map_or("-", |o| o.name()), code, took);
+    }
+
+    fn count(&self, operation: &'static str, outcome: &'static str, took: Duration) {
+        self.counter(operation, outcome).inc();
+        self.histogram(operation).observe(took.as_secs_f64());
+    }
+
+    fn counter(&self, operation: &'static str, outcome: &'static str) -> Counter {
         self.requests
             .get_or_create(&RequestLabels { operation, outcome })
-            .inc();
+            .clone()
+    }
+
+    fn histogram(&self, operation: &'static str) -> Histogram {
         self.latency
             .get_or_create(&OperationLabel { operation })
-            .observe(took.as_secs_f64());
+            .clone()
     }
 
     fn render(&self, out: &mut String) -> Result<(), std::fmt::Error> {

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use audit::record::{self as ct, AdditionalEventData, Record, Resource, UserIdentity};
-use kms_api::{KmsError, Operation};
+use std::borrow::Cow;
+
+use audit::record::{self as ct, AdditionalEventDataRef, KeyResources, RecordRef, UserIdentity};
+use kms_api::{wire, KmsError, Operation};
 
 pub use audit::config::AuditConfig;
 
@@ -72,110 +74,136 @@ pub fn claimed_access_key(authorization: &str) -> Option<&str> {
         .then_some(akid)
 }
 
-fn truncated(s: &str, max: usize) -> String {
+fn truncated(s: &str, max: usize) -> &str {
     if s.len() <= max {
-        return s.to_string();
+        return s;
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_string()
+    &s[..end]
+}
+
+/// The event name of a request that named no operation we know: the letters and digits of the
+/// target's last part.
+fn unknown_event_name(target: &str) -> String {
+    let name = target.rsplit('.').next().unwrap_or_default();
+    let clean: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "Unknown".to_string()
+    } else {
+        clean
+    }
+}
+
+/// What a record owns rather than borrows from the request; made by [`Owned::new`] before
+/// [`record`] borrows from it.
+pub struct Owned {
+    event_time: String,
+    /// Hyphenated, lowercase.
+    event_id: [u8; 36],
+    unknown_event_name: Option<String>,
+    response_elements: Option<serde_json::Value>,
+}
+
+impl Owned {
+    pub fn new(seen: &Seen<'_>, noted: &Noted, result: Result<&[u8], &KmsError>) -> Owned {
+        let mut event_id = [0u8; 36];
+        uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut event_id);
+        let read_only = noted.op.is_some_and(read_only);
+        Owned {
+            event_time: ct::event_time(time::OffsetDateTime::now_utc()),
+            event_id,
+            unknown_event_name: noted.op.is_none().then(|| unknown_event_name(seen.target)),
+            response_elements: match result {
+                Ok(body) if !read_only => audit::params::response_elements(body),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The record of one request; `result` is the response body or the error answered.
-pub fn record(seen: &Seen<'_>, noted: &Noted, result: Result<&[u8], &KmsError>) -> Record {
+pub fn record<'a>(
+    seen: &'a Seen<'a>,
+    noted: &'a Noted,
+    owned: &'a Owned,
+    result: Result<&'a [u8], &'a KmsError>,
+) -> RecordRef<'a, wire::Request> {
     let user_identity = match &noted.caller {
-        Some((p, _)) => p.audit_identity.clone(),
-        None => UserIdentity::unauthenticated(seen.claimed_access_key),
+        Some((p, _)) => Cow::Borrowed(&p.audit_identity),
+        None => Cow::Owned(UserIdentity::unauthenticated(seen.claimed_access_key)),
     };
-    let event_name = match noted.op {
-        Some(op) => op.name().to_string(),
-        None => {
-            let name = seen.target.rsplit('.').next().unwrap_or_default();
-            let clean: String = name
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(64)
-                .collect();
-            if clean.is_empty() {
-                "Unknown".to_string()
-            } else {
-                clean
-            }
-        }
+    let event_name = match (noted.op, &owned.unknown_event_name) {
+        (Some(op), _) => op.name(),
+        (None, Some(name)) => name.as_str(),
+        (None, None) => "Unknown",
     };
-    let read_only = noted.op.is_some_and(read_only);
     let facts = noted.facts.as_ref();
-    let request_parameters = facts
-        .and_then(|f| f.request.as_ref())
-        .and_then(audit::params::request_parameters);
-    let response_elements = match result {
-        Ok(body) if !read_only => audit::params::response_elements(body),
-        _ => None,
-    };
-    let mut resources: Vec<Resource> = facts
-        .map(|f| f.keys.iter().map(|k| Resource::key(k)).collect())
-        .unwrap_or_default();
-    if resources.is_empty() {
+    let arns: &[String] = facts.map_or(&[], |f| f.keys.as_slice());
+    let resources = KeyResources {
+        arns,
         // A created key is named by the response (CreateKey authorizes no key).
-        if let Some(arn) = response_elements
-            .as_ref()
-            .and_then(|r| r["keyMetadata"]["arn"].as_str())
-        {
-            resources.push(Resource::key(arn));
-        }
-    }
-    let mut extra = AdditionalEventData::default();
+        created: if arns.is_empty() {
+            owned
+                .response_elements
+                .as_ref()
+                .and_then(|r| r["keyMetadata"]["arn"].as_str())
+        } else {
+            None
+        },
+    };
+    let mut extra = AdditionalEventDataRef::default();
     if let Some(f) = facts {
         if let Some((store, xks_key)) = &f.external {
-            extra.custom_key_store_id = Some(store.clone());
-            extra.xks_key_id = Some(xks_key.clone());
+            extra.custom_key_store_id = Some(store);
+            extra.xks_key_id = Some(xks_key);
         }
         match (noted.op, f.key_materials.as_slice()) {
             (Some(Operation::ReEncrypt), [source, destination, ..]) => {
-                extra.source_key_material_id = Some(source.clone());
-                extra.destination_key_material_id = Some(destination.clone());
+                extra.source_key_material_id = Some(source);
+                extra.destination_key_material_id = Some(destination);
             }
-            (_, [one, ..]) => extra.key_material_id = Some(one.clone()),
+            (_, [one, ..]) => extra.key_material_id = Some(one),
             _ => {}
         }
     }
-    let recipient_account_id = resources
-        .first()
-        .map(|r| r.account_id.clone())
-        .or_else(|| user_identity.account_id.clone());
-    let (error_code, error_message) = match result {
-        Ok(_) => (None, None),
-        Err(e) => (Some(e.code.name().to_string()), Some(e.message.clone())),
-    };
-    Record {
-        event_version: ct::EVENT_VERSION.to_string(),
+    let recipient_account_id = resources.first_account().or(match &user_identity {
+        Cow::Borrowed(u) => u.account_id.as_deref(),
+        // An unauthenticated caller names no account.
+        Cow::Owned(_) => None,
+    });
+    RecordRef {
+        event_version: ct::EVENT_VERSION,
         user_identity,
-        event_time: ct::event_time(time::OffsetDateTime::now_utc()),
-        event_source: ct::EVENT_SOURCE.to_string(),
+        event_time: &owned.event_time,
+        event_source: ct::EVENT_SOURCE,
         event_name,
-        aws_region: noted
-            .region
-            .clone()
-            .unwrap_or_else(|| seen.default_region.to_string()),
-        source_ip_address: seen
-            .source_ip
-            .map_or_else(|| "AWS Internal".to_string(), |ip| ip.to_string()),
+        aws_region: noted.region.as_deref().unwrap_or(seen.default_region),
+        source_ip_address: seen.source_ip,
         user_agent: truncated(seen.user_agent, 1024),
-        error_code,
-        error_message,
-        request_parameters,
-        response_elements,
+        error_code: result.err().map(|e| e.code.name()),
+        error_message: result.err().map(|e| e.message.as_str()),
+        request_parameters: facts
+            .and_then(|f| f.request.as_ref())
+            .map(audit::params::Redacted),
+        response_elements: owned.response_elements.as_ref(),
         additional_event_data: (!extra.is_empty()).then_some(extra),
-        request_id: seen.request_id.to_string(),
-        event_id: uuid::Uuid::new_v4().to_string(),
-        read_only,
+        request_id: seen.request_id,
+        event_id: std::str::from_utf8(&owned.event_id).unwrap_or_default(),
+        read_only: noted.op.is_some_and(read_only),
         resources,
-        event_type: ct::EVENT_TYPE.to_string(),
+        event_type: ct::EVENT_TYPE,
         management_event: true,
         recipient_account_id,
-        event_category: ct::EVENT_CATEGORY.to_string(),
+        event_category: ct::EVENT_CATEGORY,
     }
 }
 

@@ -132,7 +132,7 @@ impl App {
         started: Instant,
     ) -> Response<Full<Bytes>> {
         if let Some(m) = &self.metrics {
-            m.record(Some(op), "Success", started.elapsed());
+            m.success(op, started.elapsed());
         }
         ok_response(op, body, request_id, started)
     }
@@ -147,7 +147,7 @@ impl App {
         started: Instant,
     ) -> Response<Full<Bytes>> {
         if let Some(m) = &self.metrics {
-            m.record(Operation::from_name(op), err.code.name(), started.elapsed());
+            m.failure(Operation::from_name(op), err.code.name(), started.elapsed());
         }
         error_response(err, status, request_id, op, started)
     }
@@ -164,50 +164,54 @@ impl App {
         let Some(audit) = &self.audit else {
             let mut noted = Noted::default();
             return match self
-                .process(head, body, peer, &request_id, &mut noted)
+                .process(&head, body, peer, &request_id, &mut noted)
                 .await
             {
                 Ok((op, body)) => self.ok(op, body, &request_id, started),
                 Err((op, err, status)) => self.error(&err, status, &request_id, op, started),
             };
         };
-        // What the record needs of the headers, before `process` takes them.
+        let mut noted = Noted::default();
+        let result = self
+            .process(&head, body, peer, &request_id, &mut noted)
+            .await;
         let header = |name: &str| {
             head.headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
-                .to_string()
         };
-        let (user_agent, target) = (header("user-agent"), header("x-amz-target"));
-        // Only the access key id of the Authorization header: never its signature.
-        let claimed = audit_trail::claimed_access_key(&header("authorization")).map(String::from);
-        let mut noted = Noted::default();
-        let result = self
-            .process(head, body, peer, &request_id, &mut noted)
-            .await;
-        let default_region = self
-            .kms
-            .config()
-            .regions
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default();
         let seen = audit_trail::Seen {
             request_id: &request_id,
             source_ip: peer.source_ip,
-            user_agent: &user_agent,
-            target: &target,
-            claimed_access_key: claimed.as_deref(),
-            default_region: &default_region,
+            user_agent: header("user-agent"),
+            target: header("x-amz-target"),
+            // Only the access key id of the Authorization header: never its signature.
+            claimed_access_key: audit_trail::claimed_access_key(header("authorization")),
+            default_region: self.kms.config().regions.first().map_or("", |r| r.as_str()),
         };
-        let record = match &result {
-            Ok((_, body)) => audit_trail::record(&seen, &noted, Ok(body)),
-            Err((_, err, _)) => audit_trail::record(&seen, &noted, Err(err)),
+        let outcome = match &result {
+            Ok((_, body)) => Ok(body.as_slice()),
+            Err((_, err, _)) => Err(err),
         };
+        let owned = audit_trail::Owned::new(&seen, &noted, outcome);
+        let mut record = audit_trail::record(&seen, &noted, &owned, outcome);
+        let line = audit::writer::encode(&record).or_else(|e| {
+            // The request as decoded always encodes; should it not, log the rest of the record.
+            tracing::error!(
+                request_id,
+                "audit record: {e}; writing it without its parameters"
+            );
+            record.request_parameters = None;
+            audit::writer::encode(&record)
+        });
         // In `sync` mode this returns once the record is on disk: no response goes out
         // without its record.
-        if let Err(e) = audit.append(&record).await {
+        let written = match line {
+            Ok(line) => audit.append_line(line).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             tracing::error!(request_id, "cannot write the audit record: {e}");
             let err = KmsError::internal("The request's audit record could not be written.");
             return self.error(&err, 500, &request_id, "-", started);
@@ -222,7 +226,7 @@ impl App {
     /// is read leaves it to the server, which drains it after the answer.
     async fn process(
         &self,
-        parts: Parts,
+        parts: &Parts,
         body: &mut Body,
         peer: Peer,
         request_id: &str,
@@ -276,7 +280,7 @@ impl App {
             }
         };
         let name = op.name();
-        let auth = self.authenticate(&parts, &body).map_err(|e| {
+        let auth = self.authenticate(parts, &body).map_err(|e| {
             let s = e.http_status();
             (name, e, s)
         })?;
