@@ -184,7 +184,7 @@ impl Resource {
 #[serde(rename_all = "camelCase")]
 pub struct RecordRef<'a, P: Serialize> {
     pub event_version: &'static str,
-    pub user_identity: std::borrow::Cow<'a, UserIdentity>,
+    pub user_identity: IdentityRef<'a>,
     pub event_time: &'a str,
     pub event_source: &'static str,
     pub event_name: &'a str,
@@ -219,6 +219,50 @@ fn source_ip<S: serde::Serializer>(ip: &Option<std::net::IpAddr>, s: S) -> Resul
     match ip {
         Some(ip) => s.collect_str(ip),
         None => s.serialize_str("AWS Internal"),
+    }
+}
+
+/// A caller's `userIdentity`, serialized once when its credentials are loaded: it is a third
+/// of every record, and the same for every request of that access key.
+#[derive(Debug, Clone)]
+pub struct RenderedIdentity {
+    pub identity: UserIdentity,
+    json: Box<serde_json::value::RawValue>,
+}
+
+impl RenderedIdentity {
+    pub fn new(identity: UserIdentity) -> Result<RenderedIdentity, String> {
+        let json = serde_json::value::to_raw_value(&identity)
+            .map_err(|e| format!("cannot encode an audit identity: {e}"))?;
+        Ok(RenderedIdentity { identity, json })
+    }
+}
+
+/// `userIdentity` of a [`RecordRef`].
+#[derive(Debug, Clone, Copy)]
+pub enum IdentityRef<'a> {
+    /// An authenticated caller's.
+    Rendered(&'a RenderedIdentity),
+    /// A request that did not authenticate, with the access key id it named.
+    Unauthenticated(Option<&'a str>),
+}
+
+impl<'a> IdentityRef<'a> {
+    /// The caller's account, when known.
+    pub fn account_id(self) -> Option<&'a str> {
+        match self {
+            IdentityRef::Rendered(r) => r.identity.account_id.as_deref(),
+            IdentityRef::Unauthenticated(_) => None,
+        }
+    }
+}
+
+impl Serialize for IdentityRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IdentityRef::Rendered(r) => r.json.serialize(s),
+            IdentityRef::Unauthenticated(key) => UserIdentity::unauthenticated(*key).serialize(s),
+        }
     }
 }
 

@@ -246,13 +246,14 @@ struct EncryptLike {
 }
 
 fn borrowed<'a>(
+    identity: &'a RenderedIdentity,
     sample: &'a Record,
     arns: &'a [String],
     req: &'a EncryptLike,
 ) -> RecordRef<'a, EncryptLike> {
     RecordRef {
         event_version: EVENT_VERSION,
-        user_identity: std::borrow::Cow::Borrowed(&sample.user_identity),
+        user_identity: IdentityRef::Rendered(identity),
         event_time: &sample.event_time,
         event_source: EVENT_SOURCE,
         event_name: &sample.event_name,
@@ -281,6 +282,8 @@ fn borrowed<'a>(
 #[test]
 fn written_records_read_back_as_records() {
     let sample = sample_record(7);
+    let identity =
+        RenderedIdentity::new(sample.user_identity.clone()).unwrap_or_else(|e| panic!("{e}"));
     let arns: Vec<String> = sample.resources.iter().map(|r| r.arn.clone()).collect();
     let req = EncryptLike {
         key_id: "k7".into(),
@@ -291,13 +294,14 @@ fn written_records_read_back_as_records() {
         assert!(!text.contains("S3CRET"), "{text}");
         serde_json::from_slice(line).unwrap_or_else(|e| panic!("{e}: {text}"))
     };
-    let line = crate::writer::encode(&borrowed(&sample, &arns, &req)).unwrap_or_default();
+    let line =
+        crate::writer::encode(&borrowed(&identity, &sample, &arns, &req)).unwrap_or_default();
     assert_eq!(read(&line), sample);
 
     // A failure from inside the service, with the external key, and a key named only by the
     // response.
     let response = json!({"keyMetadata": {"arn": arns[0]}});
-    let mut r = borrowed(&sample, &[], &req);
+    let mut r = borrowed(&identity, &sample, &[], &req);
     r.source_ip_address = None;
     r.error_code = Some("KMSInvalidStateException");
     r.error_message = Some("k is pending deletion.");
@@ -327,8 +331,9 @@ fn written_records_read_back_as_records() {
     assert_eq!(back.resources, sample.resources);
 
     // Nothing to name: the members CloudTrail leaves out are left out.
-    let mut r = borrowed(&sample, &[], &req);
+    let mut r = borrowed(&identity, &sample, &[], &req);
     r.recipient_account_id = None;
+    r.user_identity = IdentityRef::Unauthenticated(Some("AKIAUNKNOWN"));
     let text = String::from_utf8(crate::writer::encode(&r).unwrap_or_default()).unwrap_or_default();
     for absent in [
         "resources",
@@ -339,6 +344,10 @@ fn written_records_read_back_as_records() {
         assert!(!text.contains(absent), "{absent} in {text}");
     }
     assert!(text.contains(r#""responseElements":null"#), "{text}");
+    assert!(
+        text.contains(r#""userIdentity":{"type":"Unknown","accessKeyId":"AKIAUNKNOWN"}"#),
+        "{text}"
+    );
 }
 
 // ---- writer and verify ----

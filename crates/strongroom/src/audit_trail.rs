@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use std::borrow::Cow;
-
-use audit::record::{self as ct, AdditionalEventDataRef, KeyResources, RecordRef, UserIdentity};
+use audit::record::{self as ct, AdditionalEventDataRef, IdentityRef, KeyResources, RecordRef};
 use kms_api::{wire, KmsError, Operation};
 
 pub use audit::config::AuditConfig;
@@ -138,8 +136,8 @@ pub fn record<'a>(
     result: Result<&'a [u8], &'a KmsError>,
 ) -> RecordRef<'a, wire::Request> {
     let user_identity = match &noted.caller {
-        Some((p, _)) => Cow::Borrowed(&p.audit_identity),
-        None => Cow::Owned(UserIdentity::unauthenticated(seen.claimed_access_key)),
+        Some((p, _)) => IdentityRef::Rendered(&p.audit_identity),
+        None => IdentityRef::Unauthenticated(seen.claimed_access_key),
     };
     let event_name = match (noted.op, &owned.unknown_event_name) {
         (Some(op), _) => op.name(),
@@ -175,11 +173,7 @@ pub fn record<'a>(
             _ => {}
         }
     }
-    let recipient_account_id = resources.first_account().or(match &user_identity {
-        Cow::Borrowed(u) => u.account_id.as_deref(),
-        // An unauthenticated caller names no account.
-        Cow::Owned(_) => None,
-    });
+    let recipient_account_id = resources.first_account().or(user_identity.account_id());
     RecordRef {
         event_version: ct::EVENT_VERSION,
         user_identity,

@@ -282,7 +282,7 @@ pub struct Principal {
     /// The session token of temporary credentials.
     pub session_token: Option<Zeroizing<String>>,
     /// The `userIdentity` of this access key's audit records, made once rather than per request.
-    pub audit_identity: audit::record::UserIdentity,
+    pub audit_identity: audit::record::RenderedIdentity,
 }
 
 fn compile_identity_policies(who: &str, user: &User) -> Result<Vec<policy::Policy>, String> {
@@ -391,10 +391,12 @@ impl Config {
                 let caller = caller_for(&acct.id, user, role)?;
                 for key in &user.access_keys {
                     let p = std::sync::Arc::new(Principal {
-                        audit_identity: audit::record::UserIdentity::for_principal(
-                            &caller.principal_arn,
-                            Some(&key.id),
-                        ),
+                        audit_identity: audit::record::RenderedIdentity::new(
+                            audit::record::UserIdentity::for_principal(
+                                &caller.principal_arn,
+                                Some(&key.id),
+                            ),
+                        )?,
                         caller: caller.clone(),
                         secret: Zeroizing::new(key.secret.clone()),
                         session_token: key.session_token.clone().map(Zeroizing::new),
