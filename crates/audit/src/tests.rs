@@ -137,7 +137,7 @@ fn every_sensitive_model_member_is_redacted() {
             let secret = secret_shape(target) || list_item.is_some_and(secret_shape);
             if secret {
                 checked += 1;
-                if !SENSITIVE_MEMBERS.contains(&member.as_str()) {
+                if !crate::params::is_sensitive(member) {
                     missing.push(format!("{member} ({target})"));
                 }
             }
@@ -145,6 +145,10 @@ fn every_sensitive_model_member_is_redacted() {
     }
     assert!(checked > 20, "only {checked} sensitive members found");
     assert!(missing.is_empty(), "not redacted: {missing:?}");
+    assert!(
+        SENSITIVE_MEMBERS.windows(2).all(|w| w[0] < w[1]),
+        "SENSITIVE_MEMBERS must stay sorted"
+    );
 }
 
 // ---- records ----
