@@ -1,6 +1,7 @@
 //! Strongroom's audit trail (docs/audit.md).
 //!
-//! - [`record`]: one record per request, in the shape of AWS CloudTrail's KMS records.
+//! - [`record`]: one record per request, in the shape of AWS CloudTrail's KMS records: `Record`
+//!   to read one, `RecordRef` (borrowed from the request) to write one.
 //! - [`params`]: `requestParameters` and `responseElements` as CloudTrail logs them: camelCased
 //!   members, no plaintext, ciphertext, key material, token or credential.
 //! - [`writer`]: JSON lines with group commit, a durability policy and rotation.

@@ -64,11 +64,6 @@ pub fn camel(member: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The CloudTrail form of a typed request: `serde_json::Value` of [`Redacted`].
-pub fn request_parameters<T: Serialize + ?Sized>(request: &T) -> Option<serde_json::Value> {
-    serde_json::to_value(Redacted(request)).ok()
-}
-
 /// The CloudTrail form of a JSON response body of ours (AWS JSON 1.1): structure members
 /// camelCased, sensitive ones dropped; `None` for an empty response (`{}`), which CloudTrail
 /// logs as `null`. Responses of management operations hold no maps whose keys are data, so

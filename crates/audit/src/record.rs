@@ -17,7 +17,7 @@ pub const EVENT_CATEGORY: &str = "Management";
 /// `resources[].type` of a KMS key.
 pub const KEY_RESOURCE_TYPE: &str = "AWS::KMS::Key";
 
-/// A CloudTrail record of one KMS request.
+/// A CloudTrail record of one KMS request, as read back; [`RecordRef`] is how one is written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Record {
@@ -147,13 +147,6 @@ pub struct AdditionalEventData {
     pub destination_key_material_id: Option<String>,
 }
 
-impl AdditionalEventData {
-    /// Whether nothing is set (CloudTrail then leaves the member out).
-    pub fn is_empty(&self) -> bool {
-        *self == AdditionalEventData::default()
-    }
-}
-
 /// One resource of a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,17 +157,6 @@ pub struct Resource {
     pub kind: String,
     #[serde(rename = "ARN")]
     pub arn: String,
-}
-
-impl Resource {
-    /// The resource of a KMS key, from its ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID`).
-    pub fn key(arn: &str) -> Resource {
-        Resource {
-            account_id: key_account(arn).to_string(),
-            kind: KEY_RESOURCE_TYPE.to_string(),
-            arn: arn.to_string(),
-        }
-    }
 }
 
 /// The form a KMS record is written in: [`Record`]'s members in its order, borrowed from the

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::chain::{self, PublicKey, SigningKey};
-use crate::params::{camel, request_parameters, response_elements, SENSITIVE_MEMBERS};
+use crate::params::{camel, response_elements, Redacted, SENSITIVE_MEMBERS};
 use crate::record::*;
 use crate::verify::{verify_file, verify_files};
 use crate::writer::{list_files, AuditLog, Durability, WriterConfig};
@@ -78,7 +78,7 @@ fn request_parameters_drop_secrets_and_keep_the_rest() {
         }],
         n: Some(32),
     };
-    let p = request_parameters(&req);
+    let p = serde_json::to_value(Redacted(&req)).ok();
     assert_eq!(
         p,
         Some(json!({
@@ -179,9 +179,12 @@ fn sample_record(i: usize) -> Record {
         request_id: format!("req-{i}"),
         event_id: format!("evt-{i}"),
         read_only: true,
-        resources: vec![Resource::key(
-            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-        )],
+        resources: vec![Resource {
+            account_id: "111122223333".into(),
+            kind: KEY_RESOURCE_TYPE.into(),
+            arn: "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                .into(),
+        }],
         event_type: EVENT_TYPE.into(),
         management_event: true,
         recipient_account_id: Some("111122223333".into()),
@@ -266,7 +269,7 @@ fn borrowed<'a>(
         user_agent: &sample.user_agent,
         error_code: None,
         error_message: None,
-        request_parameters: Some(crate::params::Redacted(req)),
+        request_parameters: Some(Redacted(req)),
         response_elements: None,
         additional_event_data: None,
         request_id: &sample.request_id,
