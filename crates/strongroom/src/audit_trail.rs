@@ -105,7 +105,8 @@ pub struct Owned {
     event_time: String,
     /// Hyphenated, lowercase.
     event_id: [u8; 36],
-    unknown_event_name: Option<String>,
+    /// For a request that named no operation we know (empty otherwise).
+    unknown_event_name: String,
     response_elements: Option<serde_json::Value>,
 }
 
@@ -119,7 +120,10 @@ impl Owned {
         Owned {
             event_time: ct::event_time(time::OffsetDateTime::now_utc()),
             event_id,
-            unknown_event_name: noted.op.is_none().then(|| unknown_event_name(seen.target)),
+            unknown_event_name: match noted.op {
+                Some(_) => String::new(),
+                None => unknown_event_name(seen.target),
+            },
             response_elements: match result {
                 Ok(body) if !read_only => audit::params::response_elements(body),
                 _ => None,
@@ -139,11 +143,9 @@ pub fn record<'a>(
         Some((p, _)) => IdentityRef::Rendered(&p.audit_identity),
         None => IdentityRef::Unauthenticated(seen.claimed_access_key),
     };
-    let event_name = match (noted.op, &owned.unknown_event_name) {
-        (Some(op), _) => op.name(),
-        (None, Some(name)) => name.as_str(),
-        (None, None) => "Unknown",
-    };
+    let event_name = noted
+        .op
+        .map_or(owned.unknown_event_name.as_str(), |op| op.name());
     let facts = noted.facts.as_ref();
     let arns: &[String] = facts.map_or(&[], |f| f.keys.as_slice());
     let resources = KeyResources {
@@ -284,5 +286,41 @@ mod tests {
         assert!(!read_only(Operation::PutKeyPolicy));
         assert!(!read_only(Operation::CreateGrant));
         assert!(!read_only(Operation::ScheduleKeyDeletion));
+    }
+
+    #[test]
+    fn a_request_for_no_known_operation_is_named_by_its_target() {
+        let seen = Seen {
+            request_id: "r",
+            source_ip: None,
+            user_agent: "",
+            target: "TrentService.Frobnicate\"<x>",
+            claimed_access_key: None,
+            default_region: "us-east-1",
+        };
+        let noted = Noted::default();
+        let owned = Owned::new(&seen, &noted, Ok(b"{}"));
+        assert_eq!(
+            record(&seen, &noted, &owned, Ok(b"{}")).event_name,
+            "Frobnicatex"
+        );
+        let seen = Seen {
+            target: "...",
+            ..seen
+        };
+        let owned = Owned::new(&seen, &noted, Ok(b"{}"));
+        assert_eq!(
+            record(&seen, &noted, &owned, Ok(b"{}")).event_name,
+            "Unknown"
+        );
+        let noted = Noted {
+            op: Some(Operation::Encrypt),
+            ..Noted::default()
+        };
+        let owned = Owned::new(&seen, &noted, Ok(b"{}"));
+        assert_eq!(
+            record(&seen, &noted, &owned, Ok(b"{}")).event_name,
+            "Encrypt"
+        );
     }
 }

@@ -14,7 +14,7 @@ use aws_sdk_kms::types::Tag;
 use aws_sdk_kms::Client;
 use store::test_postgres::{fresh_schema, server_url, PrivateServer};
 
-use crate::common::{code, Kms, PrincipalSpec, Served};
+use crate::common::{code, new_key, Kms, PrincipalSpec, Served};
 
 const ACCOUNT: &str = "111122223333";
 
@@ -61,18 +61,6 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let i = ((s.len() as f64 - 1.0) * q).round() as usize;
     s[i.min(s.len() - 1)]
-}
-
-/// Creates a default key through `c`; returns its id.
-async fn new_key(c: &Client) -> String {
-    c.create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string()
 }
 
 /// Creates a default key through `a` and waits until `b`'s node knows it.

@@ -645,6 +645,18 @@ impl Kms {
     }
 }
 
+/// Creates a symmetric key with default settings through `c`; returns its id.
+pub async fn new_key(c: &Client) -> String {
+    c.create_key()
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_string()
+}
+
 /// A signer for `p` in us-east-1, signing at the time of each request.
 pub fn signer_for(p: &PrincipalSpec) -> Signer {
     Signer::kms(&p.access_key_id, &p.secret, "us-east-1")

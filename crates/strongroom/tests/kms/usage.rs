@@ -10,7 +10,7 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyLastUsageTrackingOperation as Op;
 use aws_sdk_kms::Client;
 
-use crate::common::{expect_code, secs, Kms, PrincipalSpec, Served, NODES_VAR};
+use crate::common::{expect_code, new_key, secs, Kms, PrincipalSpec, Served, NODES_VAR};
 
 /// GetKeyLastUsage of `key`, once its last use is the request `request_id` (or none, for
 /// `None`). A use made through another node reaches the node asked with that node's next
@@ -162,15 +162,7 @@ async fn usage_survives_a_restart_of_serve() {
     );
     let s = Served::start(std::slice::from_ref(&admin));
     let c = s.client(&admin).await;
-    let key = c
-        .create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_string();
+    let key = new_key(&c).await;
     let enc = c
         .encrypt()
         .key_id(&key)

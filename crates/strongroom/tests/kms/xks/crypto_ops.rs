@@ -10,21 +10,10 @@ use aws_sdk_kms::types::{DataKeySpec, EncryptionAlgorithmSpec};
 use aws_sdk_kms::Client;
 
 use super::harness::*;
-use crate::common::{expect_code, random_bytes};
+use crate::common::{expect_code, new_key, random_bytes};
 
 fn arn(key: &str) -> String {
     format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{key}")
-}
-
-async fn aws_key(c: &Client) -> String {
-    c.create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .expect("KeyMetadata")
-        .key_id()
-        .to_string()
 }
 
 async fn decrypt_fails(c: &Client, ct: &[u8], code: &str) -> String {
@@ -50,7 +39,7 @@ async fn double_encryption_round_trips() {
     let store = connected_store(c, "s", &proxy).await;
     let k1 = xks_key(c, &store, "ext-1").await;
     let k2 = xks_key(c, &store, "ext-2").await;
-    let a = aws_key(c).await;
+    let a = new_key(c).await;
 
     for n in [1usize, 4096] {
         let pt = random_bytes(n);
@@ -455,7 +444,7 @@ async fn per_store_quota_throttles_crypto() {
     connect(c, &other).await;
     let key = xks_key(c, &store, "ext-1").await;
     let other_key = xks_key(c, &other, "ext-2").await;
-    let a = aws_key(c).await;
+    let a = new_key(c).await;
 
     let from = proxy.log.len();
     let (mut ok, mut throttled) = (0, 0);
