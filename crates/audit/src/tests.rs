@@ -746,6 +746,57 @@ async fn buffered_mode_returns_at_once_and_syncs_within_its_bound() {
     assert!(log.append(&sample_record(11)).await.is_err());
 }
 
+/// The nice values of this process's audit writer threads.
+fn writer_nice_values() -> Vec<i64> {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the ")" ending the name start at the third; nice is the nineteenth.
+        let nice = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(16))
+            .and_then(|n| n.parse().ok());
+        if let (true, Some(nice)) = (comm.trim() == "audit-writer", nice) {
+            out.push(nice);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_buffered_writer_yields_the_cpu_and_a_sync_one_does_not() {
+    let (buffered_dir, sync_dir) = (tempfile::tempdir(), tempfile::tempdir());
+    let (Ok(buffered_dir), Ok(sync_dir)) = (buffered_dir, sync_dir) else {
+        panic!("no temporary directory");
+    };
+    let buffered = WriterConfig {
+        durability: Durability::Buffered {
+            max_records: 10,
+            max_delay: Duration::from_millis(10),
+        },
+        ..config(buffered_dir.path())
+    };
+    let buffered = AuditLog::open(buffered, key().0).unwrap_or_else(|e| panic!("{e}"));
+    let sync = AuditLog::open(config(sync_dir.path()), key().0).unwrap_or_else(|e| panic!("{e}"));
+    // A sync append returns once its thread has written, so that thread has started.
+    sync.append(&sample_record(0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The buffered thread sets its priority as it starts, soon after `open`.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut nice = writer_nice_values();
+    while !nice.contains(&19) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        nice = writer_nice_values();
+    }
+    assert!(nice.contains(&19), "{nice:?}");
+    assert!(nice.contains(&0), "{nice:?}");
+    buffered.close().await;
+    sync.close().await;
+}
+
 #[test]
 fn public_keys_round_trip_through_pem_and_refuse_other_text() {
     let (_, public) = key();

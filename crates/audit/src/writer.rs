@@ -7,6 +7,10 @@
 //!   response sent after it has its record. `buffered`: it returns once the record is queued;
 //!   the thread syncs at least every `max_delay` and whenever `max_records` records are
 //!   unsynced, which bounds what a crash can lose.
+//! - **Priority.** In `buffered` mode no response waits for the thread, so it runs at the
+//!   lowest priority (nice 19): it gets the CPU the request handlers leave rather than
+//!   preempting them mid-request, and still its share of a fully loaded machine. `sync` mode
+//!   keeps the normal priority, since every response waits for it.
 //! - **Back-pressure.** At most `queue_capacity` records wait for the thread; more wait in
 //!   `append` (asynchronously) rather than grow memory without bound.
 //! - **Page cache.** Once synced, a file's bytes are dropped from the page cache: records are
@@ -388,12 +392,27 @@ struct WriterState {
     unsynced: usize,
 }
 
+/// The niceness of a buffered writer thread (the lowest priority that still gets a share).
+const BUFFERED_NICE: i32 = 19;
+
+/// Lowers the calling thread's priority (on Linux, `setpriority` of a thread id affects only
+/// that thread). Only a preference: a failure leaves the normal priority.
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), BUFFERED_NICE) {
+        tracing::debug!("audit writer keeps its priority: {e}");
+    }
+}
+
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> AuditError {
     AuditError(format!("cannot {what} {}: {e}", path.display()))
 }
 
 impl WriterState {
     fn run(mut self, shared: &Shared) {
+        if let Durability::Buffered { .. } = self.config.durability {
+            lower_priority();
+        }
         loop {
             let (batch, closing) = {
                 let mut q = shared
