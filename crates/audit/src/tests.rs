@@ -286,6 +286,13 @@ fn borrowed<'a>(
     }
 }
 
+/// A record's line as the writer takes it, without its newline.
+fn encoded<R: serde::Serialize>(record: &R) -> Vec<u8> {
+    let line = crate::writer::encode(record).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!line.text().contains(&b'\n'));
+    line.text().to_vec()
+}
+
 #[test]
 fn written_records_read_back_as_records() {
     let sample = sample_record(7);
@@ -301,8 +308,7 @@ fn written_records_read_back_as_records() {
         assert!(!text.contains("S3CRET"), "{text}");
         serde_json::from_slice(line).unwrap_or_else(|e| panic!("{e}: {text}"))
     };
-    let line =
-        crate::writer::encode(&borrowed(&identity, &sample, &arns, &req)).unwrap_or_default();
+    let line = encoded(&borrowed(&identity, &sample, &arns, &req));
     assert_eq!(read(&line), sample);
 
     // A failure from inside the service, with the external key, and a key named only by the
@@ -320,7 +326,7 @@ fn written_records_read_back_as_records() {
         ..AdditionalEventDataRef::default()
     });
     r.resources.created = Some(&arns[0]);
-    let back = read(&crate::writer::encode(&r).unwrap_or_default());
+    let back = read(&encoded(&r));
     assert_eq!(back.source_ip_address, "AWS Internal");
     assert_eq!(back.error_code.as_deref(), Some("KMSInvalidStateException"));
     assert_eq!(
@@ -341,7 +347,7 @@ fn written_records_read_back_as_records() {
     let mut r = borrowed(&identity, &sample, &[], &req);
     r.recipient_account_id = None;
     r.user_identity = IdentityRef::Unauthenticated(Some("AKIAUNKNOWN"));
-    let text = String::from_utf8(crate::writer::encode(&r).unwrap_or_default()).unwrap_or_default();
+    let text = String::from_utf8(encoded(&r)).unwrap_or_default();
     for absent in [
         "resources",
         "recipientAccountId",
@@ -744,6 +750,48 @@ async fn buffered_mode_returns_at_once_and_syncs_within_its_bound() {
     assert_eq!((r.records, r.signed_records), (10, 10), "{r:?}");
     log.close().await;
     assert!(log.append(&sample_record(11)).await.is_err());
+}
+
+#[tokio::test]
+async fn a_full_queue_makes_appends_wait_and_frees_room_as_it_drains() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (k, public) = key();
+    let cfg = WriterConfig {
+        durability: Durability::Buffered {
+            max_records: 1000,
+            max_delay: Duration::from_millis(10),
+        },
+        queue_capacity: 2,
+        ..config(dir.path())
+    };
+    let log = std::sync::Arc::new(AuditLog::open(cfg, k).unwrap_or_else(|e| panic!("{e}")));
+    // Far more records than the queue holds, from concurrent tasks: each waits for room, which
+    // the writer gives back batch by batch.
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let log = std::sync::Arc::clone(&log);
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    log.append(&sample_record(t * 50 + i)).await?;
+                }
+                Ok::<(), crate::AuditError>(())
+            })
+        })
+        .collect();
+    let all = async {
+        for t in tasks {
+            assert!(matches!(t.await, Ok(Ok(()))));
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(60), all)
+            .await
+            .is_ok(),
+        "appends still waiting for room"
+    );
+    log.close().await;
+    let r = verify_file(&log.current_file(), std::slice::from_ref(&public));
+    assert_eq!((r.records, r.signed_records), (800, 800), "{r:?}");
 }
 
 /// The nice values of this process's audit writer threads.

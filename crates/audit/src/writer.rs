@@ -21,12 +21,12 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead as _, Write as _};
+use std::io::{BufRead as _, IoSlice, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::chain::{self, Chain, Digest, Header, Line, Previous, SigningKey};
 use crate::record::event_time;
@@ -88,10 +88,20 @@ impl std::error::Error for AuditError {}
 /// The name of the public key file written into the audit directory.
 pub const PUBLIC_KEY_FILE: &str = "audit-signing-key.pub";
 
+/// One serialized record, ending with its newline (JSON text has no other).
+#[derive(Debug)]
+pub struct EncodedRecord(Vec<u8>);
+
+impl EncodedRecord {
+    /// The record without its newline: what the chain hashes.
+    pub fn text(&self) -> &[u8] {
+        self.0.strip_suffix(b"\n").unwrap_or(&self.0)
+    }
+}
+
 struct Entry {
-    line: Vec<u8>,
+    line: EncodedRecord,
     done: Option<oneshot::Sender<Result<(), AuditError>>>,
-    _permit: OwnedSemaphorePermit,
 }
 
 #[derive(Default)]
@@ -116,12 +126,14 @@ struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
     current: Mutex<PathBuf>,
+    /// Room in the queue: an append takes a permit and forgets it; the writer gives back a
+    /// whole batch's at once (each release takes the semaphore's lock).
+    room: Semaphore,
 }
 
 /// An open audit log.
 pub struct AuditLog {
     shared: Arc<Shared>,
-    permits: Arc<Semaphore>,
     durability: Durability,
 }
 
@@ -161,6 +173,7 @@ impl AuditLog {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             current: Mutex::new(current),
+            room: Semaphore::new(config.queue_capacity.max(1)),
         });
         let thread_shared = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -169,7 +182,6 @@ impl AuditLog {
             .map_err(|e| format!("cannot start the audit writer: {e}"))?;
         Ok(AuditLog {
             shared,
-            permits: Arc::new(Semaphore::new(config.queue_capacity.max(1))),
             durability: config.durability,
         })
     }
@@ -189,11 +201,13 @@ impl AuditLog {
     }
 
     /// Writes one record made by [`encode`].
-    pub async fn append_line(&self, line: Vec<u8>) -> Result<(), AuditError> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
+    pub async fn append_line(&self, line: EncodedRecord) -> Result<(), AuditError> {
+        self.shared
+            .room
+            .acquire()
             .await
-            .map_err(|_| AuditError("the audit log is closed".to_string()))?;
+            .map_err(|_| AuditError("the audit log is closed".to_string()))?
+            .forget();
         let (tx, rx) = match self.durability {
             Durability::Sync => {
                 let (tx, rx) = oneshot::channel();
@@ -204,13 +218,10 @@ impl AuditLog {
         let wake = {
             let mut q = self.lock_queue();
             if q.closed || q.closing.is_some() {
+                self.shared.room.add_permits(1);
                 return Err(AuditError("the audit log is closed".to_string()));
             }
-            q.entries.push_back(Entry {
-                line,
-                done: tx,
-                _permit: permit,
-            });
+            q.entries.push_back(Entry { line, done: tx });
             let wake = q.writer_waiting
                 && match self.durability {
                     Durability::Sync => true,
@@ -280,12 +291,13 @@ impl Drop for AuditLog {
 }
 
 /// One record as the line [`AuditLog::append_line`] writes.
-pub fn encode<R: serde::Serialize>(record: &R) -> Result<Vec<u8>, AuditError> {
+pub fn encode<R: serde::Serialize>(record: &R) -> Result<EncodedRecord, AuditError> {
     // A KMS record is about a kilobyte: start there rather than grow through four copies.
     let mut line = Vec::with_capacity(1536);
     serde_json::to_writer(&mut line, record)
         .map_err(|e| AuditError(format!("cannot encode an audit record: {e}")))?;
-    Ok(line)
+    line.push(b'\n');
+    Ok(EncodedRecord(line))
 }
 
 fn write_public_key(dir: &Path, key: &SigningKey) -> Result<(), String> {
@@ -404,6 +416,20 @@ fn lower_priority() {
     }
 }
 
+/// `write_all` for several slices: `writev` until all are written (std caps each call at the
+/// system's limit of slices).
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> AuditError {
     AuditError(format!("cannot {what} {}: {e}", path.display()))
 }
@@ -455,6 +481,7 @@ impl WriterState {
                 let batch: Vec<Entry> = q.entries.drain(..).collect();
                 (batch, q.closing.take())
             };
+            shared.room.add_permits(batch.len());
             if !batch.is_empty() {
                 self.write_batch(batch);
                 if let Some(f) = &self.file {
@@ -473,6 +500,7 @@ impl WriterState {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 q.closed = true;
+                shared.room.close();
                 for e in q.entries.drain(..) {
                     if let Some(tx) = e.done {
                         let _ = tx.send(Err(AuditError("the audit log is closed".to_string())));
@@ -525,17 +553,22 @@ impl WriterState {
         }
     }
 
-    fn write_lines(&mut self, lines: &[Vec<u8>]) -> Result<(), AuditError> {
-        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 512);
-        for line in lines {
-            let size = line.len() as u64 + 1;
+    fn write_lines(&mut self, lines: &[EncodedRecord]) -> Result<(), AuditError> {
+        // Lines [start..] are in the current file's chain but not written yet.
+        let (mut start, mut pending) = (0, 0u64);
+        // A batch takes moments: its age is read once, not for every line.
+        let mut aged = self
+            .file
+            .as_ref()
+            .is_some_and(|f| f.opened.elapsed() >= self.config.rotate_age);
+        for (i, line) in lines.iter().enumerate() {
+            let size = line.0.len() as u64;
             let rotate = self.file.as_ref().is_some_and(|f| {
-                f.records > 0
-                    && (f.bytes + buf.len() as u64 + size > self.config.rotate_bytes
-                        || f.opened.elapsed() >= self.config.rotate_age)
+                f.records > 0 && (aged || f.bytes + pending + size > self.config.rotate_bytes)
             });
             if rotate {
-                self.flush_buf(&mut buf)?;
+                self.write_out(&lines[start..i], &[])?;
+                (start, pending, aged) = (i, 0, false);
                 self.close_file()?;
             }
             if self.file.is_none() {
@@ -545,19 +578,19 @@ impl WriterState {
                 .file
                 .as_mut()
                 .ok_or_else(|| AuditError("no file".into()))?;
-            f.chain.push(line);
+            f.chain.push(line.text());
             f.records += 1;
             f.unsigned += 1;
-            buf.extend_from_slice(line);
-            buf.push(b'\n');
+            pending += size;
         }
         let digest_due = self.file.as_ref().is_some_and(|f| {
             f.unsigned > 0 && f.last_digest_at.elapsed() >= self.config.digest_interval
         });
+        let mut digest = Vec::new();
         if digest_due {
-            self.push_digest(&mut buf, false)?;
+            self.push_digest(&mut digest, false)?;
         }
-        self.flush_buf(&mut buf)?;
+        self.write_out(&lines[start..], &digest)?;
         self.unsynced += lines.len();
         match self.config.durability {
             Durability::Sync => self.sync(),
@@ -566,19 +599,20 @@ impl WriterState {
         }
     }
 
-    fn flush_buf(&mut self, buf: &mut Vec<u8>) -> Result<(), AuditError> {
-        if buf.is_empty() {
-            return Ok(());
-        }
+    /// Appends `lines`, then `tail`, to the current file straight from where they are (no copy
+    /// into one buffer: a batch can be megabytes).
+    fn write_out(&mut self, lines: &[EncodedRecord], tail: &[u8]) -> Result<(), AuditError> {
         let f = self
             .file
             .as_mut()
             .ok_or_else(|| AuditError("no file".into()))?;
-        f.file
-            .write_all(buf)
-            .map_err(|e| io_error("write", &f.path, e))?;
-        f.bytes += buf.len() as u64;
-        buf.clear();
+        let mut slices: Vec<IoSlice<'_>> = lines.iter().map(|l| IoSlice::new(&l.0)).collect();
+        if !tail.is_empty() {
+            slices.push(IoSlice::new(tail));
+        }
+        let len: usize = slices.iter().map(|s| s.len()).sum();
+        write_all_vectored(&mut f.file, &mut slices).map_err(|e| io_error("write", &f.path, e))?;
+        f.bytes += len as u64;
         if let Some(d) = f.pending_digest.take() {
             f.last_digest = Some(d);
         }
@@ -631,9 +665,9 @@ impl WriterState {
                 return self.close_file();
             }
             if f.unsigned > 0 && f.last_digest_at.elapsed() >= self.config.digest_interval {
-                let mut buf = Vec::new();
-                self.push_digest(&mut buf, false)?;
-                self.flush_buf(&mut buf)?;
+                let mut digest = Vec::new();
+                self.push_digest(&mut digest, false)?;
+                self.write_out(&[], &digest)?;
                 if self.config.durability == Durability::Sync {
                     self.sync()?;
                 }
@@ -701,9 +735,9 @@ impl WriterState {
         if self.file.is_none() {
             return Ok(());
         }
-        let mut buf = Vec::new();
-        self.push_digest(&mut buf, true)?;
-        self.flush_buf(&mut buf)?;
+        let mut digest = Vec::new();
+        self.push_digest(&mut digest, true)?;
+        self.write_out(&[], &digest)?;
         self.sync()?;
         if let Some(f) = self.file.take() {
             self.previous = Some(Previous {
