@@ -4,7 +4,8 @@
 # and prints each round's requests/s, the server's CPU per request (from /proc/PID/stat), the
 # ratio B/A, the median ratio and the ratio of the summed requests/s. WARMUP (seconds, default 2)
 # is the unrecorded run before each window; WARMUP=0 with many 1 s rounds pairs the windows
-# closely, so that drifts of the machine's speed cancel out better.
+# closely, so that drifts of the machine's speed cancel out better. A run must end within 5
+# minutes of signing its requests.
 #
 # compare ROUNDS SECONDS LABEL_A URL_A LUA_A PID_A LABEL_B URL_B LUA_B PID_B
 
@@ -27,6 +28,12 @@ window() {
 compare() {
   local rounds=$1 secs=$2 la=$3 ua=$4 sa=$5 pa=$6 lb=$7 ub=$8 sb=$9 pb=${10} r a b ratios=()
   local sum_a=0 sum_b=0
+  # The replayed requests are signed once, and a signature is refused 5 minutes after its time
+  # (as AWS does), so a run must end before then.
+  if ((rounds * 2 * (secs + ${WARMUP:-2}) > 270)); then
+    echo "$rounds rounds of ${secs} s windows (+${WARMUP:-2} s warm-up) outlast the signed requests (5 minutes)" >&2
+    return 1
+  fi
   echo "| round | $la (req/s) | $la server CPU µs/req | $lb (req/s) | $lb server CPU µs/req | ratio |"
   echo "|---|---|---|---|---|---|"
   for r in $(seq 1 "$rounds"); do
