@@ -57,15 +57,15 @@ pub struct Seen<'a> {
     pub user_agent: &'a str,
     /// `X-Amz-Target` (the event name of a request that names no operation we know).
     pub target: &'a str,
-    /// The access key id of the `Authorization` header (for a request that did not
-    /// authenticate).
-    pub claimed_access_key: Option<&'a str>,
+    /// The `Authorization` header: for a request that did not authenticate, the record names
+    /// the access key id it claims (never more of it).
+    pub authorization: &'a str,
     /// The Region to name when the request's own is unknown.
     pub default_region: &'a str,
 }
 
 /// The access key id of an `Authorization: AWS4-HMAC-SHA256 Credential=AKID/...` header.
-pub fn claimed_access_key(authorization: &str) -> Option<&str> {
+fn claimed_access_key(authorization: &str) -> Option<&str> {
     let rest = &authorization[authorization.find("Credential=")? + "Credential=".len()..];
     let akid = rest.split('/').next()?;
     (!akid.is_empty() && akid.len() <= 128 && akid.bytes().all(|b| b.is_ascii_alphanumeric()))
@@ -107,6 +107,7 @@ pub struct Owned {
     event_id: [u8; 36],
     /// For a request that named no operation we know (empty otherwise).
     unknown_event_name: String,
+    read_only: bool,
     response_elements: Option<serde_json::Value>,
 }
 
@@ -128,6 +129,7 @@ impl Owned {
                 Ok(body) if !read_only => audit::params::response_elements(body),
                 _ => None,
             },
+            read_only,
         }
     }
 }
@@ -141,7 +143,8 @@ pub fn record<'a>(
 ) -> RecordRef<'a, wire::Request> {
     let user_identity = match &noted.caller {
         Some((p, _)) => IdentityRef::Rendered(&p.audit_identity),
-        None => IdentityRef::Unauthenticated(seen.claimed_access_key),
+        // Parsed only here: an authenticated caller's key is known.
+        None => IdentityRef::Unauthenticated(claimed_access_key(seen.authorization)),
     };
     let event_name = noted
         .op
@@ -194,7 +197,7 @@ pub fn record<'a>(
         additional_event_data: (!extra.is_empty()).then_some(extra),
         request_id: seen.request_id,
         event_id: std::str::from_utf8(&owned.event_id).unwrap_or_default(),
-        read_only: noted.op.is_some_and(read_only),
+        read_only: owned.read_only,
         resources,
         event_type: ct::EVENT_TYPE,
         management_event: true,
@@ -295,7 +298,7 @@ mod tests {
             source_ip: None,
             user_agent: "",
             target: "TrentService.Frobnicate\"<x>",
-            claimed_access_key: None,
+            authorization: "",
             default_region: "us-east-1",
         };
         let noted = Noted::default();

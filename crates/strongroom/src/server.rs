@@ -186,8 +186,7 @@ impl App {
             source_ip: peer.source_ip,
             user_agent: header("user-agent"),
             target: header("x-amz-target"),
-            // Only the access key id of the Authorization header: never its signature.
-            claimed_access_key: audit_trail::claimed_access_key(header("authorization")),
+            authorization: header("authorization"),
             default_region: self.kms.config().regions.first().map_or("", |r| r.as_str()),
         };
         let outcome = match &result {
