@@ -3,8 +3,8 @@
 #
 #   scripts/fuzz.sh                      smoke: every target for SMOKE_SECONDS (5) seconds
 #   scripts/fuzz.sh --long SECONDS [T..] each target (or the targets named) for SECONDS
-#   scripts/fuzz.sh --merge [T..]        add what runs found (fuzz/work/T) that covers new
-#                                        code to the committed corpus (fuzz/corpus/T)
+#   scripts/fuzz.sh --merge [T..]        add to the committed corpus (fuzz/corpus/T) the fewest
+#                                        inputs runs found (fuzz/work/T) that reach new edges
 #
 # Every run reads the committed corpus (fuzz/corpus/T, seeds from the test vectors) and keeps
 # what it finds in fuzz/work/T (not committed). A crash fails the run; its input is in
@@ -69,7 +69,8 @@ failed=()
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/work/$t" "fuzz/corpus/$t"
   if [ "$mode" = merge ]; then
-    (cd fuzz && cargo fuzz run "${flags[@]}" "$t" "corpus/$t" "work/$t" -- -merge=1) \
+    (cd fuzz && cargo fuzz run "${flags[@]}" "$t" "corpus/$t" "work/$t" -- \
+      -set_cover_merge=1 -use_counters=0) \
       >"fuzz/logs/$t.log" 2>&1 || failed+=("$t")
     echo "fuzz: $t: $(ls "fuzz/corpus/$t" | wc -l) inputs in the committed corpus"
     continue
