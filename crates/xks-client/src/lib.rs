@@ -4,14 +4,12 @@
 #![forbid(unsafe_code)]
 
 mod cert_expiry;
+mod pool;
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
+use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use serde::de::DeserializeOwned;
@@ -118,7 +116,7 @@ const SIGNING_KEYS_KEPT: usize = 256;
 /// A pooled client for any number of proxies.
 #[derive(Clone)]
 pub struct XksClient {
-    http: Client<HttpsConnector<HttpConnector>, RequestBody>,
+    http: std::sync::Arc<pool::Pool>,
     signer: std::sync::Arc<sigv4::Signer>,
     region: String,
     timeout: Duration,
@@ -179,17 +177,14 @@ fn tls_failure(e: &(dyn std::error::Error + 'static), depth: usize) -> Option<St
     e.source().and_then(|s| tls_failure(s, depth + 1))
 }
 
-/// Whether a request failed because its (reused) connection was closed before an answer began:
-/// hyper's "connection closed before message completed", or the request canceled with it.
-fn closed_under_us(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message() || h.is_canceled();
-        }
-        source = s.source();
+/// Whether an exchange failed because its (reused) connection was closed before an answer
+/// began: hyper's "connection closed before message completed", or the request canceled with it.
+fn closed_under_us(e: &pool::ExchangeError) -> bool {
+    match e {
+        pool::ExchangeError::Http(h) => h.is_incomplete_message() || h.is_canceled(),
+        pool::ExchangeError::Ended => true,
+        pool::ExchangeError::Connect(_) => false,
     }
-    false
 }
 
 /// Whether `e` says the connection broke during the exchange (reset, closed before a whole
@@ -214,15 +209,23 @@ fn broke_in_transit(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The most specific description of why a connection failed: TLS or not.
-fn classify_connect(e: &hyper_util::client::legacy::Error) -> ProxyError {
-    if let Some(tls) = tls_failure(e, 0) {
-        return ProxyError::Tls(tls);
-    }
-    if e.is_connect() || broke_in_transit(e) {
-        ProxyError::Unreachable(e.to_string())
-    } else {
-        ProxyError::InvalidResponse(e.to_string())
+/// The most specific description of why an exchange failed: TLS or not.
+fn classify_exchange(e: &pool::ExchangeError) -> ProxyError {
+    match e {
+        pool::ExchangeError::Connect(c) => match tls_failure(c.as_ref(), 0) {
+            Some(tls) => ProxyError::Tls(tls),
+            None => ProxyError::Unreachable(e.to_string()),
+        },
+        pool::ExchangeError::Http(h) => {
+            if let Some(tls) = tls_failure(h, 0) {
+                ProxyError::Tls(tls)
+            } else if broke_in_transit(h) {
+                ProxyError::Unreachable(e.to_string())
+            } else {
+                ProxyError::InvalidResponse(e.to_string())
+            }
+        }
+        pool::ExchangeError::Ended => ProxyError::Unreachable(e.to_string()),
     }
 }
 
@@ -258,11 +261,8 @@ impl XksClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
         Ok(XksClient {
-            http,
+            http: std::sync::Arc::new(pool::Pool::new(connector)),
             signer: std::sync::Arc::new(sigv4::Signer::new(xks::SIGV4_SERVICE, SIGNING_KEYS_KEPT)),
             region: cfg.region.clone(),
             timeout: cfg.timeout,
@@ -371,10 +371,11 @@ impl XksClient {
             })?,
         )));
         let path = format!("{}{suffix}", t.uri_path);
-        let uri: hyper::Uri = format!("{}{path}", t.endpoint)
+        let endpoint: hyper::Uri = t
+            .endpoint
             .parse()
             .map_err(|e| ProxyError::Unreachable(format!("invalid proxy URI: {e}")))?;
-        let host = uri
+        let host = endpoint
             .authority()
             .ok_or_else(|| ProxyError::Unreachable("the proxy URI has no host".to_string()))?
             .as_str();
@@ -404,39 +405,32 @@ impl XksClient {
                 &sigv4::sha256_hex(body.as_ref()),
             )
             .map_err(|e| ProxyError::InvalidResponse(format!("cannot sign the request: {e}")))?;
+        // Origin form, with exactly the host that was signed.
         let build = || {
-            hyper::Request::post(uri.clone())
+            hyper::Request::post(path.as_str())
+                .header("host", host)
                 .header("content-type", content_type)
                 .header("x-amz-date", &amz_date)
                 .header("authorization", authorization.as_str())
                 .body(Full::new(std::io::Cursor::new(body.clone())))
                 .map_err(|e| ProxyError::InvalidResponse(format!("cannot build the request: {e}")))
         };
-        let resp = match self.http.request(build()?).await {
+        let (status, bytes) = match self
+            .http
+            .exchange(&t.endpoint, &endpoint, build()?, false)
+            .await
+        {
             Ok(r) => r,
             // A kept-alive connection the proxy closed as the request went out (a restart, a
             // certificate change): the proxy saw no whole request, so it is sent again, once,
             // on a new connection, within the same deadline.
             Err(e) if closed_under_us(&e) => self
                 .http
-                .request(build()?)
+                .exchange(&t.endpoint, &endpoint, build()?, true)
                 .await
-                .map_err(|e| classify_connect(&e))?,
-            Err(e) => return Err(classify_connect(&e)),
+                .map_err(|e| classify_exchange(&e))?,
+            Err(e) => return Err(classify_exchange(&e)),
         };
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| {
-                if broke_in_transit(&e) {
-                    ProxyError::Unreachable(format!("reading the answer: {e}"))
-                } else {
-                    ProxyError::InvalidResponse(format!("reading the answer: {e}"))
-                }
-            })?
-            .to_bytes();
         decode_answer(status, &bytes)
     }
 }
