@@ -2,7 +2,9 @@
 # Encrypt (1 KiB) on a KMS key in an external key store against the same on an AWS_KMS key, on one
 # `strongroom dev --xks-requests-per-second 1000000` (its demo store: the dev XKS proxy with its
 # software keystore), in the same run, with `wrk -t1 -c8` replaying one pre-signed request each.
-# Usage: scripts/bench-xks-ratio.sh [SECONDS_PER_WINDOW (default 10)] [ROUNDS (default 6)]
+# With BASELINE_BIN set, compares instead the external key store key on a `dev` of that build
+# (A) with the same on this build (B), both running, in the same rounds.
+# Usage: [BASELINE_BIN=path] scripts/bench-xks-ratio.sh [SECONDS_PER_WINDOW (default 10)] [ROUNDS (default 6)]
 # Needs: target/release/strongroom, wrk, .venv with boto3 (scripts/test.sh makes it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,21 +13,28 @@ py=${STRONGROOM_VENV:-$here/.venv}/bin/python
 secs=${1:-10}
 rounds=${2:-6}
 work=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 
-RUST_LOG=warn "$bin" dev --port 0 --xks-requests-per-second 1000000 >"$work/dev.out" 2>"$work/dev.err" &
-pid=$!
-for _ in $(seq 1 400); do
-  grep -q '^export STRONGROOM_CUSTOM_KEY_STORE_ID=' "$work/dev.out" 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/dev.err"; exit 1; }
-  sleep 0.05
-done
-eval "$(grep '^export ' "$work/dev.out")"
-
-# Writes a wrk script replaying one signed Encrypt of 1 KiB with a new key: AWS_KMS, or in the
-# external key store.
-"$py" - "$work" <<'PY'
+# start_dev BIN DIR: starts a dev of BIN whose files go to DIR (dev.out, pid, url) and writes
+# DIR/aws_kms.lua and DIR/xks.lua, wrk scripts replaying one signed Encrypt of 1 KiB with a new
+# key: AWS_KMS, or in the external key store.
+start_dev() {
+  local dir=$2 pid
+  mkdir -p "$dir"
+  RUST_LOG=warn "$1" dev --port 0 --xks-requests-per-second 1000000 >"$dir/dev.out" 2>"$dir/dev.err" &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 400); do
+    grep -q '^export STRONGROOM_CUSTOM_KEY_STORE_ID=' "$dir/dev.out" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/dev.err"; exit 1; }
+    sleep 0.05
+  done
+  echo "$pid" >"$dir/pid"
+  (
+    eval "$(grep '^export ' "$dir/dev.out")"
+    echo "$AWS_ENDPOINT_URL" >"$dir/url"
+    "$py" - "$dir" <<'PY'
 import base64, json, os, sys
 import boto3
 from botocore.auth import SigV4Auth
@@ -52,10 +61,22 @@ for name, key in keys.items():
         for k, v in req.headers.items():
             f.write("wrk.headers[%s] = %s\n" % (json.dumps(k), json.dumps(v)))
 PY
+  )
+}
 
 # shellcheck source=bench-windows.sh
 . "$here/scripts/bench-windows.sh"
 echo "# Encrypt 1 KiB, strongroom dev --xks-requests-per-second 1000000, wrk -t1 -c8, ${secs} s windows; $(nproc) cores"
-echo "# (one process: the CPU column is the KMS and its dev proxy together)"
-compare "$rounds" "$secs" "AWS_KMS key" "$AWS_ENDPOINT_URL" "$work/aws_kms.lua" "$pid" \
-  "external key store key" "$AWS_ENDPOINT_URL" "$work/xks.lua" "$pid"
+echo "# (one process per dev: the CPU column is the KMS and its dev proxy together)"
+if [ -n "${BASELINE_BIN:-}" ]; then
+  start_dev "$BASELINE_BIN" "$work/a"
+  start_dev "$bin" "$work/b"
+  compare "$rounds" "$secs" \
+    "baseline XKS key" "$(cat "$work/a/url")" "$work/a/xks.lua" "$(cat "$work/a/pid")" \
+    "this build XKS key" "$(cat "$work/b/url")" "$work/b/xks.lua" "$(cat "$work/b/pid")"
+else
+  start_dev "$bin" "$work/b"
+  compare "$rounds" "$secs" \
+    "AWS_KMS key" "$(cat "$work/b/url")" "$work/b/aws_kms.lua" "$(cat "$work/b/pid")" \
+    "external key store key" "$(cat "$work/b/url")" "$work/b/xks.lua" "$(cat "$work/b/pid")"
+fi
