@@ -177,13 +177,18 @@ fn tls_failure(e: &(dyn std::error::Error + 'static), depth: usize) -> Option<St
     e.source().and_then(|s| tls_failure(s, depth + 1))
 }
 
-/// Whether an exchange failed because its (reused) connection was closed before an answer
-/// began: hyper's "connection closed before message completed", or the request canceled with it.
+/// Whether an exchange failed because its connection was closed before an answer began:
+/// hyper's "connection closed before message completed", the request canceled with it, or, on
+/// a kept-alive connection, any break (the proxy reset it as the request went out). Once the
+/// proxy has begun to answer, it has the request: that is never sent again.
 fn closed_under_us(e: &pool::ExchangeError) -> bool {
     match e {
-        pool::ExchangeError::Http(h) => h.is_incomplete_message() || h.is_canceled(),
-        pool::ExchangeError::Ended => true,
-        pool::ExchangeError::Connect(_) => false,
+        pool::ExchangeError::Request {
+            error: Some(h),
+            reused,
+        } => h.is_incomplete_message() || h.is_canceled() || (*reused && broke_in_transit(h)),
+        pool::ExchangeError::Request { error: None, .. } => true,
+        pool::ExchangeError::Answer(_) | pool::ExchangeError::Connect(_) => false,
     }
 }
 
@@ -211,12 +216,13 @@ fn broke_in_transit(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// The most specific description of why an exchange failed: TLS or not.
 fn classify_exchange(e: &pool::ExchangeError) -> ProxyError {
+    use pool::ExchangeError::{Answer, Connect, Request};
     match e {
-        pool::ExchangeError::Connect(c) => match tls_failure(c.as_ref(), 0) {
+        Connect(c) => match tls_failure(c.as_ref(), 0) {
             Some(tls) => ProxyError::Tls(tls),
             None => ProxyError::Unreachable(e.to_string()),
         },
-        pool::ExchangeError::Http(h) => {
+        Request { error: Some(h), .. } | Answer(Some(h)) => {
             if let Some(tls) = tls_failure(h, 0) {
                 ProxyError::Tls(tls)
             } else if broke_in_transit(h) {
@@ -225,7 +231,7 @@ fn classify_exchange(e: &pool::ExchangeError) -> ProxyError {
                 ProxyError::InvalidResponse(e.to_string())
             }
         }
-        pool::ExchangeError::Ended => ProxyError::Unreachable(e.to_string()),
+        Request { error: None, .. } | Answer(None) => ProxyError::Unreachable(e.to_string()),
     }
 }
 
@@ -421,9 +427,9 @@ impl XksClient {
             .await
         {
             Ok(r) => r,
-            // A kept-alive connection the proxy closed as the request went out (a restart, a
-            // certificate change): the proxy saw no whole request, so it is sent again, once,
-            // on a new connection, within the same deadline.
+            // A connection the proxy closed or reset as the request went out (a restart, a
+            // certificate change) with no answer begun: the request is sent again, once, on a
+            // new connection, within the same deadline.
             Err(e) if closed_under_us(&e) => self
                 .http
                 .exchange(&t.endpoint, &endpoint, build()?, true)

@@ -35,23 +35,30 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Unused connections kept per proxy endpoint (more are closed when their call ends).
 const IDLE_PER_ENDPOINT: usize = 64;
 
-/// Why an exchange failed.
+/// Why an exchange failed. `None` is a connection that ended without an error from hyper.
 #[derive(Debug)]
 pub(crate) enum ExchangeError {
     /// No connection could be made: the connector's error (TCP, TLS, name resolution).
     Connect(Box<dyn std::error::Error + Send + Sync>),
-    /// The HTTP exchange failed.
-    Http(hyper::Error),
-    /// The connection ended without an answer and without an error.
-    Ended,
+    /// Sending the request, or waiting for the head of the answer, failed; `reused`: on a
+    /// connection an earlier call had used.
+    Request {
+        error: Option<hyper::Error>,
+        reused: bool,
+    },
+    /// Reading the body of the answer failed (the proxy had begun to answer).
+    Answer(Option<hyper::Error>),
 }
 
 impl std::fmt::Display for ExchangeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const ENDED: &str = "the connection ended";
         match self {
             ExchangeError::Connect(e) => write!(f, "cannot connect: {e}"),
-            ExchangeError::Http(e) => e.fmt(f),
-            ExchangeError::Ended => f.write_str("the connection ended before an answer"),
+            ExchangeError::Request { error: Some(e), .. } => e.fmt(f),
+            ExchangeError::Request { error: None, .. } => write!(f, "{ENDED} before an answer"),
+            ExchangeError::Answer(Some(e)) => write!(f, "reading the answer: {e}"),
+            ExchangeError::Answer(None) => write!(f, "reading the answer: {ENDED}"),
         }
     }
 }
@@ -79,11 +86,12 @@ impl Conn {
         }
     }
 
-    /// Runs `fut` (a stage of an exchange on this connection) while driving the connection.
+    /// Runs `fut` (a stage of an exchange on this connection) while driving the connection; an
+    /// error if the connection ends first (`None`: ended without one).
     async fn run<T>(
         &mut self,
         mut fut: Pin<&mut impl Future<Output = T>>,
-    ) -> Result<T, ExchangeError> {
+    ) -> Result<T, Option<hyper::Error>> {
         poll_fn(|cx| {
             let failed = self.drive(cx);
             // The driver hands its outcome to the stage's future first: an error there is the
@@ -92,8 +100,8 @@ impl Conn {
                 return Poll::Ready(Ok(out));
             }
             match failed {
-                Some(e) => Poll::Ready(Err(ExchangeError::Http(e))),
-                None if self.ended => Poll::Ready(Err(ExchangeError::Ended)),
+                Some(e) => Poll::Ready(Err(Some(e))),
+                None if self.ended => Poll::Ready(Err(None)),
                 None => Poll::Pending,
             }
         })
@@ -147,27 +155,29 @@ impl Pool {
         request: hyper::Request<RequestBody>,
         fresh: bool,
     ) -> Result<(u16, Bytes), ExchangeError> {
-        let mut conn = loop {
+        let (mut conn, reused) = loop {
             match (!fresh).then(|| self.take(endpoint)).flatten() {
                 Some(mut conn) => {
                     if conn.ready().await {
-                        break conn;
+                        break (conn, true);
                     }
                 }
-                None => break self.connect(endpoint_uri).await?,
+                None => break (self.connect(endpoint_uri).await?, false),
             }
         };
         let mut sent = pin!(conn.send.send_request(request));
         let response = conn
             .run(sent.as_mut())
-            .await?
-            .map_err(ExchangeError::Http)?;
+            .await
+            .and_then(|r| r.map_err(Some))
+            .map_err(|error| ExchangeError::Request { error, reused })?;
         let status = response.status().as_u16();
         let mut body = pin!(response.into_body().collect());
         let body = conn
             .run(body.as_mut())
-            .await?
-            .map_err(ExchangeError::Http)?
+            .await
+            .map_err(ExchangeError::Answer)?
+            .map_err(|e| ExchangeError::Answer(Some(e)))?
             .to_bytes();
         conn.settle().await;
         self.put_back(endpoint, conn);
@@ -207,7 +217,9 @@ impl Pool {
             .call(endpoint_uri.clone())
             .await
             .map_err(ExchangeError::Connect)?;
-        let (send, driver) = http1::handshake(io).await.map_err(ExchangeError::Http)?;
+        let (send, driver) = http1::handshake(io)
+            .await
+            .map_err(|e| ExchangeError::Connect(Box::new(e)))?;
         Ok(Conn {
             send,
             driver: Box::pin(driver),
@@ -245,6 +257,34 @@ mod tests {
         hang_up: tokio::sync::Notify,
     }
 
+    /// Reads one request (its head, then Content-Length bytes of body) from `sock` into `buf`,
+    /// leaving what follows it; false once the client has closed.
+    async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = sock.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                return false;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 4096];
+            let n = sock.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        buf.drain(..head_end + len);
+        true
+    }
+
     /// A plain-HTTP server answering each request `200 {}`.
     async fn server(after: After) -> (String, Arc<Seen>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -259,30 +299,10 @@ mod tests {
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     loop {
-                        // One request: its head, then Content-Length bytes of body.
-                        let head_end = loop {
-                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break i + 4;
-                            }
-                            let mut chunk = [0u8; 4096];
-                            let n = sock.read(&mut chunk).await.unwrap_or(0);
-                            if n == 0 {
-                                counts.closed.fetch_add(1, Ordering::SeqCst);
-                                return;
-                            }
-                            buf.extend_from_slice(&chunk[..n]);
-                        };
-                        let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length: "))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        while buf.len() < head_end + len {
-                            let mut chunk = [0u8; 4096];
-                            let n = sock.read(&mut chunk).await.unwrap();
-                            buf.extend_from_slice(&chunk[..n]);
+                        if !read_request(&mut sock, &mut buf).await {
+                            counts.closed.fetch_add(1, Ordering::SeqCst);
+                            return;
                         }
-                        buf.drain(..head_end + len);
                         let close = match after {
                             After::SayClose => "connection: close\r\n",
                             _ => "",
@@ -373,5 +393,50 @@ mod tests {
         drop(listener);
         let err = exchange(&pool(), &endpoint).await.unwrap_err();
         assert!(matches!(err, ExchangeError::Connect(_)), "{err}");
+    }
+
+    /// Once the proxy has begun to answer it has the request: an answer cut short is the proxy
+    /// unreachable, and the request is not sent again.
+    #[tokio::test]
+    async fn an_answer_cut_short_is_unreachable_and_not_sent_again() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&requests);
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                if read_request(&mut sock, &mut Vec::new()).await {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let cut = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"xksProxy";
+                    sock.write_all(cut).await.unwrap();
+                }
+            }
+        });
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&ca_key)
+            .unwrap();
+        let client = crate::XksClient::new(&crate::ClientConfig {
+            region: "us-east-1".to_string(),
+            timeout: Duration::from_secs(5),
+            extra_ca_pem: Some(ca.pem().into_bytes()),
+            system_roots: false,
+        })
+        .unwrap();
+        let target = crate::ProxyTarget {
+            endpoint,
+            uri_path: "/kms/xks/v1".to_string(),
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".to_string(),
+            secret: zeroize::Zeroizing::new("secret".to_string()),
+        };
+        let err = client
+            .health(&target, crate::RequestMetadata::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, crate::ProxyError::Unreachable(_)), "{err}");
+        assert!(err.to_string().contains("reading the answer"), "{err}");
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
     }
 }
