@@ -268,7 +268,7 @@ impl XksClient {
             .enable_http1()
             .wrap_connector(tcp);
         Ok(XksClient {
-            http: std::sync::Arc::new(pool::Pool::new(connector)),
+            http: std::sync::Arc::new(pool::Pool::new(connector, pool::IDLE_TIMEOUT)),
             signer: std::sync::Arc::new(sigv4::Signer::new(xks::SIGV4_SERVICE, SIGNING_KEYS_KEPT)),
             region: cfg.region.clone(),
             timeout: cfg.timeout,

@@ -8,8 +8,10 @@
 //! Invariants: a pooled connection has no request in flight; a connection whose future has
 //! finished is never polled again nor pooled; a call dropped midway (its deadline, a cancelled
 //! KMS request) drops its connection with it. Idle connections are not polled: one the proxy
-//! closed meanwhile reports its end when it is next taken, and a close that races the request
-//! fails the call as "closed before an answer", which the caller retries on a new connection.
+//! closed meanwhile reports its end when it is next taken, and a close or reset that races the
+//! request fails it before any answer, which the caller resends on a new connection. Idle
+//! connections expire (after [`IDLE_TIMEOUT`] in the client): an endpoint's when it is next used, every
+//! endpoint's when a new endpoint is first pooled.
 
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
@@ -31,7 +33,7 @@ use crate::RequestBody;
 type Io = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
 /// How long an unused connection is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Unused connections kept per proxy endpoint (more are closed when their call ends).
 const IDLE_PER_ENDPOINT: usize = 64;
 
@@ -135,13 +137,16 @@ impl Conn {
 pub(crate) struct Pool {
     connector: HttpsConnector<HttpConnector>,
     idle: Mutex<HashMap<String, Vec<Conn>>>,
+    idle_timeout: Duration,
 }
 
 impl Pool {
-    pub(crate) fn new(connector: HttpsConnector<HttpConnector>) -> Pool {
+    /// A pool keeping unused connections for `idle_timeout` ([`IDLE_TIMEOUT`]).
+    pub(crate) fn new(connector: HttpsConnector<HttpConnector>, idle_timeout: Duration) -> Pool {
         Pool {
             connector,
             idle: Mutex::new(HashMap::new()),
+            idle_timeout,
         }
     }
 
@@ -189,7 +194,7 @@ impl Pool {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let conns = idle.get_mut(endpoint)?;
         let now = Instant::now();
-        conns.retain(|c| now.duration_since(c.idle_since) < IDLE_TIMEOUT);
+        conns.retain(|c| now.duration_since(c.idle_since) < self.idle_timeout);
         conns.pop()
     }
 
@@ -203,6 +208,12 @@ impl Pool {
             Some(conns) if conns.len() >= IDLE_PER_ENDPOINT => {}
             Some(conns) => conns.push(conn),
             None => {
+                // Endpoints no longer called (a store deleted or moved) leave connections here.
+                let now = Instant::now();
+                idle.retain(|_, conns| {
+                    conns.retain(|c| now.duration_since(c.idle_since) < self.idle_timeout);
+                    !conns.is_empty()
+                });
                 idle.insert(endpoint.to_string(), vec![conn]);
             }
         }
@@ -326,6 +337,10 @@ mod tests {
     }
 
     fn pool() -> Pool {
+        pool_keeping(IDLE_TIMEOUT)
+    }
+
+    fn pool_keeping(idle_timeout: Duration) -> Pool {
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
@@ -341,6 +356,7 @@ mod tests {
                 .https_or_http()
                 .enable_http1()
                 .wrap_connector(tcp),
+            idle_timeout,
         )
     }
 
@@ -376,9 +392,7 @@ mod tests {
                 if i > 1 {
                     seen.hang_up.notify_one();
                 }
-                while seen.closed.load(Ordering::SeqCst) < i - 1 {
-                    tokio::task::yield_now().await;
-                }
+                closed(&seen, i - 1).await;
                 let (status, _) = exchange(&pool, &endpoint).await.unwrap();
                 assert_eq!(status, 200);
             }
@@ -438,5 +452,33 @@ mod tests {
         assert!(matches!(err, crate::ProxyError::Unreachable(_)), "{err}");
         assert!(err.to_string().contains("reading the answer"), "{err}");
         assert_eq!(requests.load(Ordering::SeqCst), 1);
+    }
+
+    /// Waits (boundedly) until `n` connections to a test server have been closed.
+    async fn closed(seen: &Seen, n: usize) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while seen.closed.load(Ordering::SeqCst) < n {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("connections closed");
+    }
+
+    #[tokio::test]
+    async fn expired_connections_are_closed() {
+        let (a, seen_a) = server(After::KeepAlive).await;
+        let (b, seen_b) = server(After::KeepAlive).await;
+        let pool = pool_keeping(Duration::ZERO);
+        for _ in 0..3 {
+            exchange(&pool, &a).await.unwrap();
+        }
+        // Each call found the last connection expired, closed it and made its own.
+        assert_eq!(seen_a.connections.load(Ordering::SeqCst), 3);
+        closed(&seen_a, 2).await;
+        // The first call to another endpoint closes what the first left idle.
+        exchange(&pool, &b).await.unwrap();
+        closed(&seen_a, 3).await;
+        assert_eq!(seen_b.connections.load(Ordering::SeqCst), 1);
     }
 }
