@@ -136,6 +136,8 @@ impl Conn {
 /// Connections to any number of proxies.
 pub(crate) struct Pool {
     connector: HttpsConnector<HttpConnector>,
+    /// Per endpoint, unused connections from the longest idle to the last used (each is
+    /// stamped under the lock as it is pushed).
     idle: Mutex<HashMap<String, Vec<Conn>>>,
     idle_timeout: Duration,
 }
@@ -193,25 +195,32 @@ impl Pool {
     fn take(&self, endpoint: &str) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let conns = idle.get_mut(endpoint)?;
-        let now = Instant::now();
-        conns.retain(|c| now.duration_since(c.idle_since) < self.idle_timeout);
+        self.close_expired(conns, Instant::now());
         conns.pop()
+    }
+
+    /// Closes the connections of `conns` idle for longer than the timeout: a prefix, as they
+    /// are in the order they became idle.
+    fn close_expired(&self, conns: &mut Vec<Conn>, now: Instant) {
+        let expired =
+            conns.partition_point(|c| now.duration_since(c.idle_since) >= self.idle_timeout);
+        conns.drain(..expired);
     }
 
     fn put_back(&self, endpoint: &str, mut conn: Conn) {
         if conn.ended || conn.send.is_closed() {
             return;
         }
-        conn.idle_since = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        conn.idle_since = now;
         match idle.get_mut(endpoint) {
             Some(conns) if conns.len() >= IDLE_PER_ENDPOINT => {}
             Some(conns) => conns.push(conn),
             None => {
                 // Endpoints no longer called (a store deleted or moved) leave connections here.
-                let now = Instant::now();
                 idle.retain(|_, conns| {
-                    conns.retain(|c| now.duration_since(c.idle_since) < self.idle_timeout);
+                    self.close_expired(conns, now);
                     !conns.is_empty()
                 });
                 idle.insert(endpoint.to_string(), vec![conn]);
@@ -427,15 +436,11 @@ mod tests {
                 }
             }
         });
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let ca = rcgen::CertificateParams::new(Vec::<String>::new())
-            .unwrap()
-            .self_signed(&ca_key)
-            .unwrap();
+        let ca = test_support::pki::Ca::new("unused");
         let client = crate::XksClient::new(&crate::ClientConfig {
             region: "us-east-1".to_string(),
             timeout: Duration::from_secs(5),
-            extra_ca_pem: Some(ca.pem().into_bytes()),
+            extra_ca_pem: Some(ca.pem().as_bytes().to_vec()),
             system_roots: false,
         })
         .unwrap();
